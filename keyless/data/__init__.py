@@ -1,0 +1,35 @@
+"""Datasets on disk, single images, and the one-call encrypted dataset wrapper."""
+
+from keyless.data._datasets import (
+    CIFAR10_CLASSES,
+    ImageSet,
+    list_images,
+    load_image_folder,
+    load_npz,
+    load_splits,
+    save_npz,
+)
+from keyless.data._files import Job, KeyPlan, plan_jobs, run_jobs, transform_file
+from keyless.data._io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image, write_png
+from keyless.data._wrap import EncryptedDataset, encrypt_dataset
+
+__all__ = [
+    "CIFAR10_CLASSES",
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_SUFFIXES",
+    "EncryptedDataset",
+    "ImageSet",
+    "Job",
+    "KeyPlan",
+    "encrypt_dataset",
+    "list_images",
+    "load_image_folder",
+    "load_npz",
+    "load_splits",
+    "plan_jobs",
+    "read_image",
+    "run_jobs",
+    "save_npz",
+    "transform_file",
+    "write_png",
+]

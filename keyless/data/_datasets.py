@@ -1,0 +1,155 @@
+"""Datasets on disk: CIFAR-10 npz or python archive, and image folders with class subfolders."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from keyless._atomic import atomic_path
+from keyless.data._io import IMAGE_SUFFIXES, read_image
+from keyless.errors import InputError
+
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+_CIFAR_MEMBERS = {
+    "train": [f"data_batch_{i}" for i in range(1, 6)],
+    "test": ["test_batch"],
+}
+
+
+@dataclass
+class ImageSet:
+    """Images with labels: ``images`` (N, H, W, 3) uint8, ``labels`` (N,) int64."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def subset(self, index: torch.Tensor | slice) -> ImageSet:
+        return ImageSet(self.images[index], self.labels[index], self.classes)
+
+
+def load_splits(path: Path | str) -> dict[str, ImageSet]:
+    """Load a dataset as named splits.
+
+    ``path`` may be an ``.npz`` with ``x_train, y_train, x_test, y_test``; a CIFAR-10 python
+    archive (``cifar-10-python.tar.gz``) or its extracted ``cifar-10-batches-py`` folder; a folder
+    with ``train/`` and ``test/`` image folders; or one image folder (returned as ``train``).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    if path.suffix == ".npz":
+        return load_npz(path)
+    if path.name.endswith((".tar.gz", ".tgz")):
+        return _load_cifar_tar(path)
+    if (path / "data_batch_1").exists():
+        return {s: _cifar_split(lambda m: (path / m).read_bytes(), s) for s in _CIFAR_MEMBERS}
+    if (path / "cifar-10-batches-py").is_dir():
+        return load_splits(path / "cifar-10-batches-py")
+    if (path / "train").is_dir():
+        return {s.name: load_image_folder(s) for s in (path / "train", path / "test") if s.is_dir()}
+    return {"train": load_image_folder(path)}
+
+
+def load_npz(path: Path | str) -> dict[str, ImageSet]:
+    """Load ``x_train, y_train, x_test, y_test`` (uint8 NHWC images) from an npz file."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in NPZ_KEYS if k not in data.files]
+            if missing:
+                raise InputError(
+                    f"{path}: npz lacks {', '.join(missing)} "
+                    f"(expected {', '.join(NPZ_KEYS)}; found {', '.join(data.files) or 'nothing'})"
+                )
+            arrays = {k: data[k] for k in NPZ_KEYS}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{path}: not a readable npz file ({exc})") from None
+    splits = {}
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != 3 or len(y) != len(x):
+            raise InputError(
+                f"{path}: x_{split} must be (N, H, W, 3) uint8 with one label each, "
+                f"got {x.dtype} {x.shape} and {len(y)} labels"
+            )
+        classes = (
+            CIFAR10_CLASSES
+            if int(y.max(initial=0)) < 10
+            else tuple(str(i) for i in range(int(y.max()) + 1))
+        )
+        splits[split] = ImageSet(torch.from_numpy(x), torch.from_numpy(y.astype(np.int64)), classes)
+    return splits
+
+
+def save_npz(path: Path | str, splits: dict[str, ImageSet]) -> None:
+    """Write splits as ``x_<split>, y_<split>`` arrays in an npz, atomically."""
+    arrays = {}
+    for split, data in splits.items():
+        arrays[f"x_{split}"] = data.images.cpu().numpy()
+        arrays[f"y_{split}"] = data.labels.cpu().numpy().astype(np.uint8)
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+def _load_cifar_tar(path: Path) -> dict[str, ImageSet]:
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
+
+            def read(name: str) -> bytes:
+                if name not in members:
+                    raise InputError(f"{path}: archive lacks {name}; is it cifar-10-python.tar.gz?")
+                return tar.extractfile(members[name]).read()
+
+            return {s: _cifar_split(read, s) for s in _CIFAR_MEMBERS}
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise InputError(f"{path}: not a readable tar.gz archive ({exc})") from None
+
+
+def _cifar_split(read, split: str) -> ImageSet:
+    xs, ys = [], []
+    for member in _CIFAR_MEMBERS[split]:
+        batch = pickle.load(io.BytesIO(read(member)), encoding="bytes")
+        xs.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+        ys.append(np.asarray(batch[b"labels"], np.int64))
+    images = torch.from_numpy(np.ascontiguousarray(np.concatenate(xs)))
+    return ImageSet(images, torch.from_numpy(np.concatenate(ys)), CIFAR10_CLASSES)
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files under ``folder``, recursively, in sorted order."""
+    return sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )
+
+
+def load_image_folder(folder: Path | str) -> ImageSet:
+    """Load ``folder/<class>/<image>`` files of one size as an :class:`ImageSet`."""
+    folder = Path(folder)
+    classes = tuple(sorted(p.name for p in folder.iterdir() if p.is_dir()))
+    if not classes:
+        raise InputError(f"{folder}: expected one subfolder per class, found none")
+    images, labels = [], []
+    for label, name in enumerate(classes):
+        for file in list_images(folder / name):
+            images.append(read_image(file))
+            labels.append(label)
+    if not images:
+        raise InputError(f"{folder}: no images found in its class subfolders")
+    shapes = {im.shape for im in images}
+    if len(shapes) > 1:
+        raise InputError(f"{folder}: images differ in size ({sorted(shapes)[:3]}...); resize them")
+    return ImageSet(torch.from_numpy(np.stack(images)), torch.tensor(labels), classes)

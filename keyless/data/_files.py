@@ -1,0 +1,139 @@
+"""Many input files in, one output per input: ids, output paths, skipping and error collection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from keyless.cipher import PixelCipher, PixelKey
+from keyless.data._datasets import load_npz, save_npz
+from keyless.data._io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image, write_png
+from keyless.errors import InputError, KeylessError, KeyMaterialError
+from keyless.keys import KeySource
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input: its path and its id (path relative to the input root, without suffix)."""
+
+    source: Path
+    image_id: str
+
+    def output(self, out_dir: Path, suffix: str = ".png") -> Path:
+        return out_dir / f"{self.image_id}{suffix}"
+
+
+def plan_jobs(inputs: Iterable[Path | str]) -> tuple[list[Job], list[KeylessError]]:
+    """Expand files and folders into jobs; unreadable inputs and clashing ids become errors."""
+    jobs: dict[str, Job] = {}
+    errors: list[KeylessError] = []
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            found = [
+                p
+                for p in sorted(path.rglob("*"))
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | {".npz"}
+            ]
+            if not found:
+                errors.append(InputError(f"{path}: folder holds no image files"))
+            candidates = [Job(p, p.relative_to(path).with_suffix("").as_posix()) for p in found]
+        elif path.exists() or path.is_symlink():
+            candidates = [Job(path, path.stem)]
+        else:
+            errors.append(InputError(f"{path}: no such file or folder"))
+            candidates = []
+        for job in candidates:
+            if job.image_id in jobs:
+                errors.append(
+                    InputError(f"{job.source}: same output name as {jobs[job.image_id].source}")
+                )
+            else:
+                jobs[job.image_id] = job
+    return list(jobs.values()), errors
+
+
+def run_jobs(
+    jobs: list[Job],
+    out_dir: Path,
+    process: Callable[[Job, Path], None],
+    desc: str,
+) -> tuple[int, int, list[KeylessError]]:
+    """Run ``process(job, output_path)`` for each job whose output does not exist yet.
+
+    Outputs are ``.npz`` for ``.npz`` inputs and ``.png`` otherwise. Returns the number written,
+    the number skipped and the errors; one failing input never stops the others.
+    """
+    written, skipped, errors = 0, 0, []
+    for job in tqdm(jobs, desc=desc, unit="file", disable=len(jobs) < 2):
+        target = job.output(out_dir, ".npz" if job.source.suffix == ".npz" else ".png")
+        if target.exists():
+            skipped += 1
+            continue
+        try:
+            process(job, target)
+            written += 1
+        except KeylessError as exc:
+            errors.append(exc)
+    return written, skipped, errors
+
+
+ImageFn = Callable[[torch.Tensor, list[str]], torch.Tensor]
+
+
+def transform_file(
+    job: Job, target: Path, fn: ImageFn, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> None:
+    """Apply ``fn(images, ids)`` to an image file (one image) or an npz (every split).
+
+    Image ids are ``<job id>`` for a file and ``<job id>/<split>/<index>`` inside an npz. The
+    output is written atomically in the input's format (PNG or npz).
+    """
+    if job.source.suffix == ".npz":
+        splits = load_npz(job.source)
+        for split, data in splits.items():
+            ids = [f"{job.image_id}/{split}/{i}" for i in range(len(data))]
+            data.images = fn(data.images, ids)
+        save_npz(target, splits)
+    else:
+        image = torch.from_numpy(read_image(job.source, max_pixels))[None]
+        write_png(target, fn(image, [job.image_id])[0].numpy())
+
+
+@dataclass
+class KeyPlan:
+    """How each image gets its key: from a source (ids used when it is reproducible) or common.
+
+    A common key is loaded from ``common_path`` or, when the file does not exist yet and
+    ``create`` is set, drawn from the CSPRNG at the size of the first image and saved there.
+    """
+
+    cipher: PixelCipher
+    source: KeySource | None = None
+    common_path: Path | None = None
+    create: bool = False
+    _common: PixelKey | None = None
+
+    def keys(self, images: torch.Tensor, ids: list[str]) -> PixelKey:
+        n, h, w, _ = images.shape
+        if self.common_path is None:
+            assert self.source is not None
+            return self.cipher.keygen(
+                n, (h, w), self.source, ids if self.source.reproducible else None
+            )
+        if self._common is None:
+            if self.common_path.exists() or not self.create:
+                self._common = PixelKey.load(self.common_path)
+            else:
+                self._common = self.cipher.keygen(1, (h, w))
+                self._common.save(self.common_path)
+        if self._common.codes.shape[1:] != (h, w):
+            raise KeyMaterialError(
+                f"{ids[0]}: image is {h}x{w} but the common key is "
+                f"{self._common.codes.shape[1]}x{self._common.codes.shape[2]}"
+            )
+        return self._common

@@ -1,0 +1,80 @@
+"""Reading and writing single images, with the input policy in one place.
+
+Converted to RGB (lossless): 8-bit greyscale (L), bilevel (1) and palette (P) images without
+transparency. Refused: images with alpha (RGBA, LA, PA, palette with transparency), more than 8
+bits per value (I;16, I, F), other colour spaces (CMYK, YCbCr, LAB, HSV), empty, truncated or
+non-image files, and images over the pixel limit (decompression bombs).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from keyless._atomic import atomic_path
+from keyless.errors import InputError
+
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
+)
+DEFAULT_MAX_PIXELS = 50_000_000
+_CONVERTED = {"L", "1", "P"}
+
+
+def read_image(path: Path | str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read an image file as (H, W, 3) uint8 RGB, following the module's input policy."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise InputError(f"{path}: empty file")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > max_pixels:
+                    raise InputError(
+                        f"{path}: {width}x{height} = {width * height} pixels exceeds the limit of "
+                        f"{max_pixels} (raise it with --max-pixels if the file is trusted)"
+                    )
+                _check_mode(path, img)
+                img.load()
+                rgb = img if img.mode == "RGB" else img.convert("RGB")
+                return np.asarray(rgb, dtype=np.uint8).copy()
+    except InputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InputError(f"{path}: refused as a decompression bomb ({exc})") from None
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, expected an image file") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except Image.UnidentifiedImageError:
+        raise InputError(f"{path}: not an image file (format not recognised)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{path}: unreadable or truncated image ({exc})") from None
+
+
+def _check_mode(path: Path, img: Image.Image) -> None:
+    mode = img.mode
+    if mode == "RGB":
+        return
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info):
+        raise InputError(
+            f"{path}: has an alpha channel (mode {mode}); PE encrypts RGB only, "
+            "so flatten or drop the alpha first"
+        )
+    if mode.startswith("I") or mode == "F":
+        raise InputError(f"{path}: more than 8 bits per value (mode {mode}); PE needs 8-bit RGB")
+    if mode not in _CONVERTED:
+        raise InputError(f"{path}: colour mode {mode} is not supported; convert it to RGB first")
+
+
+def write_png(path: Path | str, image: np.ndarray) -> None:
+    """Write an (H, W, 3) uint8 array as a lossless PNG, atomically."""
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(image), "RGB").save(tmp, format="PNG")

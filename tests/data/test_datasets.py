@@ -1,0 +1,98 @@
+import io
+import pickle
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from keyless.data import ImageSet, encrypt_dataset, load_splits, save_npz
+from keyless.errors import InputError
+from keyless.keys import SeedSource
+
+
+def _splits(n=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        s: ImageSet(
+            torch.from_numpy(rng.integers(0, 256, (n, 4, 4, 3), dtype=np.uint8)),
+            torch.from_numpy(rng.integers(0, 10, n)),
+            tuple("abcdefghij"),
+        )
+        for s in ("train", "test")
+    }
+
+
+def test_npz_round_trip(tmp_path):
+    splits = _splits()
+    save_npz(tmp_path / "d.npz", splits)
+    back = load_splits(tmp_path / "d.npz")
+    for s in splits:
+        assert torch.equal(back[s].images, splits[s].images)
+        assert torch.equal(back[s].labels, splits[s].labels)
+
+
+def test_npz_without_expected_arrays(tmp_path):
+    np.savez(tmp_path / "bad.npz", x_train=np.zeros((1, 2, 2, 3), np.uint8))
+    with pytest.raises(InputError, match="lacks y_train, x_test, y_test"):
+        load_splits(tmp_path / "bad.npz")
+
+
+def test_cifar_python_archive(tmp_path):
+    rng = np.random.default_rng(1)
+    members = {f"data_batch_{i}": 2 for i in range(1, 6)} | {"test_batch": 3}
+    expected = {}
+    with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as tar:
+        for name, n in members.items():
+            rows = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+            expected[name] = rows
+            blob = pickle.dumps({b"data": rows, b"labels": list(range(n))}, protocol=2)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    splits = load_splits(tmp_path / "cifar-10-python.tar.gz")
+    assert splits["train"].images.shape == (10, 32, 32, 3)
+    first = expected["data_batch_1"][0].reshape(3, 32, 32).transpose(1, 2, 0)
+    assert np.array_equal(splits["train"].images[0].numpy(), first)
+    assert splits["test"].labels.tolist() == [0, 1, 2]
+
+
+def test_image_folder_with_train_and_test(tmp_path):
+    for split in ("train", "test"):
+        for cls in ("cat", "dog"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            Image.new("RGB", (4, 4), (1, 2, 3)).save(tmp_path / split / cls / "a.png")
+    splits = load_splits(tmp_path)
+    assert splits["train"].classes == ("cat", "dog")
+    assert splits["test"].labels.tolist() == [0, 1]
+
+
+class _Images(torch.utils.data.Dataset):
+    def __init__(self, float_images=False):
+        self.x = torch.randint(0, 256, (5, 6, 6, 3), dtype=torch.uint8)
+        self.float_images = float_images
+
+    def __len__(self):
+        return 5
+
+    def __getitem__(self, i):
+        return (self.x[i].float() if self.float_images else self.x[i].numpy()), i
+
+
+def test_encrypt_dataset_fixed_and_fresh_keys():
+    data = _Images()
+    fixed = encrypt_dataset(data)
+    image, label = fixed[2]
+    assert label == 2 and image.dtype == torch.uint8
+    assert torch.equal(fixed[2][0], image)  # the same key for the life of the wrapper
+    assert not torch.equal(encrypt_dataset(data)[2][0], image)  # another wrapper, other keys
+    fresh = encrypt_dataset(data, fresh_keys=True, transform=lambda t: t.float() / 255)
+    assert not torch.equal(fresh[2][0], fresh[2][0])
+    seeded = [encrypt_dataset(data, source=SeedSource(1))[3][0] for _ in range(2)]
+    assert torch.equal(*seeded)
+
+
+def test_encrypt_dataset_refuses_float_images_up_front():
+    with pytest.raises(InputError, match=r"move ToTensor/Normalize"):
+        encrypt_dataset(_Images(float_images=True))

@@ -1,0 +1,35 @@
+import pytest
+
+from keyless.errors import KeyMaterialError
+from keyless.keys import CsprngSource, MasterKeySource, SeedSource
+
+
+def test_master_key_file_round_trip_and_derivation(tmp_path):
+    created = MasterKeySource.create(tmp_path / "m.key")
+    loaded = MasterKeySource.load(tmp_path / "m.key")
+    assert (tmp_path / "m.key").stat().st_mode & 0o777 == 0o600
+    assert (created.stream("a").read(32) == loaded.stream("a").read(32)).all()
+    assert not (loaded.stream("a").read(32) == loaded.stream("b").read(32)).all()
+
+
+def test_master_key_needs_ids_and_valid_file(tmp_path):
+    with pytest.raises(KeyMaterialError, match="image id"):
+        MasterKeySource(bytes(32)).stream()
+    (tmp_path / "bad").write_text("hello world\n")
+    with pytest.raises(KeyMaterialError, match="not a keyless master key"):
+        MasterKeySource.load(tmp_path / "bad")
+    with pytest.raises(KeyMaterialError, match="cannot read"):
+        MasterKeySource.load(tmp_path / "missing")
+
+
+def test_seed_streams_repeat_per_id_and_advance_without():
+    a, b = SeedSource(3), SeedSource(3)
+    assert (a.stream("x").read(16) == b.stream("x").read(16)).all()
+    assert (a.stream().read(16) == b.stream().read(16)).all()
+    assert not (a.stream().read(16) == a.stream().read(16)).all()
+    assert SeedSource(3).describe() == {"source": "seed", "seed": 3}
+
+
+def test_csprng_streams_differ():
+    source = CsprngSource()
+    assert not (source.stream("x").read(16) == source.stream("x").read(16)).all()
