@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,11 +13,23 @@ from typing import Any
 
 import click
 
+from keyless._atomic import write_bytes_atomic
 from keyless.cipher import create_cipher, list_ciphers
-from keyless.data import DEFAULT_MAX_PIXELS, KeyPlan, plan_jobs, run_jobs, transform_file
+from keyless.data import (
+    DATA_ENV,
+    DEFAULT_MAX_PIXELS,
+    KeyPlan,
+    find_dataset,
+    plan_jobs,
+    run_jobs,
+    transform_file,
+)
 from keyless.errors import KeylessError, KeyMaterialError
 from keyless.invariant import fold
 from keyless.keys import CsprngSource, MasterKeySource, SeedSource
+from keyless.models import STEMS, list_models
+from keyless.records import read_record, report_table
+from keyless.train import RECIPES, evaluate_run, recipe, train
 
 
 class KeylessGroup(click.Group):
@@ -78,6 +93,11 @@ def cipher_options(command: Callable[..., Any]) -> Callable[..., Any]:
         return command(cipher=cipher, **kw)
 
     return wrapper
+
+
+def _cipher_options(cipher: Any) -> dict[str, Any]:
+    """A cipher's constructor options, for a run's config."""
+    return {f.name: getattr(cipher, f.name) for f in dataclasses.fields(cipher)}
 
 
 inputs_argument = click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -236,6 +256,129 @@ def demo(out) -> None:
     from keyless.demo import encryption_grid
 
     click.echo(f"wrote {encryption_grid(out)}")
+
+
+def _integers(value: str) -> list[int]:
+    try:
+        return [int(v) for v in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+
+
+data_option = click.option(
+    "--data", type=click.Path(exists=True, path_type=Path),
+    help=f"CIFAR-10 npz/archive or image folder; default ${DATA_ENV}, else download CIFAR-10.",
+)  # fmt: skip
+
+
+@main.command("train")
+@data_option
+@click.option("--model", default=None, help=f"Backbone: {', '.join(list_models())}.")
+@click.option(
+    "--keys",
+    type=click.Choice(["plain", "common", "independent"]),
+    default="independent",
+    show_default=True,
+    help="How the owner encrypts the training images.",
+)
+@click.option(
+    "--rekey", is_flag=True, help="Server re-randomises the ciphertexts' keys every epoch."
+)
+@click.option(
+    "--stem",
+    type=click.Choice(sorted(STEMS)),
+    default="plain",
+    show_default=True,
+    help="invariant: feed the key-invariant sorted fold to the network.",
+)
+@click.option(
+    "--adapt", is_flag=True, help="Add the ICIP adaptation network (1x1 convs, 8 and 32 maps)."
+)
+@click.option(
+    "--recipe",
+    "recipe_name",
+    type=click.Choice(sorted(RECIPES)),
+    default="fast",
+    show_default=True,
+    help="fast: airbench94-like; paper: SGD 0.1, steps at 150/225.",
+)
+@click.option("--epochs", type=float, help="Training epochs (default from the recipe).")
+@click.option("--batch-size", type=int, help="Global batch size (default from the recipe).")
+@click.option("--widths", help="Backbone widths, e.g. 32,64,128 for a CPU-sized fastnet.")
+@click.option(
+    "--milestones", help="Step schedule: epochs at which lr is divided by 10, e.g. 150,225."
+)
+@click.option("--val-size", type=int, help="Carve this many training images out as validation.")
+@click.option(
+    "--max-train-images", type=int, help="Train on the first N images only (smoke tests)."
+)
+@click.option(
+    "--seed", type=int, help="Seed for keys, order and augmentation (default random, recorded)."
+)
+@click.option(
+    "--precision", type=click.Choice(["auto", "bf16", "fp32"]), help="Autocast precision."
+)
+@click.option("--device", help="cpu or cuda (default: cuda when available).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run folder: checkpoint.pt and record.json are written there.",
+)
+@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
+@cipher_options
+def train_cmd(data, recipe_name, widths, milestones, out, resume, device, cipher, **options):
+    """Train a classifier on encrypted CIFAR-10 (or any dataset) and evaluate it.
+
+    The owner's training images are encrypted once (``--keys``); the engine then only holds
+    ciphertexts and augments them in the encrypted domain. The record reports accuracy on plain
+    test images, on test images encrypted with fresh keys, and on the common-key test set.
+    """
+    config = recipe(
+        recipe_name,
+        **options,
+        cipher=_cipher_options(cipher),
+        model_kwargs={"widths": _integers(widths)} if widths else None,
+        milestones=tuple(_integers(milestones)) if milestones else None,
+    )
+    record = train(
+        config,
+        find_dataset(data),
+        out,
+        resume=resume,
+        device=device,
+        command=" ".join(["keyless", *sys.argv[1:]]),
+    )
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one report
+        click.echo(json.dumps(record["test"], indent=2))
+
+
+@main.command("evaluate")
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@data_option
+@click.option("--no-tta", is_flag=True, help="Skip the flip-and-translate test-time augmentation.")
+@click.option("--device", help="cpu or cuda.")
+def evaluate_cmd(run, data, no_tta, device) -> None:
+    """Evaluate a trained run on plain, fresh-key and (if any) common-key test images."""
+    click.echo(json.dumps(evaluate_run(run, find_dataset(data), not no_tta, device), indent=2))
+
+
+@main.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table here."
+)
+def report(runs, out) -> None:
+    """Print (and write) a Markdown table generated from run records."""
+    records = []
+    for run in runs:
+        record = read_record(run)
+        record["name"] = Path(run).name if Path(run).is_dir() else Path(run).parent.name
+        records.append(record)
+    table = report_table(records)
+    if out:
+        write_bytes_atomic(out, table.encode())
+    click.echo(table, nl=False)
 
 
 if __name__ == "__main__":

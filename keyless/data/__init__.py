@@ -9,19 +9,23 @@ from keyless.data._datasets import (
     load_splits,
     save_npz,
 )
+from keyless.data._download import DATA_ENV, download_cifar10, find_dataset
 from keyless.data._files import Job, KeyPlan, plan_jobs, run_jobs, transform_file
 from keyless.data._io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image, write_png
 from keyless.data._wrap import EncryptedDataset, encrypt_dataset
 
 __all__ = [
     "CIFAR10_CLASSES",
+    "DATA_ENV",
     "DEFAULT_MAX_PIXELS",
     "IMAGE_SUFFIXES",
     "EncryptedDataset",
     "ImageSet",
     "Job",
     "KeyPlan",
+    "download_cifar10",
     "encrypt_dataset",
+    "find_dataset",
     "list_images",
     "load_image_folder",
     "load_npz",

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Issue 3 point 8 on a lent GPU, as one prepared script: the fast recipe (full-width fastnet) for
+# every key setting, and shortened paper-recipe ResNet-18 / DenseNet runs with independent keys.
+# Each run starts only while the time budget lasts.
+#   bash benchmarks/gpu_runs.sh DATA RUNS_DIR [BUDGET_SECONDS]
+set -u
+DATA=$1
+RUNS=$2
+BUDGET=${3:-480}
+START=$(date +%s)
+KEYLESS=${KEYLESS:-python3 -m keyless.cli}
+run() {
+  local name=$1; shift
+  local left=$((BUDGET - ($(date +%s) - START)))
+  if [ "$left" -lt 30 ]; then echo "skipped $name: budget spent"; return; fi
+  timeout "$left" $KEYLESS train --data "$DATA" --seed 0 --device cuda --out "$RUNS/$name" "$@" \
+    || echo "run $name did not finish"
+}
+fast=(--model fastnet --epochs 10)
+run fast-independent-invariant "${fast[@]}" --keys independent --stem invariant
+run fast-independent "${fast[@]}" --keys independent
+run fast-plain "${fast[@]}" --keys plain
+run paper-resnet18-independent --recipe paper --model resnet18 --keys independent --epochs 15 --milestones 8,12
+run fast-independent-rekey "${fast[@]}" --keys independent --rekey
+run fast-common "${fast[@]}" --keys common
+run fast-common-adapt "${fast[@]}" --keys common --adapt
+run paper-densenet-independent --recipe paper --model densenet --keys independent --epochs 6 --milestones 4,5
+$KEYLESS report "$RUNS"/*/ --out "$RUNS/table.md"

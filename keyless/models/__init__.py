@@ -1,0 +1,82 @@
+"""Classifiers behind one door: ``create_model(name, num_classes, stem=..., adapt=...)``.
+
+Every model takes uint8 (N, H, W, 3) images: an input stem (plain scaling, or the key-invariant
+sorted fold), optionally the ICIP adaptation network, then the registered backbone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from keyless.models._densenet import DenseNetBC
+from keyless.models._fastnet import FastNet
+from keyless.models._inputs import AdaptationNetwork, InvariantInput, PlainInput
+from keyless.models._resnet import ResNet18
+from keyless.registry import Registry
+
+MODELS: Registry[nn.Module] = Registry("model")
+MODELS.register("fastnet")(FastNet)
+MODELS.register("resnet18")(ResNet18)
+MODELS.register("densenet")(DenseNetBC)
+STEMS = {"plain": PlainInput, "invariant": InvariantInput}
+
+
+class Classifier(nn.Module):
+    """stem -> [adaptation network] -> backbone; ``forward`` takes (N, H, W, 3) uint8."""
+
+    def __init__(self, stem: nn.Module, adapt: nn.Module | None, backbone: nn.Module) -> None:
+        super().__init__()
+        self.stem, self.adapt, self.backbone = stem, adapt, backbone
+
+    def features_in(self, images: torch.Tensor) -> torch.Tensor:
+        """What the backbone receives for ``images``."""
+        x = self.stem(images)
+        return self.adapt(x) if self.adapt is not None else x
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.backbone(self.features_in(images))
+
+    @torch.no_grad()
+    def init_from_data(self, images: torch.Tensor) -> None:
+        """Data-dependent initialisation (fastnet's whitening) from a sample of training images."""
+        if hasattr(self.backbone, "init_from_data"):
+            self.backbone.init_from_data(self.features_in(images))
+
+
+def create_model(
+    name: str, num_classes: int = 10, stem: str = "plain", adapt: bool = False, **kwargs: Any
+) -> Classifier:
+    """Build a registered backbone behind the chosen stem.
+
+    Args:
+        name: ``fastnet``, ``resnet18`` or ``densenet`` (see :func:`list_models`).
+        num_classes: output logits.
+        stem: ``plain`` or ``invariant`` (key-invariant sorted fold).
+        adapt: insert the ICIP adaptation network (1x1 convs, 8 then 32 maps).
+        kwargs: backbone options; ``None`` values keep the defaults.
+    """
+    if stem not in STEMS:
+        raise ValueError(f"stem must be one of {sorted(STEMS)}, got {stem!r}")
+    stem_module = STEMS[stem]()
+    adapter = AdaptationNetwork(stem_module.out_channels) if adapt else None
+    in_channels = adapter.out_channels if adapter else stem_module.out_channels
+    backbone = MODELS.create(name, num_classes=num_classes, in_channels=in_channels, **kwargs)
+    return Classifier(stem_module, adapter, backbone).to(memory_format=torch.channels_last)
+
+
+def list_models() -> list[str]:
+    return MODELS.names()
+
+
+__all__ = [
+    "MODELS",
+    "AdaptationNetwork",
+    "Classifier",
+    "InvariantInput",
+    "PlainInput",
+    "create_model",
+    "list_models",
+]

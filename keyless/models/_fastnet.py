@@ -1,0 +1,68 @@
+"""fastnet: a CPU-friendly CIFAR network in the spirit of Keller Jordan's airbench94.
+
+A frozen 2x2 patch-whitening convolution (initialised from training data), three conv groups
+(conv, max-pool, BN, GELU, conv, BN, GELU) and a max-pool head. BatchNorm weights are frozen
+at 1 and only the biases learn, as in airbench.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _batch_norm(width: int) -> nn.BatchNorm2d:
+    bn = nn.BatchNorm2d(width, momentum=0.4, eps=1e-12)
+    bn.weight.requires_grad = False
+    return bn
+
+
+class ConvGroup(nn.Sequential):
+    def __init__(self, in_width: int, width: int) -> None:
+        super().__init__(
+            nn.Conv2d(in_width, width, 3, padding=1, bias=False),
+            nn.MaxPool2d(2),
+            _batch_norm(width),
+            nn.GELU(),
+            nn.Conv2d(width, width, 3, padding=1, bias=False),
+            _batch_norm(width),
+            nn.GELU(),
+        )
+
+
+class FastNet(nn.Module):
+    """airbench94-style classifier for 32x32 inputs with ``in_channels`` feature maps."""
+
+    def __init__(
+        self, num_classes: int = 10, in_channels: int = 3, widths: tuple[int, ...] = (64, 256, 256)
+    ) -> None:
+        super().__init__()
+        whiten_width = 2 * in_channels * 4
+        self.whiten = nn.Conv2d(in_channels, whiten_width, 2, padding=0, bias=True)
+        self.whiten.weight.requires_grad = False
+        groups, width = [], whiten_width
+        for w in widths:
+            groups.append(ConvGroup(width, w))
+            width = w
+        self.body = nn.Sequential(nn.GELU(), *groups, nn.AdaptiveMaxPool2d(1), nn.Flatten())
+        self.head = nn.Linear(width, num_classes, bias=False)
+        self.logit_scale = 1 / 9
+        for conv in self.modules():
+            if isinstance(conv, nn.Conv2d) and conv is not self.whiten:
+                # identity-like init of the first in_width filters (airbench's dirac init)
+                nn.init.dirac_(conv.weight[: conv.in_channels])
+
+    @torch.no_grad()
+    def init_from_data(self, x: torch.Tensor, eps: float = 5e-4) -> None:
+        """Set the whitening filters to the eigenvectors of 2x2 patch covariance of ``x``."""
+        c = x.shape[1]
+        patches = x.float().unfold(2, 2, 1).unfold(3, 2, 1)  # N, C, H', W', 2, 2
+        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * 4).double()
+        patches = patches - patches.mean(0)
+        cov = patches.T @ patches / len(patches)
+        eigenvalues, eigenvectors = torch.linalg.eigh(cov)
+        filters = (eigenvectors.T / torch.sqrt(eigenvalues + eps)[:, None]).view(-1, c, 2, 2)
+        self.whiten.weight.copy_(torch.cat([filters, -filters]).float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(self.whiten(x))) * self.logit_scale

@@ -1,0 +1,54 @@
+"""The model's door: uint8 (N, H, W, 3) images in, normalised float (N, C, H, W) out.
+
+``PlainInput`` scales values; ``InvariantInput`` is the key-invariant stem: per value
+min(p, 255 - p), then each pixel's three values sorted, so a plain image and every PE encryption
+of it give bit-identical features. ``AdaptationNetwork`` is the ICIP 2019 block of two 1x1
+convolutions (8 then 32 maps) placed in front of the classifier.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from keyless.invariant import sorted_fold
+
+
+class PlainInput(nn.Module):
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float, values mapped from 0..255 to about -2..2."""
+
+    out_channels = 3
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.permute(0, 3, 1, 2).float()
+        return ((x - 127.5) / 64.0).contiguous(memory_format=torch.channels_last)
+
+
+class InvariantInput(nn.Module):
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float of the sorted fold, mapped to about -2..2."""
+
+    out_channels = 3
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = sorted_fold(images).permute(0, 3, 1, 2).float()
+        return ((x - 63.75) / 32.0).contiguous(memory_format=torch.channels_last)
+
+
+class AdaptationNetwork(nn.Module):
+    """ICIP 2019 adaptation network: 1x1 conv to 8 maps, then to 32, each with BN and ReLU."""
+
+    def __init__(self, in_channels: int = 3, widths: tuple[int, int] = (8, 32)) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for width in widths:
+            layers += [
+                nn.Conv2d(in_channels, width, 1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(),
+            ]
+            in_channels = width
+        self.layers = nn.Sequential(*layers)
+        self.out_channels = in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)

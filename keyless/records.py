@@ -1,0 +1,100 @@
+"""Results are data: run records (JSON) with config, commit, seed, metrics, timings and machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from keyless._atomic import write_bytes_atomic
+from keyless.errors import InputError
+
+
+def git_commit() -> str | None:
+    """The commit of the working tree this code runs from, with ``+dirty`` if it has changes."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def write_record(path: Path | str, record: dict[str, Any]) -> None:
+    write_bytes_atomic(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_record(path: Path | str) -> dict[str, Any]:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "record.json"
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read run record ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not a JSON run record ({exc})") from None
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.2f}"
+
+
+def report_table(records: list[dict[str, Any]]) -> str:
+    """A Markdown table of runs: setting, accuracies on each test set (plain / fresh key /
+    common key, without and with TTA), training time, machine and the command."""
+    header = (
+        "| run | model | keys | rekey | stem | adapt | epochs | plain | fresh key | common key "
+        "| plain TTA | fresh key TTA | common key TTA | train s | machine | command |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    rows = []
+    for r in records:
+        c, t = r["config"], r["test"]
+        where = r["machine"].get("gpu") or f"{r['machine']['cpu']}, {r['machine']['cores']} cores"
+        command = f"`{r['command']}`" if r.get("command") else ""
+        rows.append(
+            f"| {r.get('name', '')} | {c['model']} | {c['keys']} | {'yes' if c['rekey'] else ''} "
+            f"| {c['stem']} | {'yes' if c['adapt'] else ''} | {c['epochs']:g} "
+            f"| {_percent(t.get('plain'))} | {_percent(t.get('fresh_key'))} "
+            f"| {_percent(t.get('common_key'))} | {_percent(t.get('plain_tta'))} "
+            f"| {_percent(t.get('fresh_key_tta'))} | {_percent(t.get('common_key_tta'))} "
+            f"| {r['train_seconds']:.0f} | {where} | {command} |"
+        )
+    return header + "\n".join(rows) + "\n"

@@ -1,0 +1,42 @@
+"""Batched augmentation on uint8 (N, H, W, 3) images: valid on ciphertexts as on plain images.
+
+Moving pixels (flip, translate) commutes with PE when the key moves with them, so augmenting
+ciphertexts in the cloud equals encrypting augmented images under a moved key.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def reflect_index(index: torch.Tensor, size: int) -> torch.Tensor:
+    """Map positions outside 0..size-1 back inside by reflection (no edge repeat)."""
+    period = 2 * (size - 1) if size > 1 else 1
+    index = index.remainder(period)
+    return torch.where(index >= size, period - index, index)
+
+
+def random_translate(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
+    """Shift every image by its own random offset in -pad..pad, filling by reflection."""
+    if pad == 0:
+        return images
+    n, h, w, _ = images.shape
+    dy = torch.randint(-pad, pad + 1, (n, 1), generator=generator).to(images.device)
+    dx = torch.randint(-pad, pad + 1, (n, 1), generator=generator).to(images.device)
+    rows = reflect_index(torch.arange(h, device=images.device) + dy, h)  # (N, H)
+    cols = reflect_index(torch.arange(w, device=images.device) + dx, w)  # (N, W)
+    batch = torch.arange(n, device=images.device)[:, None, None]
+    return images[batch, rows[:, :, None], cols[:, None, :]]
+
+
+def shift(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Shift all images by (dy, dx), filling by reflection (for test-time augmentation)."""
+    h, w = images.shape[1:3]
+    rows = reflect_index(torch.arange(h, device=images.device) + dy, h)
+    cols = reflect_index(torch.arange(w, device=images.device) + dx, w)
+    return images[:, rows][:, :, cols]
+
+
+def flip_where(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mirror (left-right) the images whose ``mask`` entry is true."""
+    return torch.where(mask[:, None, None, None], images.flip(2), images)

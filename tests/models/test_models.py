@@ -1,0 +1,45 @@
+import pytest
+import torch
+
+from keyless.cipher import PixelCipher
+from keyless.errors import UnknownNameError
+from keyless.models import create_model, list_models
+
+
+@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("adapt", [False, True])
+def test_every_model_classifies_uint8_images(name, adapt):
+    kwargs = {"depth": 10} if name == "densenet" else {}
+    model = create_model(name, num_classes=7, stem="plain", adapt=adapt, **kwargs)
+    images = torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8)
+    model.init_from_data(images)
+    assert model.eval()(images).shape == (2, 7)
+
+
+def test_invariant_stem_gives_identical_logits_for_plain_and_encrypted():
+    torch.manual_seed(0)
+    model = create_model("fastnet", num_classes=10, stem="invariant", widths=(16, 32, 32)).eval()
+    plain = torch.randint(0, 256, (8, 32, 32, 3), dtype=torch.uint8)
+    model.init_from_data(plain)
+    cipher = PixelCipher()
+    encrypted = cipher.encrypt(plain, cipher.keygen(8, (32, 32)))
+    with torch.no_grad():
+        assert torch.equal(model(plain), model(encrypted))
+
+
+def test_plain_stem_is_not_key_invariant():
+    torch.manual_seed(0)
+    model = create_model("fastnet", stem="plain", widths=(16, 32, 32)).eval()
+    plain = torch.randint(0, 256, (4, 32, 32, 3), dtype=torch.uint8)
+    cipher = PixelCipher()
+    with torch.no_grad():
+        assert not torch.equal(
+            model(plain), model(cipher.encrypt(plain, cipher.keygen(4, (32, 32))))
+        )
+
+
+def test_unknown_model_and_stem():
+    with pytest.raises(UnknownNameError, match="did you mean resnet18"):
+        create_model("resnet81")
+    with pytest.raises(ValueError, match="stem must be one of"):
+        create_model("fastnet", stem="magic")

@@ -1,0 +1,27 @@
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from keyless.cipher import PixelCipher, PixelKey
+from keyless.train._augment import flip_where, random_translate, reflect_index, shift
+
+
+@given(seed=st.integers(0, 2**31), pad=st.integers(0, 3), size=st.integers(4, 9))
+def test_augmenting_ciphertexts_equals_encrypting_augmented_images(seed, pad, size):
+    cipher = PixelCipher()
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (3, size, size, 3), dtype=torch.uint8, generator=gen)
+    key = cipher.keygen(3, (size, size))
+    flips = torch.tensor([True, False, True])
+
+    def augment(images):
+        return random_translate(flip_where(images, flips), pad, torch.Generator().manual_seed(seed))
+
+    moved_key = PixelKey(augment(key.codes[..., None].expand(-1, -1, -1, 3))[..., 0].contiguous())
+    assert torch.equal(augment(cipher.encrypt(x, key)), cipher.encrypt(augment(x), moved_key))
+
+
+def test_reflect_index_and_shift():
+    assert reflect_index(torch.arange(-2, 6), 4).tolist() == [2, 1, 0, 1, 2, 3, 2, 1]
+    x = torch.arange(4, dtype=torch.uint8).view(1, 1, 4, 1).expand(1, 1, 4, 3)
+    assert shift(x, 0, 1)[0, 0, :, 0].tolist() == [1, 2, 3, 2]

@@ -1,0 +1,113 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from keyless.cli import main
+from keyless.train import recipe, train
+from tests.synthetic import quadrant_splits, save_quadrant_npz
+
+TINY = {"model_kwargs": {"widths": [16, 32, 32]}, "batch_size": 64, "seed": 0, "precision": "fp32"}
+
+
+def test_tiny_training_on_independent_keys_beats_chance(tmp_path):
+    config = recipe("fast", keys="independent", stem="invariant", epochs=10, **TINY)
+    record = train(
+        config, quadrant_splits(n_train=320, n_test=400), tmp_path / "run", progress=False
+    )
+    clearly_above_chance = 0.25 + 5 * (0.25 * 0.75 / 400) ** 0.5  # chance + 5 standard errors
+    assert record["test"]["fresh_key"] > clearly_above_chance, record["test"]
+    assert record["test"]["plain"] == record["test"]["fresh_key"]  # identical inputs to the net
+    assert (tmp_path / "run" / "checkpoint.pt").exists()
+    saved = json.loads((tmp_path / "run" / "record.json").read_text())
+    assert saved["config"]["keys"] == "independent" and len(saved["history"]) == 10
+    assert {"machine", "git_commit", "seed", "train_seconds"} <= saved.keys()
+
+
+def test_common_key_run_reports_the_common_key_test_set(tmp_path):
+    config = recipe("fast", keys="common", adapt=True, rekey=True, epochs=2, val_size=64, **TINY)
+    record = train(config, quadrant_splits(), tmp_path / "run", progress=False)
+    assert {"plain", "fresh_key", "common_key", "common_key_tta"} <= record["test"].keys()
+    assert "val_acc" in record["history"][-1] and record["train_images"] == 320 - 64
+
+
+def _cli_train(data, out, *extra):
+    return [sys.executable, "-m", "keyless.cli", "train", "--data", str(data), "--model", "fastnet",
+            "--widths", "16,32,32", "--batch-size", "32", "--seed", "0", "--precision", "fp32",
+            "--out", str(out), *extra]  # fmt: skip
+
+
+def test_kill_then_resume_continues_from_the_last_checkpoint(tmp_path):
+    save_quadrant_npz(tmp_path / "d.npz", n_train=640, n_test=64)
+    out = tmp_path / "run"
+    process = subprocess.Popen(_cli_train(tmp_path / "d.npz", out, "--epochs", "12"))
+    deadline = time.time() + 120
+    while not (out / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    first = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert 1 <= first["epoch"] < 12 and not (out / "record.json").exists()
+    resumed = subprocess.run(_cli_train(tmp_path / "d.npz", out, "--epochs", "12", "--resume"))
+    assert resumed.returncode == 0
+    record = json.loads((out / "record.json").read_text())
+    assert len(record["history"]) == 12
+    assert record["history"][: first["epoch"]] == first["history"]  # kept, not retrained
+
+
+def test_torchrun_two_cpu_processes(tmp_path):
+    save_quadrant_npz(tmp_path / "d.npz", n_train=256, n_test=64)
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--standalone",
+    ]
+    command = [*torchrun, *_cli_train(tmp_path / "d.npz", tmp_path / "run", "--epochs", "2")[1:]]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((tmp_path / "run" / "record.json").read_text())
+    assert record["world_size"] == 2 and len(record["history"]) == 2
+
+
+def test_cli_evaluate_and_report(tmp_path):
+    save_quadrant_npz(tmp_path / "d.npz")
+    runner = CliRunner()
+    args = _cli_train(tmp_path / "d.npz", tmp_path / "run", "--epochs", "2", "--keys", "common")[3:]
+    assert runner.invoke(main, args).exit_code == 0
+    result = runner.invoke(
+        main, ["evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "d.npz")]
+    )
+    assert result.exit_code == 0, result.output
+    recorded = json.loads((tmp_path / "run" / "record.json").read_text())["test"]
+    assert json.loads(result.stdout) == pytest.approx(recorded)
+    table = runner.invoke(main, ["report", str(tmp_path / "run"), "--out", str(tmp_path / "t.md")])
+    assert table.exit_code == 0 and "| run | model | keys |" in table.stdout
+    assert "`keyless " in (tmp_path / "t.md").read_text()  # each row names its command
+    missing = runner.invoke(main, ["evaluate", str(tmp_path), "--data", str(tmp_path / "d.npz")])
+    assert missing.exit_code == 2 and "no checkpoint.pt" in missing.stderr
+
+
+@pytest.mark.parametrize("model", ["resnet18", "densenet"])
+def test_paper_recipe_smoke(tmp_path, model):
+    config = recipe("paper", model=model, epochs=1, batch_size=32, seed=0, precision="fp32")
+    assert (config.lr, config.momentum, config.weight_decay, config.milestones) == (
+        0.1,
+        0.9,
+        5e-4,
+        (150, 225),
+    )
+    config = config.replace(
+        max_train_images=64, model_kwargs={"depth": 10} if model == "densenet" else None
+    )
+    record = train(config, quadrant_splits(n_train=64, n_test=16), tmp_path / "run", progress=False)
+    assert record["config"]["recipe"] == "paper" and len(record["history"]) == 1
