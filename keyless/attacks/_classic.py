@@ -1,0 +1,95 @@
+"""Ciphertext-only and chosen-plaintext attacks that learn nothing: key space, FR, helper image."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from keyless.cipher import NUM_CODES, PixelCipher, PixelKey
+from keyless.cipher._pe import DECRYPT_TABLE, ENCRYPT_TABLE
+from keyless.invariant import fold
+
+
+def keyspace_bits(cipher: PixelCipher, height: int, width: int) -> dict[str, float | str]:
+    """Brute force: the key space of one image, and what finding one key would buy."""
+    return {
+        "bits": cipher.key_space_bits(height, width),
+        "remark": "with independent keys a found key opens one image only",
+    }
+
+
+def fr_attack(ciphertexts: torch.Tensor, grey: bool = False) -> torch.Tensor:
+    """Feature reconstruction: every value folded to min(p, 255 - p), stretched to 0..254.
+
+    Args:
+        ciphertexts: (N, H, W, 3) uint8.
+        grey: average the three folded components (the shuffle hides which is which).
+    """
+    folded = fold(ciphertexts) * 2
+    if grey:
+        folded = folded.float().mean(-1, keepdim=True).round().to(torch.uint8).expand_as(folded)
+    return folded.contiguous()
+
+
+def _candidates(pixels: torch.Tensor) -> torch.Tensor:
+    """(..., 3) ciphertext pixels -> (..., 48, 3): the pixel decrypted under every code."""
+    table = torch.from_numpy(DECRYPT_TABLE).to(pixels.device)
+    gathered = pixels[..., None, :].expand(*pixels.shape[:-1], NUM_CODES, 3)
+    return torch.gather(
+        gathered, -1, table[:, :3].expand(*pixels.shape[:-1], NUM_CODES, 3)
+    ) ^ table[:, 3:].to(torch.uint8)
+
+
+def fr_advanced_attack(ciphertexts: torch.Tensor) -> torch.Tensor:
+    """Raster-order decoding: each pixel becomes the one of its 48 candidate decryptions closest
+    (L1) to its decoded neighbour: the left one in the first row, the one above elsewhere.
+
+    The first pixel is guessed as its fold (its darkest candidate); the first row is decoded
+    column by column and every later row in one vectorised step.
+    """
+    n, h, w, _ = ciphertexts.shape
+    candidates = _candidates(ciphertexts).int()  # (N, H, W, 48, 3)
+    out = torch.empty(n, h, w, 3, dtype=torch.int32, device=ciphertexts.device)
+    out[:, 0, 0] = fold(ciphertexts[:, 0, 0]).int()
+
+    def closest(options: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        distance = (options - reference[..., None, :]).abs().sum(-1)
+        index = distance.argmin(-1)
+        return torch.gather(options, -2, index[..., None, None].expand(*index.shape, 1, 3)).squeeze(
+            -2
+        )
+
+    for col in range(1, w):
+        out[:, 0, col] = closest(candidates[:, 0, col], out[:, 0, col - 1])
+    for row in range(1, h):
+        out[:, row] = closest(candidates[:, row], out[:, row - 1])
+    return out.to(torch.uint8)
+
+
+@dataclass
+class HelperImageAttack:
+    """Chosen plaintext: the victim's key is used to encrypt a helper image of (1, 2, 3) pixels.
+
+    Values above 127 reveal the inversion bits and the positions of 1, 2, 3 the shuffle, so the
+    helper's key is recovered exactly. With a common key that key opens every image; with
+    independent keys it opens only the helper.
+    """
+
+    encrypt_oracle: Callable[[torch.Tensor], torch.Tensor]
+
+    def recover_key(self, height: int, width: int) -> PixelKey:
+        helper = torch.tensor([1, 2, 3], dtype=torch.uint8).expand(1, height, width, 3).contiguous()
+        seen = self.encrypt_oracle(helper)
+        table = torch.from_numpy(ENCRYPT_TABLE)
+        forms = (
+            torch.gather(torch.tensor([1, 2, 3]).expand(NUM_CODES, 3), 1, table[:, :3])
+            ^ table[:, 3:]
+        )
+        match = (seen[..., None, :].long() == forms).all(-1)  # (1, H, W, 48)
+        return PixelKey(match.float().argmax(-1).to(torch.uint8))
+
+    def reconstruct(self, ciphertexts: torch.Tensor) -> torch.Tensor:
+        key = self.recover_key(*ciphertexts.shape[1:3])
+        return PixelCipher().decrypt(ciphertexts, key.to(ciphertexts.device))
