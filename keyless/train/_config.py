@@ -52,6 +52,11 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict` (JSON and checkpoints turn tuples into lists)."""
+        return cls(**{**values, "milestones": tuple(values["milestones"])})
+
 
 def airbench_sgd(
     lr: float, weight_decay: float, momentum: float, batch_size: int

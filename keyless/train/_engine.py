@@ -206,9 +206,7 @@ def train(
         else None
     )
     if checkpoint is not None:
-        config = TrainConfig(
-            **{**checkpoint["config"], "milestones": tuple(checkpoint["config"]["milestones"])}
-        )
+        config = TrainConfig.from_dict(checkpoint["config"])
     seed = config.seed if config.seed is not None else int.from_bytes(os.urandom(4), "little")
     if checkpoint is not None:
         seed = checkpoint["seed"]
@@ -392,9 +390,7 @@ def load_run(run: Path | str, device: str = "cpu") -> tuple[nn.Module, TrainConf
         raise InputError(f"{run}: no checkpoint.pt; is it a keyless run folder?")
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=False)
-        config = TrainConfig(
-            **{**checkpoint["config"], "milestones": tuple(checkpoint["config"]["milestones"])}
-        )
+        config = TrainConfig.from_dict(checkpoint["config"])
         model = create_model(
             config.model,
             len(checkpoint["classes"]),
