@@ -44,20 +44,20 @@ def _cli_train(data, out, *extra):
 
 
 def test_kill_then_resume_continues_from_the_last_checkpoint(tmp_path):
-    save_quadrant_npz(tmp_path / "d.npz", n_train=640, n_test=64)
+    save_quadrant_npz(tmp_path / "d.npz", n_train=320, n_test=64)
     out = tmp_path / "run"
-    process = subprocess.Popen(_cli_train(tmp_path / "d.npz", out, "--epochs", "12"))
+    process = subprocess.Popen(_cli_train(tmp_path / "d.npz", out, "--epochs", "8"))
     deadline = time.time() + 120
     while not (out / "checkpoint.pt").exists() and time.time() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
     first = torch.load(out / "checkpoint.pt", weights_only=False)
-    assert 1 <= first["epoch"] < 12 and not (out / "record.json").exists()
-    resumed = subprocess.run(_cli_train(tmp_path / "d.npz", out, "--epochs", "12", "--resume"))
+    assert 1 <= first["epoch"] < 8 and not (out / "record.json").exists()
+    resumed = subprocess.run(_cli_train(tmp_path / "d.npz", out, "--epochs", "8", "--resume"))
     assert resumed.returncode == 0
     record = json.loads((out / "record.json").read_text())
-    assert len(record["history"]) == 12
+    assert len(record["history"]) == 8
     assert record["history"][: first["epoch"]] == first["history"]  # kept, not retrained
 
 
