@@ -5,6 +5,7 @@ import torch
 
 from keyless.attacks import (
     HelperImageAttack,
+    ITNAttack,
     fr_advanced_attack,
     fr_attack,
     keyspace_bits,
@@ -60,3 +61,14 @@ def test_keyspace():
     result = keyspace_bits(PixelCipher(), 32, 32)
     assert result["bits"] == pytest.approx(3072 + 1024 * math.log2(6))
     assert "one image" in result["remark"]
+
+
+@pytest.mark.parametrize("generator", ["pixel", "unet"])
+def test_itn_lowers_its_training_loss(generator):
+    torch.manual_seed(0)
+    attack = ITNAttack(generator, epochs=6, batch_size=16, lr=3e-3).fit(
+        smooth_images(32, 12), SeedSource(0)
+    )
+    assert attack.losses[-1] < 0.8 * attack.losses[0], attack.losses
+    victims = PixelCipher().encrypt(smooth_images(2, 12, seed=1), PixelCipher().keygen(2, (12, 12)))
+    assert attack.reconstruct(victims).shape == (2, 12, 12, 3)
