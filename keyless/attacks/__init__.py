@@ -1,13 +1,14 @@
 """Attacks on PE ciphertexts and the similarity metrics that score them.
 
-The GAN attack, the ``keyless attack`` command and its report are not built yet.
+The ``keyless attack`` command and its report are not built yet.
 """
 
 from keyless.attacks._classic import HelperImageAttack, fr_advanced_attack, fr_attack, keyspace_bits
-from keyless.attacks._learned import ITNAttack, SmallUNet, pixel_stack
+from keyless.attacks._learned import GANAttack, ITNAttack, SmallUNet, pixel_stack
 from keyless.attacks._metrics import similarity
 
 __all__ = [
+    "GANAttack",
     "HelperImageAttack",
     "ITNAttack",
     "SmallUNet",

@@ -63,8 +63,20 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
+class _Generated:
+    """Reconstruction shared by the learned attacks: the trained generator ``net`` applied."""
+
+    net: nn.Module
+
+    @torch.no_grad()
+    def reconstruct(self, ciphertexts: torch.Tensor) -> torch.Tensor:
+        """(N, H, W, 3) uint8 ciphertexts -> the network's (N, H, W, 3) uint8 guesses."""
+        self.net.eval()
+        return torch.cat([_to_uint8(self.net(_to_float(b))) for b in ciphertexts.split(500)])
+
+
 @dataclass
-class ITNAttack:
+class ITNAttack(_Generated):
     """Inverse transformation network trained on the attacker's own images.
 
     Args:
@@ -112,8 +124,58 @@ class ITNAttack:
                 break
         return self
 
-    @torch.no_grad()
-    def reconstruct(self, ciphertexts: torch.Tensor) -> torch.Tensor:
-        """(N, H, W, 3) uint8 ciphertexts -> the network's (N, H, W, 3) uint8 guesses."""
-        self.net.eval()
-        return torch.cat([_to_uint8(self.net(_to_float(b))) for b in ciphertexts.split(500)])
+
+def discriminator() -> nn.Module:
+    """A small convolutional critic: 3 strided convolutions, then one logit per image."""
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(32, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.LeakyReLU(0.2),
+        nn.Conv2d(64, 128, 3, 1, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 1),
+    )  # fmt: skip
+
+
+@dataclass
+class GANAttack(_Generated):
+    """Unpaired GAN attack (Sirichotedumrong & Kiya): a generator (the 1x1 stack) maps victim
+    ciphertexts to images a discriminator cannot tell from the attacker's own plain images.
+    Adam 2e-4, beta1 0.5. ``losses`` records (discriminator, generator) loss per epoch."""
+
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 2e-4
+    budget_seconds: float | None = None
+    losses: list[tuple[float, float]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.net, self.critic = pixel_stack(), discriminator()
+
+    def fit(self, attacker_images: torch.Tensor, victim_ciphertexts: torch.Tensor) -> GANAttack:
+        """Train on the attacker's plain images and the victims' ciphertexts, never paired."""
+        adam = {"lr": self.lr, "betas": (0.5, 0.999)}
+        g_opt = torch.optim.Adam(self.net.parameters(), **adam)
+        d_opt = torch.optim.Adam(self.critic.parameters(), **adam)
+        bce = nn.BCEWithLogitsLoss()
+        start = time.perf_counter()
+        self.net.train()
+        for _ in tqdm(range(self.epochs), desc="gan", leave=False):
+            d_total = g_total = 0.0
+            batches = torch.randperm(len(attacker_images)).split(self.batch_size)
+            for index in batches:
+                real = _to_float(attacker_images[index])
+                pick = torch.randint(len(victim_ciphertexts), (len(index),))  # unpaired draw
+                fake = self.net(_to_float(victim_ciphertexts[pick]))
+                ones, zeros = torch.ones(len(index), 1), torch.zeros(len(index), 1)
+                d_loss = bce(self.critic(real), ones) + bce(self.critic(fake.detach()), zeros)
+                d_opt.zero_grad(set_to_none=True)
+                d_loss.backward()
+                d_opt.step()
+                g_loss = bce(self.critic(fake), ones)
+                g_opt.zero_grad(set_to_none=True)
+                g_loss.backward()
+                g_opt.step()
+                d_total, g_total = d_total + d_loss.item(), g_total + g_loss.item()
+            self.losses.append((d_total / len(batches), g_total / len(batches)))
+            if self.budget_seconds and time.perf_counter() - start > self.budget_seconds:
+                break
+        return self

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from keyless.attacks import (
+    GANAttack,
     HelperImageAttack,
     ITNAttack,
     fr_advanced_attack,
@@ -72,3 +73,12 @@ def test_itn_lowers_its_training_loss(generator):
     assert attack.losses[-1] < 0.8 * attack.losses[0], attack.losses
     victims = PixelCipher().encrypt(smooth_images(2, 12, seed=1), PixelCipher().keygen(2, (12, 12)))
     assert attack.reconstruct(victims).shape == (2, 12, 12, 3)
+
+
+def test_gan_attack_trains_and_reconstructs():
+    torch.manual_seed(0)
+    cipher = PixelCipher()
+    victims = cipher.encrypt(smooth_images(16, 12, seed=2), cipher.keygen(16, (12, 12)))
+    attack = GANAttack(epochs=2, batch_size=8).fit(smooth_images(16, 12), victims)
+    assert len(attack.losses) == 2 and all(map(math.isfinite, sum(attack.losses, ())))
+    assert attack.reconstruct(victims).shape == victims.shape
