@@ -14,12 +14,14 @@ from typing import Any
 import click
 
 from keyless._atomic import write_bytes_atomic
+from keyless.attacks import ATTACKS, run_attacks, write_report
 from keyless.cipher import create_cipher, list_ciphers
 from keyless.data import (
     DATA_ENV,
     DEFAULT_MAX_PIXELS,
     KeyPlan,
     find_dataset,
+    load_splits,
     plan_jobs,
     run_jobs,
     transform_file,
@@ -379,6 +381,57 @@ def report(runs, out) -> None:
     if out:
         write_bytes_atomic(out, table.encode())
     click.echo(table, nl=False)
+
+
+@main.command()
+@data_option
+@click.option(
+    "--keys",
+    type=click.Choice(["independent", "common"]),
+    default="independent",
+    show_default=True,
+    help="How the victims' images were encrypted.",
+)
+@click.option(
+    "--attacks",
+    "attack_names",
+    default=",".join(ATTACKS),
+    show_default=True,
+    help="Comma-separated attacks to run.",
+)
+@click.option(
+    "--victims", default=1000, show_default=True, help="Victims: the first N test images."
+)
+@click.option(
+    "--attacker-images",
+    default=10000,
+    show_default=True,
+    help="The attacker's own plain images: the first N training images.",
+)
+@click.option(
+    "--budget-minutes",
+    default=10.0,
+    show_default=True,
+    help="Training time for each learned attack.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed for the victims' keys.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Report folder: report.json, report.md, grid.png.",
+)
+@cipher_options
+def attack(data, keys, attack_names, victims, attacker_images, budget_minutes, seed, out, cipher):
+    """Attack PE ciphertexts and measure how much of each plain image comes back (SSIM, PSNR)."""
+    splits = load_splits(find_dataset(data))
+    report, columns = run_attacks(
+        splits["train"].subset(slice(0, attacker_images)),
+        splits["test"].subset(slice(0, victims)),
+        cipher, keys, [a for a in attack_names.split(",") if a], budget_minutes * 60, seed,
+    )  # fmt: skip
+    write_report(report, columns, out)
+    click.echo((out / "report.md").read_text(), nl=False)
 
 
 if __name__ == "__main__":

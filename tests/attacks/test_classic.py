@@ -1,3 +1,4 @@
+import json
 import math
 
 import pytest
@@ -82,3 +83,38 @@ def test_gan_attack_trains_and_reconstructs():
     attack = GANAttack(epochs=2, batch_size=8).fit(smooth_images(16, 12), victims)
     assert len(attack.losses) == 2 and all(map(math.isfinite, sum(attack.losses, ())))
     assert attack.reconstruct(victims).shape == victims.shape
+
+
+def test_attack_command_writes_report_and_grid(tmp_path):
+    import numpy as np
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from keyless.cli import main
+
+    x = smooth_images(24, 12).numpy()
+    labels = np.zeros(24, np.uint8)
+    np.savez(
+        tmp_path / "d.npz", x_train=x[:16], y_train=labels[:16], x_test=x[16:], y_test=labels[16:]
+    )
+    args = ["attack", "--data", str(tmp_path / "d.npz"), "--keys", "common", "--victims", "6",
+            "--budget-minutes", "0.01", "--out", str(tmp_path / "r")]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    rows = {r["attack"]: r for r in report["rows"]}
+    assert set(rows) == {
+        "encrypted image itself",
+        "fr",
+        "fr-advanced",
+        "helper",
+        "itn",
+        "itn-unet",
+        "gan",
+    }
+    assert rows["helper"]["ssim_mean"] == pytest.approx(1.0)  # common key: exact recovery
+    assert Image.open(tmp_path / "r" / "grid.png").size[0] > 8 * 12
+    bad = CliRunner().invoke(
+        main, [*args[:-2], "--attacks", "fr,magic", "--out", str(tmp_path / "x")]
+    )
+    assert bad.exit_code == 4 and "unknown attack magic" in bad.stderr
