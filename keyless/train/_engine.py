@@ -270,7 +270,7 @@ def train(
             flip_base ^ bool(epoch % 2)
             if config.alternating_flip
             else torch.rand(n, generator=generator) < 0.5
-        )
+        ).to(dev)  # moved once per epoch, not per step
         steps = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)
         model.train()
         start, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
@@ -288,7 +288,7 @@ def train(
             ]
             x = epoch_images[index]
             if config.flip:
-                x = flip_where(x, flips.to(dev)[index])
+                x = flip_where(x, flips[index])
             x = random_translate(x, config.translate, generator)
             factor = lr_factor(config, step, total_steps, steps_per_epoch)
             for group in optimizer.param_groups:
