@@ -89,9 +89,7 @@ def owner_encrypt(
     raise ValueError(f"keys must be plain, common or independent, got {config.keys!r}")
 
 
-def split_data(
-    splits: dict[str, ImageSet], config: TrainConfig, seed: int
-) -> tuple[ImageSet, ImageSet]:
+def split_data(splits: dict[str, ImageSet], config: TrainConfig) -> tuple[ImageSet, ImageSet]:
     """(train, test): the owner's training images (optionally the first N) and the test split."""
     if "train" not in splits or "test" not in splits:
         raise InputError(f"training needs train and test splits, found {', '.join(splits)}")
@@ -212,7 +210,7 @@ def train(
         seed = checkpoint["seed"]
 
     splits = load_splits(data) if not isinstance(data, dict) else data
-    train_plain, test = split_data(splits, config, seed)
+    train_plain, test = split_data(splits, config)
     cipher = PixelCipher(**config.cipher)
     uploaded, common_key = owner_encrypt(train_plain, config, cipher, seed)
     del train_plain  # from here on the cloud holds ciphertexts only
@@ -412,7 +410,7 @@ def evaluate_run(
     model, config, checkpoint = load_run(run, str(dev))
     seed = checkpoint["seed"]
     splits = load_splits(data)
-    train_set, test = split_data(splits, config, seed)
+    train_set, test = split_data(splits, config)
     cipher = PixelCipher(**config.cipher)
     common_key = None
     if config.keys == "common":
