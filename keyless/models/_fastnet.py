@@ -1,6 +1,7 @@
 """fastnet: a CPU-friendly CIFAR network in the spirit of Keller Jordan's airbench94.
 
-A frozen 2x2 patch-whitening convolution (initialised from training data), three conv groups
+A frozen 2x2 patch-whitening convolution (initialised from training data; 24 maps whatever the
+input width, so an adaptation network in front does not widen the whole net), three conv groups
 (conv, max-pool, BN, GELU, conv, BN, GELU) and a max-pool head. BatchNorm weights are frozen
 at 1 and only the biases learn, as in airbench.
 """
@@ -34,10 +35,17 @@ class FastNet(nn.Module):
     """airbench94-style classifier for 32x32 inputs with ``in_channels`` feature maps."""
 
     def __init__(
-        self, num_classes: int = 10, in_channels: int = 3, widths: tuple[int, ...] = (64, 256, 256)
+        self,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        widths: tuple[int, ...] = (64, 256, 256),
+        whiten_width: int = 24,
     ) -> None:
         super().__init__()
-        whiten_width = 2 * in_channels * 4
+        if whiten_width % 2 or not 0 < whiten_width <= 2 * in_channels * 4:
+            raise ValueError(
+                f"whiten_width must be even and at most {2 * in_channels * 4}, got {whiten_width}"
+            )
         self.whiten = nn.Conv2d(in_channels, whiten_width, 2, padding=0, bias=True)
         self.whiten.weight.requires_grad = False
         groups, width = [], whiten_width
@@ -54,13 +62,15 @@ class FastNet(nn.Module):
 
     @torch.no_grad()
     def init_from_data(self, x: torch.Tensor, eps: float = 5e-4) -> None:
-        """Set the whitening filters to the eigenvectors of 2x2 patch covariance of ``x``."""
+        """Whitening filters: leading eigenvectors of the 2x2 patch covariance of ``x``."""
         c = x.shape[1]
         patches = x.float().unfold(2, 2, 1).unfold(3, 2, 1)  # N, C, H', W', 2, 2
         patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * 4).double()
         patches = patches - patches.mean(0)
         cov = patches.T @ patches / len(patches)
         eigenvalues, eigenvectors = torch.linalg.eigh(cov)
+        keep = self.whiten.out_channels // 2  # eigh sorts ascending: keep the largest
+        eigenvalues, eigenvectors = eigenvalues[-keep:], eigenvectors[:, -keep:]
         filters = (eigenvectors.T / torch.sqrt(eigenvalues + eps)[:, None]).view(-1, c, 2, 2)
         self.whiten.weight.copy_(torch.cat([filters, -filters]).float())
 

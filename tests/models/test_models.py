@@ -43,3 +43,15 @@ def test_unknown_model_and_stem():
         create_model("resnet81")
     with pytest.raises(ValueError, match="stem must be one of"):
         create_model("fastnet", stem="magic")
+
+
+def test_fastnet_whitening_keeps_its_width_behind_the_adaptation_network():
+    model = create_model("fastnet", stem="plain", adapt=True, widths=(8, 8, 8))
+    images = torch.randint(0, 256, (64, 32, 32, 3), dtype=torch.uint8)
+    model.init_from_data(images)
+    assert model.backbone.whiten.out_channels == 24
+    with torch.no_grad():
+        white = model.backbone.whiten(model.features_in(images)).float()
+    # the kept directions are whitened: unit variance (up to the eps added to eigenvalues)
+    variance = white.transpose(0, 1).reshape(24, -1).var(dim=1)
+    assert torch.allclose(variance, torch.ones(24), atol=0.05)
