@@ -29,8 +29,18 @@ from keyless.data import (
 from keyless.errors import KeylessError, KeyMaterialError
 from keyless.invariant import fold
 from keyless.keys import CsprngSource, MasterKeySource, SeedSource
-from keyless.models import STEMS, list_models
+from keyless.models import ADAPTERS, STEMS, list_models
 from keyless.records import read_record, report_table
+from keyless.reproduce import BUDGETS, TABLES
+from keyless.reproduce import reproduce as run_reproduction
+from keyless.serve import (
+    DEFAULT_INPUT_SIZE,
+    Client,
+    Limits,
+    classify_files,
+    results_table,
+    serve,
+)
 from keyless.train import RECIPES, evaluate_run, recipe, train
 
 
@@ -65,31 +75,49 @@ def cipher_options(command: Callable[..., Any]) -> Callable[..., Any]:
         default="pe",
         show_default=True,
         type=click.Choice(list_ciphers()),
-        help="Cipher from the registry.",
+        help="pe: the paper's pixel-based cipher; le: Tanaka's learnable encryption; "
+        "ele: extended LE; etc: encryption-then-compression.",
     )
     @click.option(
-        "--no-shuffle", is_flag=True, help="Negative-positive step only (no colour shuffle)."
+        "--no-shuffle", is_flag=True, help="pe: negative-positive step only (no colour shuffle)."
     )
     @click.option(
         "--np-mode",
         type=click.Choice(["coin", "balanced"]),
-        default="coin",
-        show_default=True,
-        help="Fair coin per value (paper) or exactly 50% inverted.",
+        help="pe: fair coin per value (paper, default) or exactly 50% inverted.",
     )
     @click.option(
         "--np-per",
         type=click.Choice(["component", "pixel"]),
-        default="component",
-        show_default=True,
-        help="One inversion bit per colour value (paper) or per pixel.",
+        help="pe: one inversion bit per colour value (paper, default) or per pixel.",
+    )
+    @click.option(
+        "--block-size",
+        type=click.IntRange(1, 16),
+        help="le, ele, etc: block side M in pixels (default 4).",
     )
     @functools.wraps(command)
-    def wrapper(cipher_name: str, no_shuffle: bool, np_mode: str, np_per: str, **kw: Any) -> Any:
+    def wrapper(
+        cipher_name: str,
+        no_shuffle: bool,
+        np_mode: str | None,
+        np_per: str | None,
+        block_size: int | None,
+        **kw: Any,
+    ) -> Any:
+        options = {
+            "shuffle": False if no_shuffle else None,
+            "np_mode": np_mode,
+            "np_per": np_per,
+            "block_size": block_size,
+        }
         try:
-            cipher = create_cipher(
-                cipher_name, shuffle=not no_shuffle, np_mode=np_mode, np_per=np_per
-            )
+            cipher = create_cipher(cipher_name, **options)
+        except TypeError:
+            given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
+            raise click.UsageError(
+                f"{', '.join(given)}: not an option of cipher {cipher_name!r}"
+            ) from None
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
         return command(cipher=cipher, **kw)
@@ -98,8 +126,9 @@ def cipher_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _cipher_options(cipher: Any) -> dict[str, Any]:
-    """A cipher's constructor options, for a run's config."""
-    return {f.name: getattr(cipher, f.name) for f in dataclasses.fields(cipher)}
+    """A cipher's name and constructor options, for a run's config."""
+    fields = {f.name: getattr(cipher, f.name) for f in dataclasses.fields(cipher)}
+    return {"name": cipher.name, **fields}
 
 
 inputs_argument = click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -291,10 +320,25 @@ data_option = click.option(
     type=click.Choice(sorted(STEMS)),
     default="plain",
     show_default=True,
-    help="invariant: feed the key-invariant sorted fold to the network.",
+    help="invariant: feed the key-invariant sorted fold to the network; nibbles: the 4-bit "
+    "halves of every value (for LE).",
 )
 @click.option(
-    "--adapt", is_flag=True, help="Add the ICIP adaptation network (1x1 convs, 8 and 32 maps)."
+    "--adapt",
+    type=click.Choice(ADAPTERS),
+    is_flag=False,
+    flag_value="pixel",
+    default="none",
+    show_default=True,
+    help="Adaptation network: --adapt (= pixel) is ICIP's (1x1 convs, 8 and 32 maps); "
+    "--adapt block is Tanaka's block-wise one (matches --block-size).",
+)
+@click.option(
+    "--augment",
+    type=click.Choice(["cloud", "client"]),
+    default="cloud",
+    show_default=True,
+    help="Augment ciphertexts in the cloud, or plain images at the owner before encryption.",
 )
 @click.option(
     "--recipe",
@@ -353,6 +397,50 @@ def train_cmd(data, recipe_name, widths, milestones, out, resume, device, cipher
     )
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one report
         click.echo(json.dumps(record["test"], indent=2))
+
+
+@main.command()
+@click.option(
+    "--table",
+    type=click.Choice(TABLES),
+    required=True,
+    help="icip: PE variants, LE and EtC with a common key; access: plain / common / "
+    "independent keys per model.",
+)
+@click.option(
+    "--budget",
+    type=click.Choice(BUDGETS),
+    default="cpu",
+    show_default=True,
+    help="cpu: fastnet's 15-minute recipe per row (ResNet-18 / DenseNet one epoch); "
+    "paper: the papers' 300-epoch schedules (GPU).",
+)
+@data_option
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder: one run folder per row, RESULTS.md and chart.png.",
+)
+@click.option("--only", help="Comma-separated rows to train now (results cover every row).")
+@click.option("--results-only", is_flag=True, help="Write RESULTS.md from finished runs only.")
+@click.option("--device", help="cpu or cuda (default: cuda when available).")
+def reproduce(table, budget, data, out, only, results_only, device) -> None:
+    """Rerun a paper's comparison table: every training it needs, then RESULTS.md and a chart.
+
+    Resumable: finished rows are skipped and an interrupted row resumes from its checkpoint, so
+    a long table can be spread over several sessions.
+    """
+    path = run_reproduction(
+        table,
+        budget,
+        find_dataset(data) if not results_only else "",
+        out,
+        device=device,
+        only=only.split(",") if only else None,
+        run_training=not results_only,
+    )
+    click.echo(path.read_text(), nl=False)
 
 
 @main.command("evaluate")
@@ -423,7 +511,7 @@ def report(runs, out) -> None:
 )
 @cipher_options
 def attack(data, keys, attack_names, victims, attacker_images, budget_minutes, seed, out, cipher):
-    """Attack PE ciphertexts and measure how much of each plain image comes back (SSIM, PSNR)."""
+    """Attack ciphertexts and measure how much of each plain image comes back (SSIM, PSNR)."""
     splits = load_splits(find_dataset(data))
     report, columns = run_attacks(
         splits["train"].subset(slice(0, attacker_images)),
@@ -432,6 +520,96 @@ def attack(data, keys, attack_names, victims, attacker_images, budget_minutes, s
     )  # fmt: skip
     write_report(report, columns, out)
     click.echo((out / "report.md").read_text(), nl=False)
+
+
+@main.command("serve")
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (loopback; put a TLS proxy in front to expose it).",
+)
+@click.option("--port", default=8000, show_default=True, help="TCP port.")
+@click.option("--device", help="cpu or cuda (default: cuda when available).")
+@click.option(
+    "--input-size",
+    nargs=2,
+    type=int,
+    default=DEFAULT_INPUT_SIZE,
+    show_default=True,
+    help="H W the model takes; images of other sizes are refused.",
+)
+@click.option(
+    "--max-batch",
+    default=128,
+    show_default=True,
+    help="A forward pass starts, without waiting, once it holds this many images.",
+)
+@click.option(
+    "--max-wait-ms",
+    default=2.0,
+    show_default=True,
+    help="How long a forward pass waits to gather concurrent requests.",
+)
+@click.option(
+    "--max-request-bytes",
+    default=Limits.max_request_bytes,
+    show_default=True,
+    help="Largest request body.",
+)
+@click.option(
+    "--max-images", default=Limits.max_images, show_default=True, help="Images per request."
+)
+@click.option(
+    "--max-pixels", default=Limits.max_pixels, show_default=True, help="Pixels per image."
+)
+@click.option(
+    "--max-connections",
+    default=256,
+    show_default=True,
+    help="Concurrent connections and requests; more are answered 503.",
+)
+@click.option(
+    "--threads", type=int, help="Torch threads for inference (default: all cores but one)."
+)
+@click.option("--no-access-log", is_flag=True, help="Do not log one line per request.")
+def serve_cmd(run, host, port, max_request_bytes, max_images, max_pixels, no_access_log, **opts):
+    """Serve RUN's model over HTTP: images in (encrypted or plain), labels out.
+
+    POST /v1/classify takes PNG files (multipart/form-data) or raw uint8 arrays
+    (application/octet-stream with an X-Image-Shape: N,H,W,3 header); GET /v1/model describes the
+    model; GET /healthz. See README.md, "Inference service".
+    """
+    limits = Limits(max_request_bytes, max_images, max_pixels)
+    serve(run, host, port, limits=limits, access_log=not no_access_log, **opts)
+
+
+@main.command("classify")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--server", required=True, help="The service, e.g. http://127.0.0.1:8000.")
+@click.option("--plain", is_flag=True, help="Send the images unencrypted.")
+@click.option(
+    "--top-k",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Most probable classes shown per image.",
+)
+def classify_cmd(images, server, plain, top_k) -> None:
+    """Classify IMAGES (files or folders) on a keyless service.
+
+    Each image is encrypted here under a fresh key from the OS CSPRNG, thrown away after sending
+    (unless --plain): the service sees ciphertexts only.
+    """
+    with Client(server) as client:
+        rows, errors = classify_files(client, images, top_k, encrypt=not plain)
+    if rows:
+        click.echo(results_table(rows))
+    for error in errors:
+        click.echo(f"keyless: error: {error}", err=True)
+    if errors:
+        sys.exit(max(e.exit_code for e in errors))
 
 
 if __name__ == "__main__":

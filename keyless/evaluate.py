@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from keyless.cipher import PixelCipher, PixelKey
+from keyless.cipher import Cipher, Key
 from keyless.data import ImageSet
 from keyless.keys import KeySource
 from keyless.train._augment import shift
@@ -49,7 +49,7 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def test_sets(
-    test: ImageSet, cipher: PixelCipher, source: KeySource, common_key: PixelKey | None
+    test: ImageSet, cipher: Cipher, source: KeySource, common_key: Key | None
 ) -> dict[str, torch.Tensor]:
     """The protocol's test images: plain; encrypted with fresh independent keys (drawn from
     ``source``, never the training keys); encrypted with the common key when there is one."""
@@ -66,9 +66,9 @@ def test_sets(
 def evaluate(
     model: nn.Module,
     test: ImageSet,
-    cipher: PixelCipher,
+    cipher: Cipher,
     source: KeySource,
-    common_key: PixelKey | None = None,
+    common_key: Key | None = None,
     tta: bool = True,
     device: torch.device | str = "cpu",
     precision: str = "bf16",

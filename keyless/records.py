@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -12,6 +13,7 @@ from typing import Any
 import torch
 
 from keyless._atomic import write_bytes_atomic
+from keyless.cipher import create_cipher
 from keyless.errors import InputError
 
 
@@ -76,13 +78,29 @@ def _percent(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.2f}"
 
 
+def cipher_label(config: dict[str, Any]) -> str:
+    """A run's cipher and the options it changed from that cipher's defaults (none for plain)."""
+    if config["keys"] == "plain":
+        return ""
+    options = dict(config.get("cipher", {}))
+    name = options.pop("name", "pe")
+    defaults = dataclasses.asdict(create_cipher(name))
+    changed = [f"{k}={v}" for k, v in options.items() if defaults.get(k) != v]
+    return " ".join([name, *changed])
+
+
+def _adapt_label(adapt: str | bool) -> str:
+    return {True: "pixel", False: "", "none": ""}.get(adapt, adapt)  # bools: older records
+
+
 def report_table(records: list[dict[str, Any]]) -> str:
     """A Markdown table of runs: setting, accuracies on each test set (plain / fresh key /
     common key, without and with TTA), training time, machine and the command."""
     header = (
-        "| run | model | keys | rekey | stem | adapt | epochs | plain | fresh key | common key "
-        "| plain TTA | fresh key TTA | common key TTA | train s | machine | command |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| run | model | keys | cipher | rekey | stem | adapt | epochs | plain | fresh key "
+        "| common key | plain TTA | fresh key TTA | common key TTA | train s | machine "
+        "| command |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     rows = []
     for r in records:
@@ -90,8 +108,9 @@ def report_table(records: list[dict[str, Any]]) -> str:
         where = r["machine"].get("gpu") or f"{r['machine']['cpu']}, {r['machine']['cores']} cores"
         command = f"`{r['command']}`" if r.get("command") else ""
         rows.append(
-            f"| {r.get('name', '')} | {c['model']} | {c['keys']} | {'yes' if c['rekey'] else ''} "
-            f"| {c['stem']} | {'yes' if c['adapt'] else ''} | {c['epochs']:g} "
+            f"| {r.get('name', '')} | {c['model']} | {c['keys']} | {cipher_label(c)} "
+            f"| {'yes' if c['rekey'] else ''} "
+            f"| {c['stem']} | {_adapt_label(c['adapt'])} | {c['epochs']:g} "
             f"| {_percent(t.get('plain'))} | {_percent(t.get('fresh_key'))} "
             f"| {_percent(t.get('common_key'))} | {_percent(t.get('plain_tta'))} "
             f"| {_percent(t.get('fresh_key_tta'))} | {_percent(t.get('common_key_tta'))} "

@@ -169,3 +169,34 @@ def test_greyscale_and_palette_are_converted(tmp_path):
     assert (read_image(tmp_path / "d" / "grey.png") == 90).all()
     palette_rgb = np.asarray(Image.open(tmp_path / "pal.png").convert("RGB"))
     assert np.array_equal(read_image(tmp_path / "d" / "pal.png"), palette_rgb)
+
+
+@pytest.mark.parametrize("cipher", ["le", "ele", "etc"])
+def test_block_ciphers_round_trip_through_the_cli(tmp_path, cipher):
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a", "b"):
+        Image.fromarray(rng.integers(0, 256, (8, 12, 3), dtype=np.uint8)).save(
+            folder / f"{name}.png"
+        )
+    flags = ("--cipher", cipher, "--block-size", 2)
+    run("keygen", "--out", tmp_path / "m.key")
+    for mode, key in (("master", ("--master-key", tmp_path / "m.key")),
+                      ("common", ("--common-key", tmp_path / "c.key"))):  # fmt: skip
+        code, _, err = run("encrypt", folder, "--out", tmp_path / f"e-{mode}", *key, *flags)
+        assert code == 0, err
+        assert not any(same_pixels(folder, tmp_path / f"e-{mode}"))
+        assert (
+            run("decrypt", tmp_path / f"e-{mode}", "--out", tmp_path / f"d-{mode}", *key, *flags)[0]
+            == 0
+        )
+        assert all(same_pixels(folder, tmp_path / f"d-{mode}"))
+    code, _, err = run(
+        "encrypt", folder, "--out", tmp_path / "x", "--cipher", cipher, "--np-mode", "balanced"
+    )
+    assert code == 2 and "--np-mode: not an option of cipher" in err
+    code, _, err = run(
+        "encrypt", folder, "--out", tmp_path / "y", "--cipher", cipher, "--block-size", 5
+    )
+    assert code == 2 and "divisible by the block size 5" in err

@@ -1,4 +1,4 @@
-"""Attacks on PE ciphertexts and the similarity metrics that score them.
+"""Attacks on ciphertexts of any registered cipher and the similarity metrics that score them.
 
 ``run_attacks`` and ``write_report`` back the ``keyless attack`` command.
 """

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 import torch
 
-from keyless.cipher import NUM_CODES, PixelCipher, PixelKey
+from keyless.cipher import NUM_CODES, Cipher, PixelCipher, PixelKey
 from keyless.cipher._pe import DECRYPT_TABLE, ENCRYPT_TABLE
 from keyless.invariant import fold
 
 
-def keyspace_bits(cipher: PixelCipher, height: int, width: int) -> dict[str, float | str]:
+def keyspace_bits(cipher: Cipher, height: int, width: int) -> dict[str, float | str]:
     """Brute force: the key space of one image, and what finding one key would buy."""
     return {
         "bits": cipher.key_space_bits(height, width),

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from keyless.cipher import PixelCipher
+from keyless.cipher import Cipher, PixelCipher
 from keyless.keys import KeySource
 
 
@@ -87,7 +87,7 @@ class ITNAttack(_Generated):
     """
 
     generator: str = "pixel"
-    cipher: PixelCipher = field(default_factory=PixelCipher)
+    cipher: Cipher = field(default_factory=PixelCipher)
     epochs: int = 10
     batch_size: int = 256
     lr: float = 1e-3

@@ -13,7 +13,7 @@ from keyless._atomic import atomic_path, write_bytes_atomic
 from keyless.attacks._classic import HelperImageAttack, fr_advanced_attack, fr_attack, keyspace_bits
 from keyless.attacks._learned import GANAttack, ITNAttack
 from keyless.attacks._metrics import per_image, similarity
-from keyless.cipher import PixelCipher, PixelKey
+from keyless.cipher import Cipher, Key, PixelCipher
 from keyless.data import ImageSet
 from keyless.errors import UnknownNameError
 from keyless.keys import SeedSource
@@ -27,7 +27,7 @@ GRID_ROWS = 6
 def run_attacks(
     attacker: ImageSet,
     victims: ImageSet,
-    cipher: PixelCipher,
+    cipher: Cipher,
     keys: str,
     attacks: list[str],
     budget_seconds: float,
@@ -37,7 +37,8 @@ def run_attacks(
 
     The attacker owns ``attacker`` (plain images disjoint from the victims) and, for the helper
     attack, may have one chosen image encrypted the way the victims' next image would be.
-    Learned attacks train for at most ``budget_seconds`` each.
+    Learned attacks train for at most ``budget_seconds`` each. The helper attack decodes PE
+    keys only; on other ciphers it is listed under ``skipped``.
 
     Returns:
         The report (rows of SSIM/PSNR mean and std, seconds per attack) and the images by column.
@@ -64,10 +65,14 @@ def run_attacks(
         "cipher": cipher.name,
         "victims": n,
         "attacker_images": len(attacker),
+        "skipped": {},
     }
     for name in attacks:
         if name == "keyspace":
             report["keyspace"] = keyspace_bits(cipher, h, w)
+            continue
+        if name == "helper" and not isinstance(cipher, PixelCipher):
+            report["skipped"][name] = f"decodes PE keys only, not {cipher.name}"
             continue
         start = time.perf_counter()
         columns[name] = _reconstruct(
@@ -88,8 +93,8 @@ def _reconstruct(
     name: str,
     encrypted: torch.Tensor,
     attacker: ImageSet,
-    cipher: PixelCipher,
-    common: PixelKey | None,
+    cipher: Cipher,
+    common: Key | None,
     source: SeedSource,
     budget_seconds: float,
 ) -> torch.Tensor:
@@ -121,7 +126,7 @@ def write_report(report: dict[str, Any], columns: dict[str, torch.Tensor], out: 
     out = Path(out)
     write_bytes_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode())
     lines = [
-        f"PE, {report['keys']} keys, {report['victims']} victims\n",
+        f"{report['cipher'].upper()}, {report['keys']} keys, {report['victims']} victims\n",
         "| attack | SSIM mean | SSIM std | PSNR mean (dB) | PSNR std | seconds |",
         "|---|---|---|---|---|---|",
     ]
@@ -134,6 +139,8 @@ def write_report(report: dict[str, Any], columns: dict[str, torch.Tensor], out: 
     if "keyspace" in report:
         space = report["keyspace"]
         lines.append(f"\nKey space: {space['bits']:.0f} bits per image; {space['remark']}.")
+    for name, why in report.get("skipped", {}).items():
+        lines.append(f"\nNot run: {name} ({why}).")
     write_bytes_atomic(out / "report.md", ("\n".join(lines) + "\n").encode())
     plain = columns["plain"][:GRID_ROWS]
     scores = {name: per_image(images[:GRID_ROWS], plain)[0] for name, images in columns.items()}

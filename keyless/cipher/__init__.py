@@ -1,12 +1,26 @@
-"""Ciphers for images: the paper's pixel-based encryption (PE) in a registry."""
+"""Ciphers for images in one registry: the paper's pixel-based encryption (``pe``) and the
+block-wise baselines (``le``, ``ele``, ``etc``).
+
+Every cipher has ``name``, ``keygen(n, (H, W), source, ids, device)``, ``encrypt``, ``decrypt``,
+``rekey``, ``key_space_bits(H, W)`` and ``load_key(path)``; keys have ``save`` and ``to``."""
 
 from typing import Any
 
+from keyless.cipher._block import (
+    BlockKey,
+    EtCCipher,
+    ExtendedLearnableCipher,
+    LearnableCipher,
+)
 from keyless.cipher._pe import NUM_CODES, PERMUTATIONS, PixelCipher, PixelKey
+from keyless.cipher._protocol import Cipher, Key
 from keyless.registry import Registry
 
 CIPHERS: Registry[Any] = Registry("cipher")
 CIPHERS.register("pe")(PixelCipher)
+CIPHERS.register("le")(LearnableCipher)
+CIPHERS.register("ele")(ExtendedLearnableCipher)
+CIPHERS.register("etc")(EtCCipher)
 
 
 def create_cipher(name: str = "pe", **kwargs: Any) -> Any:
@@ -22,6 +36,12 @@ __all__ = [
     "CIPHERS",
     "NUM_CODES",
     "PERMUTATIONS",
+    "BlockKey",
+    "Cipher",
+    "EtCCipher",
+    "ExtendedLearnableCipher",
+    "Key",
+    "LearnableCipher",
     "PixelCipher",
     "PixelKey",
     "create_cipher",

@@ -235,6 +235,9 @@ class PixelCipher:
             bits = (bits & 1) * 7
         return perm * 8 + bits
 
+    def load_key(self, path: Path | str) -> PixelKey:
+        return PixelKey.load(path)
+
     def encrypt(self, images: ImageLike, key: PixelKey) -> ImageLike:
         """Encrypt (N, H, W, 3) or (H, W, 3) uint8 images (tensor, numpy or PIL) with ``key``.
 

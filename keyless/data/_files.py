@@ -9,10 +9,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from keyless.cipher import PixelCipher, PixelKey
+from keyless.cipher import Cipher, Key
 from keyless.data._datasets import load_npz, save_npz
 from keyless.data._io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image, write_png
-from keyless.errors import InputError, KeylessError, KeyMaterialError
+from keyless.errors import InputError, KeylessError
 from keyless.keys import KeySource
 
 
@@ -78,7 +78,8 @@ def run_jobs(
             process(job, target)
             written += 1
         except KeylessError as exc:
-            errors.append(exc)
+            named = str(job.source) in str(exc)  # name the file the error came from, once
+            errors.append(exc if named else type(exc)(f"{job.source}: {exc}"))
     return written, skipped, errors
 
 
@@ -112,13 +113,13 @@ class KeyPlan:
     ``create`` is set, drawn from the CSPRNG at the size of the first image and saved there.
     """
 
-    cipher: PixelCipher
+    cipher: Cipher
     source: KeySource | None = None
     common_path: Path | None = None
     create: bool = False
-    _common: PixelKey | None = None
+    _common: Key | None = None
 
-    def keys(self, images: torch.Tensor, ids: list[str]) -> PixelKey:
+    def keys(self, images: torch.Tensor, ids: list[str]) -> Key:
         n, h, w, _ = images.shape
         if self.common_path is None:
             assert self.source is not None
@@ -127,13 +128,8 @@ class KeyPlan:
             )
         if self._common is None:
             if self.common_path.exists() or not self.create:
-                self._common = PixelKey.load(self.common_path)
+                self._common = self.cipher.load_key(self.common_path)
             else:
                 self._common = self.cipher.keygen(1, (h, w))
                 self._common.save(self.common_path)
-        if self._common.codes.shape[1:] != (h, w):
-            raise KeyMaterialError(
-                f"{ids[0]}: image is {h}x{w} but the common key is "
-                f"{self._common.codes.shape[1]}x{self._common.codes.shape[2]}"
-            )
         return self._common

@@ -8,8 +8,10 @@ non-image files, and images over the pixel limit (decompression bombs).
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -30,48 +32,70 @@ def read_image(path: Path | str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
     try:
         if path.stat().st_size == 0:
             raise InputError(f"{path}: empty file")
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                width, height = img.size
-                if width * height > max_pixels:
-                    raise InputError(
-                        f"{path}: {width}x{height} = {width * height} pixels exceeds the limit of "
-                        f"{max_pixels} (raise it with --max-pixels if the file is trusted)"
-                    )
-                _check_mode(path, img)
-                img.load()
-                rgb = img if img.mode == "RGB" else img.convert("RGB")
-                return np.asarray(rgb, dtype=np.uint8).copy()
-    except InputError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InputError(f"{path}: refused as a decompression bomb ({exc})") from None
+        with path.open("rb") as file:
+            return _decode(file, str(path), max_pixels)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{path}: is a folder, expected an image file") from None
     except PermissionError:
         raise InputError(f"{path}: permission denied") from None
+
+
+def decode_image(
+    data: bytes,
+    name: str = "image",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    formats: tuple[str, ...] | None = None,
+) -> np.ndarray:
+    """Decode an encoded image held in memory (an upload) as (H, W, 3) uint8 RGB.
+
+    Same input policy as :func:`read_image`; ``name`` starts every error message and ``formats``
+    (Pillow names, e.g. ``("PNG",)``) restricts the decoders tried.
+    """
+    if not data:
+        raise InputError(f"{name}: empty file")
+    return _decode(io.BytesIO(data), name, max_pixels, formats)
+
+
+def _decode(
+    file: BinaryIO, name: str, max_pixels: int, formats: tuple[str, ...] | None = None
+) -> np.ndarray:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(file, formats=formats) as img:
+                width, height = img.size
+                if width * height > max_pixels:
+                    raise InputError(
+                        f"{name}: {width}x{height} = {width * height} pixels exceeds the limit of "
+                        f"{max_pixels} (raise it with --max-pixels if the file is trusted)"
+                    )
+                _check_mode(name, img)
+                img.load()
+                rgb = img if img.mode == "RGB" else img.convert("RGB")
+                return np.asarray(rgb, dtype=np.uint8).copy()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InputError(f"{name}: refused as a decompression bomb ({exc})") from None
     except Image.UnidentifiedImageError:
-        raise InputError(f"{path}: not an image file (format not recognised)") from None
+        raise InputError(f"{name}: not an image file (format not recognised)") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path}: unreadable or truncated image ({exc})") from None
+        raise InputError(f"{name}: unreadable or truncated image ({exc})") from None
 
 
-def _check_mode(path: Path, img: Image.Image) -> None:
+def _check_mode(name: str, img: Image.Image) -> None:
     mode = img.mode
     if mode == "RGB":
         return
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info):
         raise InputError(
-            f"{path}: has an alpha channel (mode {mode}); PE encrypts RGB only, "
+            f"{name}: has an alpha channel (mode {mode}); PE encrypts RGB only, "
             "so flatten or drop the alpha first"
         )
     if mode.startswith("I") or mode == "F":
-        raise InputError(f"{path}: more than 8 bits per value (mode {mode}); PE needs 8-bit RGB")
+        raise InputError(f"{name}: more than 8 bits per value (mode {mode}); PE needs 8-bit RGB")
     if mode not in _CONVERTED:
-        raise InputError(f"{path}: colour mode {mode} is not supported; convert it to RGB first")
+        raise InputError(f"{name}: colour mode {mode} is not supported; convert it to RGB first")
 
 
 def write_png(path: Path | str, image: np.ndarray) -> None:

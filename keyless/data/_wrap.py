@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from keyless.cipher import PixelCipher
+from keyless.cipher import Cipher, PixelCipher
 from keyless.errors import InputError
 from keyless.keys import CsprngSource, KeySource, MasterKeySource
 
@@ -22,7 +22,7 @@ class EncryptedDataset(Dataset):
     def __init__(
         self,
         dataset: Dataset,
-        cipher: PixelCipher,
+        cipher: Cipher,
         source: KeySource,
         fresh: bool,
         transform: Callable[[torch.Tensor], Any] | None,
@@ -69,7 +69,7 @@ def _as_uint8_hwc(image: Any, index: int) -> torch.Tensor:
 def encrypt_dataset(
     dataset: Dataset,
     *,
-    cipher: PixelCipher | None = None,
+    cipher: Cipher | None = None,
     source: KeySource | None = None,
     fresh_keys: bool = False,
     transform: Callable[[torch.Tensor], Any] | None = None,

@@ -1,7 +1,8 @@
 """Classifiers behind one door: ``create_model(name, num_classes, stem=..., adapt=...)``.
 
-Every model takes uint8 (N, H, W, 3) images: an input stem (plain scaling, or the key-invariant
-sorted fold), optionally the ICIP adaptation network, then the registered backbone.
+Every model takes uint8 (N, H, W, 3) images: an input stem (plain scaling, the key-invariant
+sorted fold, or 4-bit halves for LE), optionally an adaptation network (ICIP's per-pixel one or
+Tanaka's block-wise one), then the registered backbone.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from torch import nn
 
 from keyless.models._densenet import DenseNetBC
 from keyless.models._fastnet import FastNet
-from keyless.models._inputs import AdaptationNetwork, InvariantInput, PlainInput
+from keyless.models._inputs import (
+    AdaptationNetwork,
+    BlockAdaptationNetwork,
+    InvariantInput,
+    NibbleInput,
+    PlainInput,
+)
 from keyless.models._resnet import ResNet18
 from keyless.registry import Registry
 
@@ -21,7 +28,8 @@ MODELS: Registry[nn.Module] = Registry("model")
 MODELS.register("fastnet")(FastNet)
 MODELS.register("resnet18")(ResNet18)
 MODELS.register("densenet")(DenseNetBC)
-STEMS = {"plain": PlainInput, "invariant": InvariantInput}
+STEMS = {"plain": PlainInput, "invariant": InvariantInput, "nibbles": NibbleInput}
+ADAPTERS = ("none", "pixel", "block")
 
 
 class Classifier(nn.Module):
@@ -47,21 +55,35 @@ class Classifier(nn.Module):
 
 
 def create_model(
-    name: str, num_classes: int = 10, stem: str = "plain", adapt: bool = False, **kwargs: Any
+    name: str,
+    num_classes: int = 10,
+    stem: str = "plain",
+    adapt: str | bool = "none",
+    block_size: int = 4,
+    **kwargs: Any,
 ) -> Classifier:
     """Build a registered backbone behind the chosen stem.
 
     Args:
         name: ``fastnet``, ``resnet18`` or ``densenet`` (see :func:`list_models`).
         num_classes: output logits.
-        stem: ``plain`` or ``invariant`` (key-invariant sorted fold).
-        adapt: insert the ICIP adaptation network (1x1 convs, 8 then 32 maps).
+        stem: ``plain``, ``invariant`` (key-invariant sorted fold) or ``nibbles`` (4-bit halves).
+        adapt: ``none``; ``pixel``, the ICIP adaptation network (1x1 convs, 8 then 32 maps;
+            ``True`` means this one); ``block``, Tanaka's block-wise network.
+        block_size: the block side M for ``adapt="block"`` (match the cipher's).
         kwargs: backbone options; ``None`` values keep the defaults.
     """
     if stem not in STEMS:
         raise ValueError(f"stem must be one of {sorted(STEMS)}, got {stem!r}")
+    adapt = {True: "pixel", False: "none"}.get(adapt, adapt)  # type: ignore[arg-type]
+    if adapt not in ADAPTERS:
+        raise ValueError(f"adapt must be one of {ADAPTERS}, got {adapt!r}")
     stem_module = STEMS[stem]()
-    adapter = AdaptationNetwork(stem_module.out_channels) if adapt else None
+    adapter = {
+        "none": lambda c: None,
+        "pixel": AdaptationNetwork,
+        "block": lambda c: BlockAdaptationNetwork(c, block_size),
+    }[adapt](stem_module.out_channels)
     in_channels = adapter.out_channels if adapter else stem_module.out_channels
     backbone = MODELS.create(name, num_classes=num_classes, in_channels=in_channels, **kwargs)
     return Classifier(stem_module, adapter, backbone).to(memory_format=torch.channels_last)
@@ -72,10 +94,13 @@ def list_models() -> list[str]:
 
 
 __all__ = [
+    "ADAPTERS",
     "MODELS",
     "AdaptationNetwork",
+    "BlockAdaptationNetwork",
     "Classifier",
     "InvariantInput",
+    "NibbleInput",
     "PlainInput",
     "create_model",
     "list_models",

@@ -2,8 +2,11 @@
 
 ``PlainInput`` scales values; ``InvariantInput`` is the key-invariant stem: per value
 min(p, 255 - p), then each pixel's three values sorted, so a plain image and every PE encryption
-of it give bit-identical features. ``AdaptationNetwork`` is the ICIP 2019 block of two 1x1
-convolutions (8 then 32 maps) placed in front of the classifier.
+of it give bit-identical features; ``NibbleInput`` splits every value into its 4-bit halves (the
+units Tanaka's LE shuffles). ``AdaptationNetwork`` is the ICIP 2019 block of two 1x1
+convolutions (8 then 32 maps) placed in front of the classifier; ``BlockAdaptationNetwork`` is
+Tanaka's block-wise one, which sees a whole M x M block at once and so can learn to undo a
+permutation inside blocks.
 """
 
 from __future__ import annotations
@@ -34,6 +37,16 @@ class InvariantInput(nn.Module):
         return ((x - 63.75) / 32.0).contiguous(memory_format=torch.channels_last)
 
 
+class NibbleInput(nn.Module):
+    """(N, H, W, 3) uint8 -> (N, 6, H, W) float: upper and lower 4-bit halves, about -2..2."""
+
+    out_channels = 6
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = torch.stack([images >> 4, images & 15], -1).flatten(3).permute(0, 3, 1, 2).float()
+        return ((x - 7.5) / 4.0).contiguous(memory_format=torch.channels_last)
+
+
 class AdaptationNetwork(nn.Module):
     """ICIP 2019 adaptation network: 1x1 conv to 8 maps, then to 32, each with BN and ReLU."""
 
@@ -49,6 +62,30 @@ class AdaptationNetwork(nn.Module):
             in_channels = width
         self.layers = nn.Sequential(*layers)
         self.out_channels = in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class BlockAdaptationNetwork(nn.Module):
+    """Tanaka's block-wise adaptation network: each M x M block becomes one position with
+    C * M^2 channels (space to depth), two 1x1 convolutions (C M^2 -> C M^2 -> 3 M^2, BN, ReLU)
+    mix everything inside a block, and depth to space gives a 3-channel full-size image back."""
+
+    def __init__(self, in_channels: int = 6, block_size: int = 4) -> None:
+        super().__init__()
+        width = in_channels * block_size**2
+        self.layers = nn.Sequential(
+            nn.PixelUnshuffle(block_size),
+            nn.Conv2d(width, width, 1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.Conv2d(width, 3 * block_size**2, 1, bias=False),
+            nn.BatchNorm2d(3 * block_size**2),
+            nn.ReLU(),
+            nn.PixelShuffle(block_size),
+        )
+        self.out_channels = 3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)

@@ -16,9 +16,10 @@ class TrainConfig:
     model: str = "fastnet"
     keys: KeyMode = "independent"
     rekey: bool = False  # server re-randomises the training ciphertexts' keys every epoch
-    stem: str = "plain"  # or "invariant"
-    adapt: bool = False  # ICIP adaptation network in front of the backbone
-    cipher: dict[str, Any] = field(default_factory=dict)  # PixelCipher options
+    stem: str = "plain"  # or "invariant", "nibbles"
+    adapt: str = "none"  # "pixel": ICIP adaptation network; "block": Tanaka's block-wise one
+    augment: Literal["cloud", "client"] = "cloud"  # after encryption, or before it by the owner
+    cipher: dict[str, Any] = field(default_factory=dict)  # name and options of the cipher
     recipe: str = "fast"
     epochs: float = 10.0
     batch_size: int = 1024
@@ -54,8 +55,11 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict` (JSON and checkpoints turn tuples into lists)."""
-        return cls(**{**values, "milestones": tuple(values["milestones"])})
+        """Inverse of :meth:`to_dict` (JSON and checkpoints turn tuples into lists; records
+        older than the block-wise adaptation network stored ``adapt`` as a bool)."""
+        adapt = values.get("adapt", "none")
+        adapt = {True: "pixel", False: "none"}.get(adapt, adapt)
+        return cls(**{**values, "milestones": tuple(values["milestones"]), "adapt": adapt})
 
 
 def airbench_sgd(

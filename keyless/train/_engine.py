@@ -23,7 +23,7 @@ from torch import nn
 from tqdm import tqdm
 
 from keyless._atomic import atomic_path
-from keyless.cipher import PixelCipher, PixelKey
+from keyless.cipher import Cipher, Key, create_cipher
 from keyless.data import ImageSet, load_splits
 from keyless.errors import InputError
 from keyless.evaluate import accuracy, evaluate, predict
@@ -73,20 +73,17 @@ class Distributed:
 
 
 def owner_encrypt(
-    train: ImageSet, config: TrainConfig, cipher: PixelCipher, seed: int
-) -> tuple[ImageSet, PixelKey | None]:
-    """What the owner uploads: training images as plain, common-key or independent-key PE."""
+    train: ImageSet, config: TrainConfig, cipher: Cipher, seed: int
+) -> tuple[ImageSet, Key | None]:
+    """What the owner uploads (training images as plain, common-key or independent-key
+    ciphertexts) and the owner's key: the common key, the per-image keys, or None for plain."""
     if config.keys == "plain":
         return train, None
+    if config.keys not in ("common", "independent"):
+        raise ValueError(f"keys must be plain, common or independent, got {config.keys!r}")
     n, h, w, _ = train.images.shape
-    source = derived_source(seed, "owner")
-    if config.keys == "common":
-        key = cipher.keygen(1, (h, w), source)
-        return ImageSet(cipher.encrypt(train.images, key), train.labels, train.classes), key
-    if config.keys == "independent":
-        keys = cipher.keygen(n, (h, w), source)
-        return ImageSet(cipher.encrypt(train.images, keys), train.labels, train.classes), None
-    raise ValueError(f"keys must be plain, common or independent, got {config.keys!r}")
+    key = cipher.keygen(1 if config.keys == "common" else n, (h, w), derived_source(seed, "owner"))
+    return ImageSet(cipher.encrypt(train.images, key), train.labels, train.classes), key
 
 
 def split_data(splits: dict[str, ImageSet], config: TrainConfig) -> tuple[ImageSet, ImageSet]:
@@ -99,12 +96,23 @@ def split_data(splits: dict[str, ImageSet], config: TrainConfig) -> tuple[ImageS
     return train, splits["test"]
 
 
-def hold_out(uploaded: ImageSet, size: int, seed: int) -> tuple[ImageSet, ImageSet | None]:
-    """The cloud keeps ``size`` random uploaded images aside for validation (never the test set)."""
-    if not size:
-        return uploaded, None
-    order = torch.randperm(len(uploaded), generator=torch.Generator().manual_seed(seed))
-    return uploaded.subset(order[size:]), uploaded.subset(order[:size])
+def hold_out(n: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (train, validation): ``size`` random uploaded images kept aside for validation
+    (never the test set)."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return order[size:], order[:size]
+
+
+def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
+    """The run's classifier (a block-wise adaptation network takes the cipher's block size)."""
+    return create_model(
+        config.model,
+        num_classes,
+        config.stem,
+        config.adapt,
+        block_size=config.cipher.get("block_size", 4),
+        **config.model_kwargs,
+    )
 
 
 def lr_factor(config: TrainConfig, step: int, total: int, steps_per_epoch: int) -> float:
@@ -119,7 +127,7 @@ def lr_factor(config: TrainConfig, step: int, total: int, steps_per_epoch: int) 
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:
-    """SGD with three groups: the whitening bias, BatchNorm parameters, the rest.
+    """SGD with three groups: the whitening bias, the backbone's BatchNorm parameters, the rest.
 
     Biases learn ``bias_lr_scale`` times faster (airbench); each group's ``base`` lr is scaled by
     the schedule; the whitening bias group is frozen (lr 0) after ``whiten_bias_epochs``.
@@ -128,7 +136,7 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:
     whiten_bias = [whiten.bias] if whiten is not None else []
     norms = [
         p
-        for m in model.modules()
+        for m in model.backbone.modules()  # the adaptation network's norms learn at the base lr
         if isinstance(m, nn.BatchNorm2d)
         for p in m.parameters()
         if p.requires_grad
@@ -211,15 +219,24 @@ def train(
 
     splits = load_splits(data) if not isinstance(data, dict) else data
     train_plain, test = split_data(splits, config)
-    cipher = PixelCipher(**config.cipher)
-    uploaded, common_key = owner_encrypt(train_plain, config, cipher, seed)
-    del train_plain  # from here on the cloud holds ciphertexts only
-    uploaded, val = hold_out(uploaded, config.val_size, seed)
+    cipher = create_cipher(**config.cipher)
+    client = config.augment == "client" and config.keys != "plain"
+    if client and config.rekey:
+        raise ValueError("rekey re-encrypts in the cloud; it does not go with client augmentation")
+    uploaded, owner_key = owner_encrypt(train_plain, config, cipher, seed)
+    common_key = owner_key if config.keys == "common" else None
+    train_index, val_index = hold_out(len(uploaded), config.val_size, seed)
+    val = uploaded.subset(val_index) if config.val_size else None
+    uploaded = uploaded.subset(train_index)
+    client_key = None
+    if client:  # the owner augments plain images and encrypts every augmented batch itself
+        client_key = owner_key if len(owner_key) == 1 else owner_key[train_index]
+        client_key = client_key.to(dev)
+        client_images = train_plain.subset(train_index).images
+    del train_plain  # from here on the cloud holds ciphertexts only (unless client augmentation)
 
     torch.manual_seed(seed)
-    model = create_model(
-        config.model, len(uploaded.classes), config.stem, config.adapt, **config.model_kwargs
-    )
+    model = build_model(config, len(uploaded.classes))
     whiten_sample = uploaded.images[
         torch.randperm(len(uploaded), generator=torch.Generator().manual_seed(seed))[
             :WHITEN_SAMPLES
@@ -247,7 +264,8 @@ def train(
             checkpoint["history"],
         )
 
-    images, labels = uploaded.images.to(dev), uploaded.labels.to(dev)
+    images = (client_images if client else uploaded.images).to(dev)
+    labels = uploaded.labels.to(dev)
     flip_base = torch.rand(n, generator=torch.Generator().manual_seed(seed)) < 0.5
     per_rank = config.batch_size // ddp.world
     precision = resolve_precision(config.precision, dev)
@@ -288,6 +306,8 @@ def train(
             if config.flip:
                 x = flip_where(x, flips[index])
             x = random_translate(x, config.translate, generator)
+            if client_key is not None:
+                x = cipher.encrypt(x, client_key if len(client_key) == 1 else client_key[index])
             factor = lr_factor(config, step, total_steps, steps_per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = group["base"] * factor
@@ -389,13 +409,7 @@ def load_run(run: Path | str, device: str = "cpu") -> tuple[nn.Module, TrainConf
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=False)
         config = TrainConfig.from_dict(checkpoint["config"])
-        model = create_model(
-            config.model,
-            len(checkpoint["classes"]),
-            config.stem,
-            config.adapt,
-            **config.model_kwargs,
-        )
+        model = build_model(config, len(checkpoint["classes"]))
         model.load_state_dict(checkpoint["model"])
     except (RuntimeError, KeyError, TypeError) as exc:
         raise InputError(f"{path}: not a keyless checkpoint ({exc})") from None
@@ -411,7 +425,7 @@ def evaluate_run(
     seed = checkpoint["seed"]
     splits = load_splits(data)
     train_set, test = split_data(splits, config)
-    cipher = PixelCipher(**config.cipher)
+    cipher = create_cipher(**config.cipher)
     common_key = None
     if config.keys == "common":
         h, w = train_set.images.shape[1:3]

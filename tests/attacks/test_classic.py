@@ -118,3 +118,25 @@ def test_attack_command_writes_report_and_grid(tmp_path):
         main, [*args[:-2], "--attacks", "fr,magic", "--out", str(tmp_path / "x")]
     )
     assert bad.exit_code == 4 and "unknown attack magic" in bad.stderr
+
+
+def test_attack_command_takes_any_registered_cipher(tmp_path):
+    import numpy as np
+    from click.testing import CliRunner
+
+    from keyless.cli import main
+
+    x = smooth_images(12, 12).numpy()
+    labels = np.zeros(12, np.uint8)
+    np.savez(tmp_path / "d.npz", x_train=x[:8], y_train=labels[:8], x_test=x[8:], y_test=labels[8:])
+    args = ["attack", "--data", str(tmp_path / "d.npz"), "--cipher", "etc", "--keys", "common",
+            "--attacks", "keyspace,fr,helper,itn", "--budget-minutes", "0.005",
+            "--out", str(tmp_path / "r")]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert (
+        report["cipher"] == "etc" and report["keyspace"]["bits"] > 70
+    )  # 9 blocks: log2(9!) + 9 log2(96)
+    assert [r["attack"] for r in report["rows"]] == ["encrypted image itself", "fr", "itn"]
+    assert "helper" in report["skipped"] and "Not run: helper" in result.stdout

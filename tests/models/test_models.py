@@ -1,13 +1,14 @@
 import pytest
 import torch
+from torch import nn
 
-from keyless.cipher import PixelCipher
+from keyless.cipher import ExtendedLearnableCipher, LearnableCipher, PixelCipher
 from keyless.errors import UnknownNameError
-from keyless.models import create_model, list_models
+from keyless.models import NibbleInput, create_model, list_models
 
 
 @pytest.mark.parametrize("name", list_models())
-@pytest.mark.parametrize("adapt", [False, True])
+@pytest.mark.parametrize("adapt", ["none", "pixel", "block"])
 def test_every_model_classifies_uint8_images(name, adapt):
     kwargs = {"depth": 10} if name == "densenet" else {}
     model = create_model(name, num_classes=7, stem="plain", adapt=adapt, **kwargs)
@@ -55,3 +56,32 @@ def test_fastnet_whitening_keeps_its_width_behind_the_adaptation_network():
     # the kept directions are whitened: unit variance (up to the eps added to eigenvalues)
     variance = white.transpose(0, 1).reshape(24, -1).var(dim=1)
     assert torch.allclose(variance, torch.ones(24), atol=0.05)
+
+
+def _block_features(images, block_size=4):
+    """What the block-wise adaptation network's first 1x1 layer sees: one row per block."""
+    x = NibbleInput()(images)
+    return nn.PixelUnshuffle(block_size)(x).permute(0, 2, 3, 1).reshape(-1, 6 * block_size**2)
+
+
+@pytest.mark.parametrize(("cipher", "undoable"), [(LearnableCipher(), True),
+                                                  (ExtendedLearnableCipher(), False)])  # fmt: skip
+def test_block_adaptation_layer_can_undo_le_but_not_ele(cipher, undoable):
+    """One affine 1x1 layer over a block's nibbles maps LE ciphertexts (one key for all blocks)
+    exactly onto the plain nibbles; ELE's per-block keys leave no such map."""
+    images = torch.randint(0, 256, (40, 16, 16, 3), dtype=torch.uint8)
+    key = cipher.keygen(1, (16, 16))
+    enc, plain = _block_features(cipher.encrypt(images, key)), _block_features(images)
+    design = torch.cat([enc, torch.ones(len(enc), 1)], 1).double()
+    solution = torch.linalg.lstsq(design, plain.double()).solution
+    residual = (design @ solution - plain).abs().max().item()
+    assert (residual < 1e-6) == undoable, residual
+
+
+def test_block_adaptation_network_shapes():
+    model = create_model("fastnet", stem="nibbles", adapt="block", block_size=4, widths=(8, 8, 8))
+    images = torch.randint(0, 256, (2, 16, 16, 3), dtype=torch.uint8)
+    assert model.features_in(images).shape == (2, 3, 16, 16)
+    assert model(images).shape == (2, 10)
+    with pytest.raises(ValueError, match="adapt must be one of"):
+        create_model("fastnet", adapt="magic")

@@ -37,6 +37,16 @@ def test_common_key_run_reports_the_common_key_test_set(tmp_path):
     assert "val_acc" in record["history"][-1] and record["train_images"] == 320 - 64
 
 
+def test_client_augmentation_with_le_and_its_block_adaptation_network(tmp_path):
+    config = recipe("fast", keys="common", stem="nibbles", adapt="block", augment="client",
+                    cipher={"name": "le", "block_size": 4}, epochs=2, **TINY)  # fmt: skip
+    record = train(config, quadrant_splits(), tmp_path / "run", progress=False)
+    assert {"plain", "fresh_key", "common_key"} <= record["test"].keys()
+    assert record["config"]["augment"] == "client"
+    with pytest.raises(ValueError, match="does not go with client augmentation"):
+        train(config.replace(rekey=True), quadrant_splits(), tmp_path / "x", progress=False)
+
+
 def _cli_train(data, out, *extra):
     return [sys.executable, "-m", "keyless.cli", "train", "--data", str(data), "--model", "fastnet",
             "--widths", "16,32,32", "--batch-size", "32", "--seed", "0", "--precision", "fp32",
@@ -79,10 +89,12 @@ def test_torchrun_two_cpu_processes(tmp_path):
     assert record["world_size"] == 2 and len(record["history"]) == 2
 
 
-def test_cli_evaluate_and_report(tmp_path):
+@pytest.mark.parametrize("cipher", ["pe", "ele"])
+def test_cli_evaluate_and_report(tmp_path, cipher):
     save_quadrant_npz(tmp_path / "d.npz")
     runner = CliRunner()
     args = _cli_train(tmp_path / "d.npz", tmp_path / "run", "--epochs", "2", "--keys", "common")[3:]
+    args += ["--cipher", cipher, "--block-size", "2"] if cipher == "ele" else []
     assert runner.invoke(main, args).exit_code == 0
     result = runner.invoke(
         main, ["evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "d.npz")]
@@ -91,7 +103,8 @@ def test_cli_evaluate_and_report(tmp_path):
     recorded = json.loads((tmp_path / "run" / "record.json").read_text())["test"]
     assert json.loads(result.stdout) == pytest.approx(recorded)
     table = runner.invoke(main, ["report", str(tmp_path / "run"), "--out", str(tmp_path / "t.md")])
-    assert table.exit_code == 0 and "| run | model | keys |" in table.stdout
+    assert table.exit_code == 0 and "| run | model | keys | cipher |" in table.stdout
+    assert ("| ele block_size=2 |" if cipher == "ele" else "| common | pe |") in table.stdout
     assert "`keyless " in (tmp_path / "t.md").read_text()  # each row names its command
     missing = runner.invoke(main, ["evaluate", str(tmp_path), "--data", str(tmp_path / "d.npz")])
     assert missing.exit_code == 2 and "no checkpoint.pt" in missing.stderr

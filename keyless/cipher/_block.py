@@ -1,0 +1,333 @@
+"""Block-wise baselines the paper compares with: Tanaka's LE, extended LE (ELE) and EtC.
+
+All three cut an image into M x M blocks and treat each block as a row of S symbols: LE and ELE
+split every value into its upper and lower 4-bit halves (S = 6 M^2 nibbles, inversion 15 - v),
+EtC keeps bytes (S = 3 M^2, inversion 255 - v). A :class:`BlockKey` then says, per image, which
+symbols are inverted (an XOR mask), how the symbols of a block are permuted and, for ELE and EtC,
+where each block goes. Encryption is mask, then permute, then move blocks; decryption undoes them
+in reverse order. The ciphers differ only in how keys are drawn:
+
+- ``le``: one symbol permutation and mask shared by all blocks of an image (Tanaka 2018).
+- ``ele``: a different permutation and mask per block, plus block scrambling (Madono et al.).
+- ``etc``: block scrambling, then per block a rotation/flip, an all-or-nothing inversion and a
+  colour shuffle (Chuman, Sirichotedumrong and Kiya), written as a permutation of the block's
+  3 M^2 bytes and a mask of all 0 or all 255.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from itertools import permutations
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from keyless._atomic import write_bytes_atomic
+from keyless._imagetypes import ImageLike, to_batch
+from keyless.cipher._kernel import uniform_bytes
+from keyless.errors import InputError, KeyMaterialError
+from keyless.keys import ByteStream, CsprngSource, KeySource
+
+_KEY_MAGIC = b"KEYLESS-BLOCKKEY-1\n"
+_CHUNK = 2048  # images per gather, to bound the int64 index memory
+
+
+@dataclass(frozen=True)
+class BlockKey:
+    """Keys of a block-wise cipher for N images of B blocks of S symbols.
+
+    ``mask`` (N, B or 1, S) uint8 XOR mask; ``perm`` (N, B or 1, S) int16, output symbol ``s``
+    takes masked input symbol ``perm[..., s]``; ``positions`` (N, B) int16, output block ``b``
+    takes input block ``positions[:, b]``, or None (blocks stay in place). N == 1 is a common key.
+    """
+
+    mask: torch.Tensor
+    perm: torch.Tensor
+    positions: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.mask.dtype != torch.uint8 or self.perm.dtype != torch.int16:
+            raise KeyMaterialError("block key needs a uint8 mask and an int16 permutation")
+        if self.mask.dim() != 3 or self.mask.shape != self.perm.shape:
+            raise KeyMaterialError(
+                f"block key mask and permutation must be equal (N, B, S) shapes, got "
+                f"{tuple(self.mask.shape)} and {tuple(self.perm.shape)}"
+            )
+        if self.positions is not None and (
+            self.positions.dtype != torch.int16 or self.positions.shape[0] != len(self)
+        ):
+            raise KeyMaterialError("block positions must be (N, B) int16, one row per key")
+
+    def __len__(self) -> int:
+        return self.mask.shape[0]
+
+    def __getitem__(self, index: int | slice | torch.Tensor) -> BlockKey:
+        index = slice(index, index + 1) if isinstance(index, int) else index
+        positions = self.positions[index] if self.positions is not None else None
+        return BlockKey(self.mask[index], self.perm[index], positions)
+
+    def to(self, device: torch.device | str) -> BlockKey:
+        positions = self.positions.to(device) if self.positions is not None else None
+        return BlockKey(self.mask.to(device), self.perm.to(device), positions)
+
+    def to_bytes(self) -> bytes:
+        """Stable serialisation: a magic line, then an npz of the key's arrays."""
+        arrays = {"mask": self.mask.cpu().numpy(), "perm": self.perm.cpu().numpy()}
+        if self.positions is not None:
+            arrays["positions"] = self.positions.cpu().numpy()
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return _KEY_MAGIC + buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> BlockKey:
+        if not data.startswith(_KEY_MAGIC):
+            raise KeyMaterialError("not a keyless block key (missing header)")
+        try:
+            with np.load(io.BytesIO(data[len(_KEY_MAGIC) :]), allow_pickle=False) as arrays:
+                tensors = {k: torch.from_numpy(arrays[k].copy()) for k in arrays.files}
+            return cls(tensors["mask"], tensors["perm"], tensors.get("positions"))
+        except (ValueError, KeyError, OSError) as exc:
+            raise KeyMaterialError(f"not a keyless block key ({exc})") from None
+
+    def save(self, path: Path | str) -> None:
+        write_bytes_atomic(path, self.to_bytes(), mode=0o600)
+
+    @classmethod
+    def load(cls, path: Path | str) -> BlockKey:
+        try:
+            return cls.from_bytes(Path(path).read_bytes())
+        except OSError as exc:
+            raise KeyMaterialError(f"{path}: cannot read key ({exc.strerror})") from None
+        except KeyMaterialError as exc:
+            raise KeyMaterialError(f"{path}: {exc}") from None
+
+
+def random_permutations(stream: ByteStream, rows: int, size: int) -> np.ndarray:
+    """(rows, size) int16 permutations: argsort of 64-bit keystream words (ties ~2^-50)."""
+    scores = stream.read(rows * size * 8).view(np.uint64).reshape(rows, size)
+    return np.argsort(scores, axis=1, kind="stable").astype(np.int16)
+
+
+class _BlockCipher:
+    """Shared mechanics; subclasses define ``block_size``, ``nibbles`` and ``_draw``."""
+
+    name: ClassVar[str]
+    nibbles: ClassVar[bool]
+    block_size: int
+
+    def _check_block_size(self) -> None:
+        if not 1 <= self.block_size <= 16:
+            raise ValueError(f"block_size must be in 1..16, got {self.block_size}")
+
+    def symbols_per_block(self) -> int:
+        return (6 if self.nibbles else 3) * self.block_size**2
+
+    def blocks(self, height: int, width: int) -> int:
+        m = self.block_size
+        if height % m or width % m:
+            raise InputError(
+                f"{self.name} needs image sides divisible by the block size {m}, "
+                f"got {height}x{width}"
+            )
+        return (height // m) * (width // m)
+
+    def keygen(
+        self,
+        n: int,
+        size: tuple[int, int],
+        source: KeySource | None = None,
+        ids: list[str] | None = None,
+        device: torch.device | str = "cpu",
+    ) -> BlockKey:
+        """Draw ``n`` keys for (H, W) images (``ids``: one stream per image, as for PE)."""
+        source = source or CsprngSource()
+        blocks = self.blocks(*size)
+        if ids is not None and len(ids) != n:
+            raise KeyMaterialError(f"{len(ids)} image ids given for {n} images")
+        if ids is None:
+            parts = [self._draw(source.stream(), n, blocks)]
+        else:
+            parts = [self._draw(source.stream(i), 1, blocks) for i in ids]
+            parts = parts or [self._draw(source.stream(), 0, blocks)]
+        mask, perm, positions = (
+            None if parts[0][k] is None else np.concatenate([p[k] for p in parts]) for k in range(3)
+        )
+        return BlockKey(
+            torch.from_numpy(mask).to(device),
+            torch.from_numpy(perm).to(device),
+            torch.from_numpy(positions).to(device) if positions is not None else None,
+        )
+
+    def _draw(
+        self, stream: ByteStream, n: int, blocks: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        raise NotImplementedError
+
+    def load_key(self, path: Path | str) -> BlockKey:
+        return BlockKey.load(path)
+
+    def encrypt(self, images: ImageLike, key: BlockKey) -> ImageLike:
+        """Encrypt (N, H, W, 3) or (H, W, 3) uint8 images; a key with N == 1 is a common key."""
+        return self._apply(images, key, inverse=False)
+
+    def decrypt(self, images: ImageLike, key: BlockKey) -> ImageLike:
+        """Exact inverse of :meth:`encrypt` under the same key."""
+        return self._apply(images, key, inverse=True)
+
+    def rekey(
+        self, ciphertexts: ImageLike, source: KeySource | None = None
+    ) -> tuple[ImageLike, BlockKey]:
+        """Encrypt ciphertexts again with fresh keys (the keys form a group, so the result is
+        distributed like a fresh encryption); returns them and the fresh keys."""
+        batch, _ = to_batch(ciphertexts)
+        n, h, w, _ = batch.shape
+        fresh = self.keygen(n, (h, w), source, device=batch.device)
+        return self.encrypt(ciphertexts, fresh), fresh
+
+    def _apply(self, images: ImageLike, key: BlockKey, inverse: bool) -> ImageLike:
+        batch, restore = to_batch(images)
+        n, h, w, _ = batch.shape
+        blocks, s = self.blocks(h, w), self.symbols_per_block()
+        if len(key) not in (1, n) or key.mask.shape[1] not in (1, blocks) or key.mask.shape[2] != s:
+            raise KeyMaterialError(
+                f"{self.name} key of shape {tuple(key.mask.shape)} does not fit {n} images of "
+                f"{h}x{w} ({blocks} blocks of {s} symbols; one key per image or one for all)"
+            )
+        if key.mask.device != batch.device:
+            raise InputError(f"key is on {key.mask.device} but images are on {batch.device}")
+        chunk_fn = self._invert_chunk if inverse else self._apply_chunk
+        out = [
+            chunk_fn(batch[i : i + _CHUNK], key if len(key) == 1 else key[i : i + _CHUNK])
+            for i in range(0, n, _CHUNK)
+        ]
+        return restore(torch.cat(out) if out else batch.clone())
+
+    def _to_symbols(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, H, W, 3) -> (n, B, S): blocks in raster order, each block's values (or nibbles)."""
+        n, h, w, _ = x.shape
+        m = self.block_size
+        x = x.view(n, h // m, m, w // m, m, 3).permute(0, 1, 3, 2, 4, 5).reshape(n, -1, 3 * m * m)
+        return torch.stack([x >> 4, x & 15], -1).flatten(2) if self.nibbles else x
+
+    def _from_symbols(self, sym: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        n, m = sym.shape[0], self.block_size
+        if self.nibbles:
+            sym = sym.view(n, sym.shape[1], -1, 2)
+            sym = sym[..., 0] << 4 | sym[..., 1]
+        x = sym.reshape(n, h // m, w // m, m, m, 3).permute(0, 1, 3, 2, 4, 5)
+        return x.reshape(n, h, w, 3)
+
+    def _apply_chunk(self, x: torch.Tensor, key: BlockKey) -> torch.Tensor:
+        sym = self._to_symbols(x)
+        n, b, s = sym.shape
+        sym = torch.gather(sym ^ key.mask, 2, key.perm.long().expand(n, b, s))
+        if key.positions is not None:
+            sym = torch.gather(sym, 1, key.positions.long()[:, :, None].expand(n, b, s))
+        return self._from_symbols(sym, *x.shape[1:3])
+
+    def _invert_chunk(self, x: torch.Tensor, key: BlockKey) -> torch.Tensor:
+        sym = self._to_symbols(x)
+        n, b, s = sym.shape
+        if key.positions is not None:
+            index = key.positions.long()[:, :, None].expand(n, b, s)
+            sym = torch.empty_like(sym).scatter_(1, index, sym)
+        sym = torch.empty_like(sym).scatter_(2, key.perm.long().expand(n, b, s), sym) ^ key.mask
+        return self._from_symbols(sym, *x.shape[1:3])
+
+
+def _bits(stream: ByteStream, count: int) -> np.ndarray:
+    return uniform_bytes(stream.read, count, 2)
+
+
+@dataclass(frozen=True)
+class LearnableCipher(_BlockCipher):
+    """Tanaka's learnable encryption (LE): M x M blocks of 6 M^2 nibbles, each nibble inverted
+    (15 - v) by a random bit and the nibbles of a block shuffled, one key for all blocks.
+
+    Args:
+        block_size: M (4 in Tanaka's CIFAR-10 experiments).
+        per_block: a different key for every block (ELE) instead of one shared by all blocks.
+        scramble: also permute block positions (ELE).
+    """
+
+    block_size: int = 4
+    per_block: bool = False
+    scramble: bool = False
+    name: ClassVar[str] = "le"
+    nibbles: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        self._check_block_size()
+
+    def key_space_bits(self, height: int, width: int) -> float:
+        """log2 of the number of keys for one H x W image (brute force)."""
+        s, blocks = self.symbols_per_block(), self.blocks(height, width)
+        per_key = math.lgamma(s + 1) / math.log(2) + s
+        return (blocks if self.per_block else 1) * per_key + (
+            math.lgamma(blocks + 1) / math.log(2) if self.scramble else 0.0
+        )
+
+    def _draw(
+        self, stream: ByteStream, n: int, blocks: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        s, kb = self.symbols_per_block(), blocks if self.per_block else 1
+        mask = (_bits(stream, n * kb * s) * 15).reshape(n, kb, s)
+        perm = random_permutations(stream, n * kb, s).reshape(n, kb, s)
+        positions = random_permutations(stream, n, blocks) if self.scramble else None
+        return mask, perm, positions
+
+
+@dataclass(frozen=True)
+class ExtendedLearnableCipher(LearnableCipher):
+    """Extended LE (ELE): LE with a different key per block, plus block scrambling."""
+
+    per_block: bool = True
+    scramble: bool = True
+    name: ClassVar[str] = "ele"
+
+
+def _dihedral_colour_perms(m: int) -> np.ndarray:
+    """(48, 3 m^2) permutations of a block's bytes: 8 rotations/flips x 6 colour orders."""
+    index = np.arange(3 * m * m).reshape(m, m, 3)
+    spatial = [np.rot90(index, k) for k in range(4)]
+    spatial += [s[:, ::-1] for s in spatial]
+    return np.stack(
+        [s[..., list(order)].reshape(-1) for s in spatial for order in permutations(range(3))]
+    ).astype(np.int16)
+
+
+@dataclass(frozen=True)
+class EtCCipher(_BlockCipher):
+    """Encryption-then-compression (EtC): block scrambling, then per block a rotation/flip, an
+    inversion of every value (255 - v) by one random bit, and a colour-component shuffle.
+
+    Args:
+        block_size: M (4 here, to match the other CIFAR-10 baselines; 16 for JPEG use).
+    """
+
+    block_size: int = 4
+    name: ClassVar[str] = "etc"
+    nibbles: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        self._check_block_size()
+
+    def key_space_bits(self, height: int, width: int) -> float:
+        """log2 of the number of keys for one H x W image (brute force)."""
+        blocks = self.blocks(height, width)
+        return math.lgamma(blocks + 1) / math.log(2) + blocks * math.log2(8 * 2 * 6)
+
+    def _draw(
+        self, stream: ByteStream, n: int, blocks: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        table = _dihedral_colour_perms(self.block_size)
+        codes = uniform_bytes(stream.read, n * blocks, len(table))
+        perm = table[codes].reshape(n, blocks, table.shape[1])
+        inverted = _bits(stream, n * blocks).reshape(n, blocks, 1) * 255
+        mask = np.broadcast_to(inverted, perm.shape).astype(np.uint8)
+        return mask, perm, random_permutations(stream, n, blocks)

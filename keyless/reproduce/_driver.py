@@ -1,0 +1,107 @@
+"""Run every training a table needs (finished runs skipped, interrupted ones resumed), then
+write ``RESULTS.md`` and ``chart.png`` from the records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from keyless._atomic import write_bytes_atomic
+from keyless.data import load_splits
+from keyless.records import machine, read_record
+from keyless.reproduce._results import (
+    access_claims,
+    bar_chart,
+    ordering_differences,
+    results_table,
+)
+from keyless.reproduce._tables import Row, table_rows
+from keyless.train import train
+
+_TITLES = {
+    "icip": "ICIP 2019 comparison (common key; augmentation in the cloud unless 'client')",
+    "access": "IEEE Access 2019 claims (plain / common / independent keys)",
+}
+
+
+def reproduce(
+    table: str,
+    budget: str,
+    data: Path | str,
+    out: Path | str,
+    device: str | None = None,
+    progress: bool = True,
+    only: list[str] | None = None,
+    run_training: bool = True,
+    changes: dict[str, Any] | None = None,
+) -> Path:
+    """Train the rows of ``table`` at ``budget`` into ``out/<row>`` and write the results.
+
+    Args:
+        only: train only these rows (the results cover every row).
+        run_training: False writes the results from the finished runs without training.
+        changes: config changes applied to every row (smoke tests).
+
+    Returns:
+        The path of ``RESULTS.md``.
+    """
+    out = Path(out)
+    rows = [
+        Row(r.name, r.label, r.config.replace(**(changes or {})), r.metric, r.paper)
+        for r in table_rows(table, budget)
+    ]
+    pending = [
+        r
+        for r in rows
+        if run_training
+        and not (out / r.name / "record.json").exists()
+        and (only is None or r.name in only)
+    ]
+    splits = load_splits(data) if pending else None
+    for i, row in enumerate(pending, 1):
+        if progress:
+            print(f"[{i}/{len(pending)}] {row.name}: {row.label}", flush=True)
+        train(
+            row.config,
+            splits,
+            out / row.name,
+            resume=True,
+            device=device,
+            progress=progress,
+            command=f"keyless reproduce --table {table} --budget {budget} (row {row.name})",
+        )
+    return write_results(table, budget, rows, out)
+
+
+def _records(rows: list[Row], out: Path) -> dict[str, dict[str, Any]]:
+    return {
+        r.name: read_record(out / r.name) for r in rows if (out / r.name / "record.json").exists()
+    }
+
+
+def write_results(table: str, budget: str, rows: list[Row], out: Path) -> Path:
+    """``RESULTS.md`` (table, ordering differences or claims) and ``chart.png`` in ``out``."""
+    records = _records(rows, out)
+    done = len(records)
+    where = {f"{m['cpu']}, {m['cores']} cores" if not m.get("gpu") else m["gpu"]
+             for m in (r["machine"] for r in records.values())} or {machine()["cpu"]}  # fmt: skip
+    lines = [
+        f"## {_TITLES[table]}: budget {budget}\n",
+        f"Command: `keyless reproduce --table {table} --budget {budget} --out {out}`; "
+        f"{done} of {len(rows)} runs finished; machine: {'; '.join(sorted(where))}. "
+        "Accuracies in %; 'judged on' is the test set compared with the paper's figure.\n",
+        results_table(rows, records),
+        "![chart](chart.png)\n",
+    ]
+    if table == "icip":
+        differences = ordering_differences(rows, records)
+        lines.append("### Where the ordering differs from the paper's\n")
+        lines.append("\n".join(differences) + "\n" if differences else "Nowhere, so far.\n")
+    else:
+        claims = access_claims(records)
+        lines.append("### The paper's claims, here\n")
+        lines.append("\n".join(claims) + "\n" if claims else "Not enough finished runs yet.\n")
+    path = out / "RESULTS.md"
+    write_bytes_atomic(path, "\n".join(lines).encode())
+    bar_chart(rows, records, out / "chart.png", f"{_TITLES[table]}, {budget} budget")
+    return path

@@ -1,0 +1,116 @@
+"""RESULTS.md sections and a bar chart, from the run records of a reproduction (never by hand)."""
+
+from __future__ import annotations
+
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from keyless._atomic import atomic_path
+from keyless.reproduce._tables import Row
+
+_TEST_SETS = ("plain", "fresh_key", "common_key")
+CLOSE_POINTS = 2.0  # "close" / "as well as", in accuracy points, for the access claims
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.2f}"
+
+
+def _score(row: Row, records: dict[str, dict[str, Any]]) -> float | None:
+    record = records.get(row.name)
+    return record["test"].get(row.metric) if record else None
+
+
+def results_table(rows: list[Row], records: dict[str, dict[str, Any]]) -> str:
+    """One line per row: accuracy on every test set, the row's judged metric, the paper's."""
+    lines = [
+        "| row | setting | plain | fresh key | common key | judged on | ours | paper | train s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        record = records.get(row.name)
+        test = record["test"] if record else {}
+        seconds = f"{record['train_seconds']:.0f}" if record else "not run yet"
+        paper = "" if row.paper is None else f"{row.paper:.2f}"
+        cells = " | ".join(_pct(test.get(k)) for k in _TEST_SETS)
+        lines.append(
+            f"| {row.name} | {row.label} | {cells} | {row.metric.replace('_', ' ')} "
+            f"| {_pct(test.get(row.metric))} | {paper} | {seconds} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def ordering_differences(rows: list[Row], records: dict[str, dict[str, Any]]) -> list[str]:
+    """A sentence for every pair of finished rows whose order differs from the paper's."""
+    done = [(r, _score(r, records)) for r in rows if r.paper is not None]
+    done = [(r, s) for r, s in done if s is not None]
+    sentences = []
+    for (a, sa), (b, sb) in combinations(done, 2):
+        if (a.paper - b.paper) * (sa - sb) < 0:
+            hi, lo, shi, slo = (a, b, sa, sb) if a.paper > b.paper else (b, a, sb, sa)
+            sentences.append(
+                f"- The paper ranks **{hi.name}** ({hi.paper:.2f}) above **{lo.name}** "
+                f"({lo.paper:.2f}); here it is below ({100 * shi:.2f} vs {100 * slo:.2f})."
+            )
+    return sentences
+
+
+def access_claims(records: dict[str, dict[str, Any]]) -> list[str]:
+    """The paper's three claims, judged on every model with the needed rows finished."""
+    lines = []
+    models = sorted({name.split("-")[0] for name in records})
+    for model in models:
+        plain, independent = records.get(f"{model}-plain"), records.get(f"{model}-independent")
+        if not (plain and independent):
+            continue
+        base, fresh = plain["test"]["plain"], independent["test"]["fresh_key"]
+        on_plain = independent["test"]["plain"]
+        gap, plain_gap = 100 * (base - fresh), 100 * (on_plain - fresh)
+        lines.append(
+            f"- **{model} (a)** independent keys keep accuracy close to plain training: "
+            f"{100 * fresh:.2f} % (fresh-key test) vs {100 * base:.2f} %, a gap of {gap:.2f} "
+            f"points: {'holds' if gap <= CLOSE_POINTS else 'does not hold'} "
+            f"(close = within {CLOSE_POINTS:g} points)."
+        )
+        lines.append(
+            f"- **{model} (b)** plain test images are classified as well as encrypted ones: "
+            f"{100 * on_plain:.2f} % plain vs {100 * fresh:.2f} % fresh-key "
+            f"({plain_gap:+.2f} points): "
+            f"{'holds' if abs(plain_gap) <= CLOSE_POINTS else 'does not hold'}."
+        )
+        noaug = records.get(f"{model}-independent-noaug")
+        if noaug:
+            gain = 100 * (fresh - noaug["test"]["fresh_key"])
+            lines.append(
+                f"- **{model} (c)** augmentation in the encrypted domain works: "
+                f"{100 * fresh:.2f} % with vs {100 * noaug['test']['fresh_key']:.2f} % without, "
+                f"{gain:+.2f} points: {'holds' if gain > 0 else 'does not hold'}."
+            )
+    return lines
+
+
+def bar_chart(rows: list[Row], records: dict[str, dict[str, Any]], path: Path, title: str) -> None:
+    """Grouped bars per row: ours on the row's judged test set, and the paper's figure."""
+    names = [r.name for r in rows]
+    ours = [100 * (_score(r, records) or 0.0) for r in rows]
+    paper = [r.paper or 0.0 for r in rows]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(rows)), 4.0), dpi=100)
+    x = range(len(rows))
+    ax.bar([i - 0.2 for i in x], ours, 0.4, label="keyless (this run)")
+    if any(paper):
+        ax.bar([i + 0.2 for i in x], paper, 0.4, label="paper")
+    ax.set_xticks(list(x), names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

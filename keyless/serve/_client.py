@@ -1,0 +1,160 @@
+"""The owner's side of the service: encrypt locally with fresh keys, send, read labels back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import torch
+
+from keyless.cipher import create_cipher
+from keyless.data import list_images, read_image
+from keyless.errors import InputError, KeylessError
+from keyless.keys import CsprngSource
+from keyless.serve._request import SHAPE_HEADER
+
+
+class ServiceError(KeylessError):
+    """The service could not be reached, or refused a request (its message is kept)."""
+
+    exit_code = 5
+
+
+class Client:
+    """A client of a keyless inference service.
+
+    Images are encrypted here, each under a fresh key from the OS CSPRNG that is thrown away, with
+    the cipher options the served model was trained for; the service sees ciphertexts only.
+
+    Args:
+        url: the service, e.g. ``http://127.0.0.1:8000``.
+        timeout: seconds per HTTP request.
+        http: an httpx client to use instead (e.g. FastAPI's ``TestClient``); it is not closed.
+    """
+
+    def __init__(self, url: str, timeout: float = 30.0, http: httpx.Client | None = None) -> None:
+        self.url = url.rstrip("/")
+        self._owned = http is None
+        self._http = http or httpx.Client(base_url=self.url, timeout=timeout)
+        self._info: dict[str, Any] | None = None
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owned:
+            self._http.close()
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The served model's description (``GET /v1/model``), fetched once."""
+        if self._info is None:
+            self._info = self._send("GET", "/v1/model")
+        return self._info
+
+    def classify(
+        self, images: np.ndarray | torch.Tensor, top_k: int = 3, encrypt: bool = True
+    ) -> list[dict[str, Any]]:
+        """Per image: ``label``, ``class_name`` and ``top_k`` (label, class name, probability).
+
+        Args:
+            images: (N, H, W, 3) or (H, W, 3) uint8, numpy or torch, of the model's input size.
+            top_k: most probable classes returned per image.
+            encrypt: encrypt each image with a fresh CSPRNG key first (``False`` sends plain).
+        """
+        batch = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.asarray(images))
+        batch = batch[None] if batch.ndim == 3 else batch
+        if batch.dtype != torch.uint8 or batch.ndim != 4 or batch.shape[-1] != 3:
+            raise InputError(
+                f"expected (N, H, W, 3) uint8 images, got {tuple(batch.shape)} {batch.dtype}"
+            )
+        if encrypt:
+            cipher = create_cipher(self.info["cipher"]["name"], **self.info["cipher"]["options"])
+            keys = cipher.keygen(len(batch), tuple(batch.shape[1:3]), CsprngSource())
+            batch = cipher.encrypt(batch.cpu(), keys)  # the keys are dropped on return
+        results = []
+        for chunk in batch.split(self.info["limits"]["max_images"]):
+            answer = self._send(
+                "POST",
+                "/v1/classify",
+                params={"top_k": top_k},
+                content=chunk.contiguous().numpy().tobytes(),
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    SHAPE_HEADER: ",".join(map(str, chunk.shape)),
+                },
+            )
+            results += answer["results"]
+        return results
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ServiceError(f"{self.url}: cannot reach the service ({exc})") from None
+        if response.is_error:
+            try:
+                detail = response.json()["detail"]
+            except (ValueError, KeyError, TypeError):
+                detail = response.text[:200]
+            raise ServiceError(f"{self.url}: {response.status_code} {detail}")
+        return response.json()
+
+
+def classify_files(
+    client: Client, inputs: Sequence[Path | str], top_k: int = 3, encrypt: bool = True
+) -> tuple[list[tuple[str, dict[str, Any]]], list[KeylessError]]:
+    """Classify image files and folders (recursively) through ``client``.
+
+    Each file is read with the input policy of :func:`keyless.data.read_image` and checked
+    against the model's input size; a bad file is reported and the others are still classified.
+
+    Returns:
+        ((file, result) per classified image, one error per refused file).
+    """
+    paths = [p for i in map(Path, inputs) for p in (list_images(i) if i.is_dir() else [i])]
+    height, width = client.info["input_size"]
+    named, errors = [], []
+    for path in paths:
+        try:
+            image = read_image(path)
+        except InputError as exc:
+            errors.append(exc)
+            continue
+        if image.shape[:2] != (height, width):
+            errors.append(
+                InputError(
+                    f"{path}: {image.shape[1]}x{image.shape[0]} pixels, the model takes "
+                    f"{width}x{height}; resize it first"
+                )
+            )
+            continue
+        named.append((str(path), image))
+    if not named:
+        return [], errors
+    results = client.classify(np.stack([image for _, image in named]), top_k, encrypt)
+    return [(name, r) for (name, _), r in zip(named, results, strict=True)], errors
+
+
+def results_table(rows: Sequence[tuple[str, dict[str, Any]]]) -> str:
+    """A plain-text table: image, label, class and the top-k classes with probabilities."""
+    lines = [("image", "label", "class", "top-k")] + [
+        (
+            name,
+            str(r["label"]),
+            r["class_name"],
+            ", ".join(f"{t['class_name']} {t['probability']:.3f}" for t in r["top_k"]),
+        )
+        for name, r in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(3)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line[:3], widths, strict=True)) + "  " + line[3]
+        for line in lines
+    )

@@ -1,0 +1,100 @@
+"""The model a service runs: a run's classifier, its classes and what it was trained for."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from keyless.cipher import create_cipher
+from keyless.records import read_record
+from keyless.train import TrainConfig, load_run
+from keyless.train._engine import resolve_precision
+
+DEFAULT_INPUT_SIZE = (32, 32)  # every registered model is a CIFAR (32x32) design
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A trained classifier loaded for inference, with the facts a client needs about it."""
+
+    name: str
+    model: nn.Module
+    config: TrainConfig
+    classes: tuple[str, ...]
+    input_size: tuple[int, int]
+    accuracy: dict[str, float] | None
+    device: torch.device
+    precision: str
+
+    @classmethod
+    def load(
+        cls,
+        run: Path | str,
+        input_size: tuple[int, int] = DEFAULT_INPUT_SIZE,
+        device: str | None = None,
+    ) -> ServedModel:
+        """Load a run folder (``checkpoint.pt``; ``record.json`` for accuracy, when present).
+
+        Args:
+            run: the run folder.
+            input_size: (H, W) the model takes; checkpoints do not record it.
+            device: ``cpu`` or ``cuda``; default CUDA when available.
+        """
+        run = Path(run)
+        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model, config, checkpoint = load_run(run, str(dev))
+        record = run / "record.json"
+        return cls(
+            name=run.resolve().name,
+            model=model,
+            config=config,
+            classes=tuple(checkpoint["classes"]),
+            input_size=(int(input_size[0]), int(input_size[1])),
+            accuracy=read_record(record).get("test") if record.exists() else None,
+            device=dev,
+            precision=resolve_precision(config.precision, dev),
+        )
+
+    @torch.inference_mode()
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (N, classes) float32 on the CPU for (N, H, W, 3) uint8 images."""
+        bf16 = self.precision == "bf16"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = self.model(images.to(self.device))
+        return logits.float().softmax(1).cpu()
+
+    def describe(self) -> dict[str, Any]:
+        """What ``GET /v1/model`` answers: the model, its inputs, training setting and accuracy."""
+        cipher = create_cipher(**self.config.cipher)
+        return {
+            "name": self.name,
+            "model": self.config.model,
+            "classes": list(self.classes),
+            "input_size": list(self.input_size),
+            "input": "uint8 RGB, (H, W, 3)",
+            "cipher": {"name": cipher.name, "options": asdict(cipher)},
+            "keys": self.config.keys,
+            "stem": self.config.stem,
+            "adapt": self.config.adapt,
+            "accuracy": self.accuracy,
+        }
+
+
+def top_k(probabilities: torch.Tensor, classes: tuple[str, ...], k: int) -> list[dict[str, Any]]:
+    """Per image: the label, its class name and the ``k`` most probable classes."""
+    values, indices = probabilities.topk(k, dim=1)
+    return [
+        {
+            "label": labels[0],
+            "class_name": classes[labels[0]],
+            "top_k": [
+                {"label": label, "class_name": classes[label], "probability": p}
+                for label, p in zip(labels, probs, strict=True)
+            ],
+        }
+        for labels, probs in zip(indices.tolist(), values.tolist(), strict=True)
+    ]

@@ -1,0 +1,61 @@
+import io
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from keyless.serve import Limits, ServedModel, create_app
+from keyless.train import recipe, train
+from tests.synthetic import quadrant_images, quadrant_splits
+
+with warnings.catch_warnings():  # starlette asks for httpx2; the service's client uses httpx
+    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+# 3 images of 32x32 fit, 4 images are over the count, 5 over the bytes; 64x64 is over the pixels
+LIMITS = Limits(max_request_bytes=4 * 32 * 32 * 3, max_images=3, max_pixels=48 * 48)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A tiny fastnet trained in seconds on 32x32 synthetic images, with the invariant stem."""
+    out = tmp_path_factory.mktemp("serve") / "tiny"
+    config = recipe(
+        "fast",
+        keys="independent",
+        stem="invariant",
+        epochs=2,
+        batch_size=64,
+        seed=0,
+        precision="fp32",
+        model_kwargs={"widths": [8, 16, 16]},
+    )
+    train(config, quadrant_splits(n_train=256, n_test=64, size=32), out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def images():
+    """(8, 32, 32, 3) uint8 test images."""
+    return quadrant_images(8, size=32, seed=2).images.numpy()
+
+
+@pytest.fixture(scope="module")
+def client(tiny_run):
+    """The service in-process, with small limits."""
+    with TestClient(create_app(tiny_run, limits=LIMITS, device="cpu")) as client:
+        yield client
+
+
+def expected_labels(run, images: np.ndarray) -> list[int]:
+    """The labels the run's model gives ``images`` when called directly."""
+    model = ServedModel.load(run, device="cpu")
+    return model.probabilities(torch.from_numpy(images)).argmax(1).tolist()
+
+
+def png(image: np.ndarray, mode: str | None = None) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image, mode).save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,222 @@
+import io
+import tempfile
+
+import numpy as np
+import pytest
+import starlette.formparsers
+from PIL import Image
+
+from keyless.records import read_record
+from keyless.serve import Client, ServedModel
+from tests.serve.conftest import expected_labels, png
+
+RAW = "application/octet-stream"
+
+
+def post_raw(client, images, shape=None, **params):
+    shape = shape or ",".join(map(str, images.shape))
+    headers = {"Content-Type": RAW, "X-Image-Shape": shape}
+    return client.post("/v1/classify", content=images.tobytes(), headers=headers, params=params)
+
+
+def post_files(client, files, **params):
+    parts = [("images", (name, data, "image/png")) for name, data in files]
+    return client.post("/v1/classify", files=parts, params=params)
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_model_describes_what_it_was_trained_for(client, tiny_run):
+    info = client.get("/v1/model").json()
+    assert info["name"] == "tiny" and info["model"] == "fastnet"
+    assert info["classes"] == ["a", "b", "c", "d"] and info["input_size"] == [32, 32]
+    assert info["cipher"] == {
+        "name": "pe",
+        "options": {"shuffle": True, "np_mode": "coin", "np_per": "component"},
+    }
+    assert (info["keys"], info["stem"]) == ("independent", "invariant")
+    assert info["adapt"] == ServedModel.load(tiny_run, device="cpu").config.adapt
+    assert info["accuracy"] == read_record(tiny_run)["test"]
+    assert info["limits"] == {"max_request_bytes": 12288, "max_images": 3, "max_pixels": 2304}
+
+
+def test_raw_array_gets_the_models_labels_and_top_k(client, tiny_run, images):
+    response = post_raw(client, images[:3], top_k=4)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model"] == "tiny"
+    labels = [r["label"] for r in body["results"]]
+    assert labels == expected_labels(tiny_run, images[:3])
+    for result in body["results"]:
+        top = result["top_k"]
+        assert len(top) == 4 and top[0]["label"] == result["label"]
+        assert result["class_name"] == "abcd"[result["label"]]
+        probabilities = [t["probability"] for t in top]
+        assert probabilities == sorted(probabilities, reverse=True)
+        assert sum(probabilities) == pytest.approx(1, abs=1e-5)  # all 4 classes
+
+
+def test_single_image_shape_and_default_top_k(client, images):
+    response = post_raw(client, images[0], shape="32,32,3")
+    assert response.status_code == 200
+    [result] = response.json()["results"]
+    assert len(result["top_k"]) == 3
+
+
+def test_png_files_get_the_same_labels_as_raw_arrays(client, images):
+    files = [(f"{i}.png", png(image)) for i, image in enumerate(images[:3])]
+    from_png = post_files(client, files).json()["results"]
+    from_raw = post_raw(client, images[:3]).json()["results"]
+    assert from_png == from_raw
+
+
+def test_greyscale_png_is_converted_to_rgb(client, images):
+    grey = images[0].mean(2).astype(np.uint8)
+    response = post_files(client, [("grey.png", png(grey))])
+    expected = post_raw(client, np.repeat(grey[..., None], 3, axis=2)).json()
+    assert response.status_code == 200 and response.json() == expected
+
+
+def test_client_encrypts_with_fresh_keys_and_gets_the_plain_label(client, tiny_run, images):
+    """The invariant stem gives a plain image and any encryption of it the same prediction."""
+    service = Client("http://testserver", http=client)
+    encrypted = service.classify(images, top_k=4)  # 8 images: sent in requests of 3
+    plain = service.classify(images, top_k=4, encrypt=False)
+    assert [r["label"] for r in encrypted] == [r["label"] for r in plain]
+    assert [r["label"] for r in plain] == expected_labels(tiny_run, images)
+    for e, p in zip(encrypted, plain, strict=True):
+        assert [t["label"] for t in e["top_k"]] == [t["label"] for t in p["top_k"]]
+        assert [t["probability"] for t in e["top_k"]] == pytest.approx(
+            [t["probability"] for t in p["top_k"]], abs=1e-6
+        )
+
+
+def _bad_pngs(images):
+    rng = np.random.default_rng(0)
+    good = png(images[0])
+    return {
+        "text.png": (b"not an image at all", 415, "not a PNG file"),
+        "photo.jpg": (_jpeg(images[0]), 415, "not a PNG file"),
+        "truncated.png": (good[: len(good) // 2], 422, "truncated"),
+        "rgba.png": (png(rng.integers(0, 256, (32, 32, 4), np.uint8)), 422, "alpha channel"),
+        "deep.png": (png(rng.integers(0, 65535, (32, 32), np.uint16)), 422, "more than 8 bits"),
+        "big.png": (png(np.zeros((64, 64, 3), np.uint8)), 413, "4096 pixels exceeds the limit"),
+        "wide.png": (
+            png(np.zeros((32, 40, 3), np.uint8)),
+            422,
+            "40x32 pixels (width x height), the model takes 32x32",
+        ),
+    }
+
+
+def _jpeg(image):
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def test_each_bad_png_is_refused_with_its_reason(client, images):
+    for name, (data, status, words) in _bad_pngs(images).items():
+        response = post_files(client, [("ok.png", png(images[0])), (name, data)])
+        assert response.status_code == status, (name, response.json())
+        assert response.json()["detail"].startswith(f"image 2 ({name}): "), response.json()
+        assert words in response.json()["detail"], (name, response.json())
+
+
+@pytest.mark.parametrize(
+    ("shape", "size", "status", "words"),
+    [
+        (None, 3072, 400, "needs an X-Image-Shape header"),
+        ("32,32", 3072, 400, "is not N,H,W,3 or H,W,3"),
+        ("1,32,x,3", 3072, 400, "is not N,H,W,3"),
+        ("0,32,32,3", 0, 400, "positive integers"),
+        ("1,32,32,3", 3000, 400, "the body holds 3000 bytes; shape 1,32,32,3 needs 3072"),
+        ("4,32,32,3", 4 * 3072, 413, "4 images in one request; the limit is 3"),
+        ("1,64,64,3", 64 * 64 * 3, 413, "64x64 = 4096 pixels exceeds the limit of 2304"),
+        ("1,16,32,3", 16 * 32 * 3, 422, "32x16 pixels (width x height), the model takes 32x32"),
+        ("1,32,32,4", 32 * 32 * 4, 422, "4 values per pixel; the model takes RGB"),
+    ],
+)
+def test_bad_raw_arrays_are_refused(client, shape, size, status, words):
+    headers = {"Content-Type": RAW} | ({"X-Image-Shape": shape} if shape else {})
+    response = client.post("/v1/classify", content=bytes(size), headers=headers)
+    assert response.status_code == status and words in response.json()["detail"]
+
+
+def test_request_size_limit_on_declared_and_streamed_bodies(client):
+    body = bytes(5 * 3072)
+    response = client.post(
+        "/v1/classify", content=body, headers={"Content-Type": RAW, "X-Image-Shape": "5,32,32,3"}
+    )
+    assert response.status_code == 413
+    assert response.json()["detail"] == "request body of 15360 bytes exceeds the limit of 12288"
+    chunked = client.post(  # no Content-Length: counted while reading
+        "/v1/classify",
+        content=iter([body[:8000], body[8000:]]),
+        headers={"Content-Type": RAW, "X-Image-Shape": "5,32,32,3"},
+    )
+    assert chunked.status_code == 413
+    assert chunked.json()["detail"] == "request body exceeds the limit of 12288 bytes"
+
+
+def test_too_many_png_files(client, images):
+    small = png(np.zeros((8, 8, 3), np.uint8))  # 4 files under the byte limit
+    response = post_files(client, [(f"{i}.png", small) for i in range(4)])
+    assert response.status_code == 413
+    assert response.json()["detail"].startswith("more than 3 images in one request")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "status", "words"),
+    [
+        ("text/plain", b"hello", 415, "content type 'text/plain' is not supported"),
+        ("application/json", b'{"images": []}', 415, "'application/json' is not supported"),
+        (None, b"", 415, "content type '(none)' is not supported"),
+        ("multipart/form-data", b"--x--\r\n", 400, "without a boundary"),
+        ("multipart/form-data; boundary=x", b"--x--\r\n", 400, "no images"),
+        ("multipart/form-data; boundary=x", b"garbage", 400, "malformed multipart"),
+        ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data; "
+         b'name="f"; filename="a.png"\r\n\r\nabc', 400, "truncated multipart"),
+        ("multipart/form-data; boundary=x", b'--x\r\nContent-Disposition: form-data; name="k"'
+         b"\r\n\r\n3\r\n--x--\r\n", 400, "form field 'k' is not a file"),
+    ],
+)  # fmt: skip
+def test_wrong_content_is_refused(client, content_type, body, status, words):
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.post("/v1/classify", content=body, headers=headers)
+    assert response.status_code == status and words in response.json()["detail"]
+
+
+@pytest.mark.parametrize(("k", "words"), [(0, "greater than or equal to 1"), (5, "or equal to 4")])
+def test_top_k_out_of_range(client, images, k, words):
+    response = post_raw(client, images[:1], top_k=k)
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("top_k: ") and words in response.json()["detail"]
+
+
+def test_the_service_keeps_serving_after_errors(client, images):
+    for name, (data, _, _) in _bad_pngs(images).items():
+        post_files(client, [(name, data)])
+    client.post("/v1/classify", content=b"x" * 100_000, headers={"Content-Type": RAW})
+    response = post_raw(client, images[:2])
+    assert response.status_code == 200 and len(response.json()["results"]) == 2
+    assert client.get("/healthz").status_code == 200
+
+
+def test_unknown_path_and_method(client):
+    assert client.get("/v1/nothing").status_code == 404
+    assert client.get("/v1/classify").status_code == 405
+
+
+def test_uploads_are_parsed_without_temporary_files(client, images, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("an upload went to a temporary file")
+
+    for name in ("SpooledTemporaryFile", "TemporaryFile", "NamedTemporaryFile", "mkstemp"):
+        monkeypatch.setattr(tempfile, name, refuse)
+    monkeypatch.setattr(starlette.formparsers, "SpooledTemporaryFile", refuse)
+    response = post_files(client, [(f"{i}.png", png(image)) for i, image in enumerate(images[:3])])
+    assert response.status_code == 200 and len(response.json()["results"]) == 3

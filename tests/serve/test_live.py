@@ -1,0 +1,100 @@
+"""A real uvicorn server in a subprocess on loopback, used through the client and the CLI."""
+
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from keyless.cli import main
+from keyless.serve import Client
+from tests.serve.conftest import expected_labels
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_run, tmp_path_factory):
+    """``keyless serve`` on 127.0.0.1 and a free ephemeral port; always terminated."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    command = [sys.executable, "-m", "keyless.cli", "serve", str(tiny_run), "--host", "127.0.0.1",
+               "--port", str(port), "--device", "cpu"]  # fmt: skip
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"server not healthy after 60 s:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield url, log
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_client_classifies_encrypted_images_through_a_real_server(server, tiny_run, images):
+    url, log = server
+    with Client(url) as client:
+        assert client.info["name"] == "tiny"
+        results = client.classify(images)
+    assert [r["label"] for r in results] == expected_labels(tiny_run, images)
+    lines = log.read_text().splitlines()
+    assert any('"POST /v1/classify?top_k=3 HTTP/1.1" 200' in line for line in lines)
+    assert max(map(len, lines)) < 200  # one short line per request, no pixel data
+
+
+def run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_classify_command_prints_a_table_and_reports_bad_files(server, tiny_run, images, tmp_path):
+    url, _ = server
+    for i, image in enumerate(images[:3]):
+        Image.fromarray(image).save(tmp_path / f"{i}.png")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "small.png")
+    (tmp_path / "notes.png").write_text("not an image")
+    files = [tmp_path / name for name in ("0.png", "1.png", "2.png", "small.png", "notes.png")]
+    expected = ["abcd"[label] for label in expected_labels(tiny_run, images[:3])]
+    for flags in ((), ("--plain",)):
+        code, out, err = run("classify", *files, "--server", url, "--top-k", 2, *flags)
+        assert code == 2
+        lines = out.splitlines()
+        assert lines[0].split() == ["image", "label", "class", "top-k"] and len(lines) == 4
+        for i, line in enumerate(lines[1:]):
+            name, label, class_name, top = line.split(maxsplit=3)
+            assert name == str(files[i]) and class_name == expected[i] == "abcd"[int(label)]
+            assert top.startswith(class_name + " ") and top.count(",") == 1
+        errors = err.splitlines()
+        assert len(errors) == 2
+        assert "small.png: 8x8 pixels, the model takes 32x32; resize it first" in errors[0]
+        assert "notes.png: not an image file" in errors[1]
+
+
+def test_classify_command_without_a_server():
+    code, _, err = run("classify", "x.png", "--server", f"http://127.0.0.1:{free_port()}")
+    assert code == 5 and err.startswith("keyless: error: http://127.0.0.1:")
+    assert "cannot reach the service" in err and len(err.splitlines()) == 1

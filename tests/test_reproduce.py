@@ -1,0 +1,67 @@
+from click.testing import CliRunner
+from PIL import Image
+
+from keyless.cli import main
+from keyless.reproduce import Row, reproduce, table_rows
+from keyless.reproduce._results import access_claims, ordering_differences
+from keyless.train import recipe
+from tests.synthetic import save_quadrant_npz
+
+TINY = {"epochs": 1, "model_kwargs": {"widths": [8, 8, 8]}, "batch_size": 64, "precision": "fp32"}
+
+
+def test_tables_hold_the_papers_rows_and_figures():
+    icip = {r.name: r for r in table_rows("icip", "cpu")}
+    assert len(icip) == 10 and icip["plain"].paper == 92.98 and icip["le"].paper == 56.41
+    assert icip["pe-np"].config.cipher == {"name": "pe", "shuffle": False}
+    assert icip["client-le"].config.augment == "client" and icip["le"].config.adapt == "block"
+    assert all(r.config.keys == "common" for n, r in icip.items() if n != "plain")
+    assert {r.config.model for r in icip.values()} == {"fastnet"}
+    assert {r.config.model for r in table_rows("icip", "paper")} == {"resnet18"}
+    access = [r.name for r in table_rows("access", "cpu")]
+    assert access[:5] == ["fastnet-plain", "fastnet-common", "fastnet-independent",
+                          "fastnet-independent-noaug", "fastnet-independent-invariant"]  # fmt: skip
+    assert "resnet18-common" not in access and "densenet-independent" in access
+    assert all(r.config.epochs == 300 for r in table_rows("access", "paper"))
+
+
+def _record(**test):
+    return {"test": test, "train_seconds": 1.0, "machine": {"cpu": "x", "cores": 2}}
+
+
+def test_ordering_differences_name_each_swapped_pair():
+    config = recipe("fast")
+    rows = [Row("a", "A", config, "plain", 90.0), Row("b", "B", config, "plain", 80.0),
+            Row("c", "C", config, "plain", 70.0)]  # fmt: skip
+    records = {"a": _record(plain=0.5), "b": _record(plain=0.6), "c": _record(plain=0.4)}
+    assert ordering_differences(rows, records) == [
+        "- The paper ranks **a** (90.00) above **b** (80.00); here it is below (50.00 vs 60.00)."
+    ]
+
+
+def test_access_claims_are_judged_with_numbers():
+    records = {
+        "m-plain": _record(plain=0.90),
+        "m-independent": _record(plain=0.89, fresh_key=0.895),
+        "m-independent-noaug": _record(plain=0.8, fresh_key=0.80),
+    }
+    claims = "\n".join(access_claims(records))
+    assert "89.50 % (fresh-key test) vs 90.00 %, a gap of 0.50 points: holds" in claims
+    assert "89.00 % plain vs 89.50 % fresh-key (-0.50 points): holds" in claims
+    assert "+9.50 points: holds" in claims
+
+
+def test_reproduce_trains_the_chosen_rows_and_resumes(tmp_path):
+    save_quadrant_npz(tmp_path / "d.npz", n_train=128, n_test=64)
+    out = tmp_path / "icip"
+    path = reproduce("icip", "cpu", tmp_path / "d.npz", out, progress=False,
+                     only=["plain", "le"], changes=TINY)  # fmt: skip
+    text = path.read_text()
+    assert "| plain | plain images |" in text and text.count("not run yet") == 8
+    assert Image.open(out / "chart.png").size[0] > 100
+    stamp = (out / "le" / "record.json").stat().st_mtime_ns
+    result = CliRunner().invoke(main, ["reproduce", "--table", "icip", "--out", str(out),
+                                       "--results-only"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "2 of 10 runs finished" in result.stdout
+    assert (out / "le" / "record.json").stat().st_mtime_ns == stamp  # finished runs are skipped
