@@ -69,20 +69,33 @@ class AdaptationNetwork(nn.Module):
 
 class BlockAdaptationNetwork(nn.Module):
     """Tanaka's block-wise adaptation network: each M x M block becomes one position with
-    C * M^2 channels (space to depth), two 1x1 convolutions (C M^2 -> C M^2 -> 3 M^2, BN, ReLU)
-    mix everything inside a block, and depth to space gives a 3-channel full-size image back."""
+    C * M^2 channels (space to depth), a 1x1 convolution maps them to the block's 3 M^2 values
+    (with BN), and depth to space gives a 3-channel full-size image back.
+
+    One affine map per block is exactly what undoes LE's shared in-block shuffle and nibble
+    inversion; it starts as the plain decoding (upper half * 16 + lower half, or the identity
+    for 3-channel inputs), so before training a plain image comes out as itself, rescaled.
+    """
 
     def __init__(self, in_channels: int = 6, block_size: int = 4) -> None:
         super().__init__()
-        width = in_channels * block_size**2
+        if in_channels not in (3, 6):
+            raise ValueError(f"block adaptation takes 3 values or 6 nibbles, got {in_channels}")
+        area = block_size**2
+        conv = nn.Conv2d(in_channels * area, 3 * area, 1, bias=False)
+        with torch.no_grad():  # the plain decoding; channel = component * M^2 + position
+            conv.weight.zero_()
+            for c in range(3):
+                for pos in range(area):
+                    if in_channels == 6:
+                        conv.weight[c * area + pos, 2 * c * area + pos] = 16 / 17
+                        conv.weight[c * area + pos, (2 * c + 1) * area + pos] = 1 / 17
+                    else:
+                        conv.weight[c * area + pos, c * area + pos] = 1.0
         self.layers = nn.Sequential(
             nn.PixelUnshuffle(block_size),
-            nn.Conv2d(width, width, 1, bias=False),
-            nn.BatchNorm2d(width),
-            nn.ReLU(),
-            nn.Conv2d(width, 3 * block_size**2, 1, bias=False),
-            nn.BatchNorm2d(3 * block_size**2),
-            nn.ReLU(),
+            conv,
+            nn.BatchNorm2d(3 * area),
             nn.PixelShuffle(block_size),
         )
         self.out_channels = 3

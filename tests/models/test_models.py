@@ -4,7 +4,7 @@ from torch import nn
 
 from keyless.cipher import ExtendedLearnableCipher, LearnableCipher, PixelCipher
 from keyless.errors import UnknownNameError
-from keyless.models import NibbleInput, create_model, list_models
+from keyless.models import BlockAdaptationNetwork, NibbleInput, create_model, list_models
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -85,3 +85,11 @@ def test_block_adaptation_network_shapes():
     assert model(images).shape == (2, 10)
     with pytest.raises(ValueError, match="adapt must be one of"):
         create_model("fastnet", adapt="magic")
+
+
+def test_block_adaptation_network_starts_as_the_plain_decoding():
+    images = torch.randint(0, 256, (4, 8, 8, 3), dtype=torch.uint8)
+    adapter = BlockAdaptationNetwork(6, block_size=4).eval()  # fresh BN: mean 0, var 1
+    decoded = adapter(NibbleInput()(images))
+    expected = (images.permute(0, 3, 1, 2).float() - 127.5) / 68  # (16 hi + lo) / 17, scaled
+    assert torch.allclose(decoded, expected, atol=1e-4)
