@@ -424,8 +424,15 @@ def train_cmd(data, recipe_name, widths, milestones, out, resume, device, cipher
 )
 @click.option("--only", help="Comma-separated rows to train now (results cover every row).")
 @click.option("--results-only", is_flag=True, help="Write RESULTS.md from finished runs only.")
+@click.option(
+    "--reuse",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of an earlier table (repeatable): its finished runs with the same training "
+    "are copied, not trained again.",
+)
 @click.option("--device", help="cpu or cuda (default: cuda when available).")
-def reproduce(table, budget, data, out, only, results_only, device) -> None:
+def reproduce(table, budget, data, out, only, results_only, reuse, device) -> None:
     """Rerun a paper's comparison table: every training it needs, then RESULTS.md and a chart.
 
     Resumable: finished rows are skipped and an interrupted row resumes from its checkpoint, so
@@ -439,6 +446,7 @@ def reproduce(table, budget, data, out, only, results_only, device) -> None:
         device=device,
         only=only.split(",") if only else None,
         run_training=not results_only,
+        reuse=list(reuse),
     )
     click.echo(path.read_text(), nl=False)
 

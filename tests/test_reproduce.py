@@ -2,7 +2,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from keyless.cli import main
+from keyless.records import read_record
 from keyless.reproduce import Row, reproduce, table_rows
+from keyless.reproduce._driver import _reuse
 from keyless.reproduce._results import access_claims, ordering_differences
 from keyless.train import recipe
 from tests.synthetic import save_quadrant_npz
@@ -65,3 +67,12 @@ def test_reproduce_trains_the_chosen_rows_and_resumes(tmp_path):
     assert result.exit_code == 0, result.output
     assert "2 of 10 runs finished" in result.stdout
     assert (out / "le" / "record.json").stat().st_mtime_ns == stamp  # finished runs are skipped
+    access = reproduce("access", "cpu", tmp_path / "d.npz", tmp_path / "access", progress=False,
+                       only=["fastnet-plain"], changes=TINY, reuse=[out])  # fmt: skip
+    copied = read_record(tmp_path / "access" / "fastnet-plain")
+    assert copied["reused_from"] == str(out / "plain")
+    assert copied["test"] == read_record(out / "plain")["test"]
+    assert "**fastnet-plain** from" in access.read_text()
+    independent = table_rows("access", "cpu")[2]
+    row = Row(independent.name, "", independent.config.replace(**TINY), "fresh_key")
+    assert not _reuse(row, [out], tmp_path / "x")  # no ICIP run trains with independent keys

@@ -3,12 +3,13 @@ write ``RESULTS.md`` and ``chart.png`` from the records."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 from keyless._atomic import write_bytes_atomic
 from keyless.data import load_splits
-from keyless.records import machine, read_record
+from keyless.records import machine, read_record, write_record
 from keyless.reproduce._results import (
     access_claims,
     bar_chart,
@@ -16,7 +17,7 @@ from keyless.reproduce._results import (
     results_table,
 )
 from keyless.reproduce._tables import Row, table_rows
-from keyless.train import train
+from keyless.train import TrainConfig, train
 
 _TITLES = {
     "icip": "ICIP 2019 comparison (common key; augmentation in the cloud unless 'client')",
@@ -34,6 +35,7 @@ def reproduce(
     only: list[str] | None = None,
     run_training: bool = True,
     changes: dict[str, Any] | None = None,
+    reuse: list[Path | str] | None = None,
 ) -> Path:
     """Train the rows of ``table`` at ``budget`` into ``out/<row>`` and write the results.
 
@@ -41,6 +43,9 @@ def reproduce(
         only: train only these rows (the results cover every row).
         run_training: False writes the results from the finished runs without training.
         changes: config changes applied to every row (smoke tests).
+        reuse: folders of earlier tables; a finished run there with the same training config
+            is copied instead of trained again (e.g. the access table's fastnet plain and
+            common-key rows are ICIP rows).
 
     Returns:
         The path of ``RESULTS.md``.
@@ -57,6 +62,7 @@ def reproduce(
         and not (out / r.name / "record.json").exists()
         and (only is None or r.name in only)
     ]
+    pending = [r for r in pending if not _reuse(r, [Path(p) for p in reuse or []], out / r.name)]
     splits = load_splits(data) if pending else None
     for i, row in enumerate(pending, 1):
         if progress:
@@ -71,6 +77,29 @@ def reproduce(
             command=f"keyless reproduce --table {table} --budget {budget} (row {row.name})",
         )
     return write_results(table, budget, rows, out)
+
+
+def _training(config: TrainConfig) -> dict[str, Any]:
+    """What a config trains and tests: an empty cipher is the default one (PE)."""
+    values = config.to_dict()
+    values["cipher"] = {"name": "pe", **values["cipher"]}
+    return values
+
+
+def _reuse(row: Row, sources: list[Path], dest: Path) -> bool:
+    """Copy a finished run with ``row``'s training from ``sources`` into ``dest``, if any."""
+    wanted = _training(row.config)
+    for source in sources:
+        for run in sorted(p.parent for p in source.glob("*/record.json")):
+            record = read_record(run)
+            if _training(TrainConfig.from_dict(record["config"])) != wanted:
+                continue
+            dest.mkdir(parents=True, exist_ok=True)
+            if (run / "checkpoint.pt").exists():
+                shutil.copyfile(run / "checkpoint.pt", dest / "checkpoint.pt")
+            write_record(dest / "record.json", {**record, "reused_from": str(run)})
+            return True
+    return False
 
 
 def _records(rows: list[Row], out: Path) -> dict[str, dict[str, Any]]:
@@ -91,8 +120,12 @@ def write_results(table: str, budget: str, rows: list[Row], out: Path) -> Path:
         f"{done} of {len(rows)} runs finished; machine: {'; '.join(sorted(where))}. "
         "Accuracies in %; 'judged on' is the test set compared with the paper's figure.\n",
         results_table(rows, records),
-        "![chart](chart.png)\n",
     ]
+    reused = [f"**{n}** from `{rec['reused_from']}`" for n, rec in records.items()
+              if "reused_from" in rec]  # fmt: skip
+    if reused:
+        lines.append(f"Same training as an earlier table's run, copied: {', '.join(reused)}.\n")
+    lines.append("![chart](chart.png)\n")
     if table == "icip":
         differences = ordering_differences(rows, records)
         lines.append("### Where the ordering differs from the paper's\n")
