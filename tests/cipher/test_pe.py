@@ -13,7 +13,7 @@ from keyless.cipher._kernel import _apply_torch
 from keyless.cipher._pe import DECRYPT_TABLE, ENCRYPT_TABLE
 from keyless.errors import KeyMaterialError, UnknownNameError
 from keyless.invariant import sorted_fold
-from keyless.keys import CsprngSource, SeedSource
+from keyless.keys import SeedSource
 from tests.kernel_check import check_cipher
 
 VARIANTS = [
@@ -99,8 +99,9 @@ def test_rekeyed_pixel_is_distributed_like_a_fresh_encryption():
     assert stats.chisquare(table[0]).pvalue > ALPHA
 
 
-def test_csprng_bits_balanced_and_codes_uniform():
-    key = PixelCipher().keygen(64, (32, 32), CsprngSource())
+def test_key_bits_balanced_and_codes_uniform():
+    # seeded: a statistical test on a fresh CSPRNG draw would fail one CI run in a few hundred
+    key = PixelCipher().keygen(64, (32, 32), SeedSource(0))
     bits = key.inverted.numpy()
     assert stats.binomtest(int(bits.sum()), bits.size).pvalue > ALPHA
     counts = np.bincount(key.perm.numpy().ravel(), minlength=6)
