@@ -75,4 +75,5 @@ def test_reproduce_trains_the_chosen_rows_and_resumes(tmp_path):
     assert "**fastnet-plain** from" in access.read_text()
     independent = table_rows("access", "cpu")[2]
     row = Row(independent.name, "", independent.config.replace(**TINY), "fresh_key")
-    assert not _reuse(row, [out], tmp_path / "x")  # no ICIP run trains with independent keys
+    finished = {run: read_record(run) for run in (out / "plain", out / "le")}
+    assert not _reuse(row, finished, tmp_path / "x")  # no ICIP run trains with independent keys

@@ -62,7 +62,12 @@ def reproduce(
         and not (out / r.name / "record.json").exists()
         and (only is None or r.name in only)
     ]
-    pending = [r for r in pending if not _reuse(r, [Path(p) for p in reuse or []], out / r.name)]
+    finished = {
+        run.parent: read_record(run.parent)
+        for source in reuse or []
+        for run in sorted(Path(source).glob("*/record.json"))
+    }
+    pending = [r for r in pending if not _reuse(r, finished, out / r.name)]
     splits = load_splits(data) if pending else None
     for i, row in enumerate(pending, 1):
         if progress:
@@ -86,19 +91,18 @@ def _training(config: TrainConfig) -> dict[str, Any]:
     return values
 
 
-def _reuse(row: Row, sources: list[Path], dest: Path) -> bool:
-    """Copy a finished run with ``row``'s training from ``sources`` into ``dest``, if any."""
+def _reuse(row: Row, finished: dict[Path, dict[str, Any]], dest: Path) -> bool:
+    """Copy the first of the ``finished`` runs (folder: record) with ``row``'s training into
+    ``dest``, if any."""
     wanted = _training(row.config)
-    for source in sources:
-        for run in sorted(p.parent for p in source.glob("*/record.json")):
-            record = read_record(run)
-            if _training(TrainConfig.from_dict(record["config"])) != wanted:
-                continue
-            dest.mkdir(parents=True, exist_ok=True)
-            if (run / "checkpoint.pt").exists():
-                shutil.copyfile(run / "checkpoint.pt", dest / "checkpoint.pt")
-            write_record(dest / "record.json", {**record, "reused_from": str(run)})
-            return True
+    for run, record in finished.items():
+        if _training(TrainConfig.from_dict(record["config"])) != wanted:
+            continue
+        dest.mkdir(parents=True, exist_ok=True)
+        if (run / "checkpoint.pt").exists():
+            shutil.copyfile(run / "checkpoint.pt", dest / "checkpoint.pt")
+        write_record(dest / "record.json", {**record, "reused_from": str(run)})
+        return True
     return False
 
 
