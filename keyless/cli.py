@@ -372,8 +372,18 @@ data_option = click.option(
     help="Run folder: checkpoint.pt and record.json are written there.",
 )
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
+@click.option(
+    "--checkpoint-minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Also checkpoint within an epoch after this much training (long CPU epochs).",
+)
 @cipher_options
-def train_cmd(data, recipe_name, widths, milestones, out, resume, device, cipher, **options):
+def train_cmd(
+    data, recipe_name, widths, milestones, out, resume, checkpoint_minutes, device, cipher,
+    **options,
+):  # fmt: skip
     """Train a classifier on encrypted CIFAR-10 (or any dataset) and evaluate it.
 
     The owner's training images are encrypted once (``--keys``); the engine then only holds
@@ -392,6 +402,7 @@ def train_cmd(data, recipe_name, widths, milestones, out, resume, device, cipher
         find_dataset(data),
         out,
         resume=resume,
+        checkpoint_minutes=checkpoint_minutes,
         device=device,
         command=" ".join(["keyless", *sys.argv[1:]]),
     )

@@ -1,9 +1,10 @@
 """The training engine: the owner encrypts once, the cloud trains on ciphertexts only.
 
 Runs in one process or under ``torchrun`` (DistributedDataParallel: gloo on CPU, nccl on CUDA).
-Every epoch ends with an atomic checkpoint; ``resume=True`` continues from it. The owner's keys
-come from a seed recorded in the run (so an interrupted run resumes on the same ciphertexts); in
-deployment the owner uses ``keyless encrypt`` with CSPRNG keys instead.
+Every epoch ends with an atomic checkpoint, and a long epoch (ResNet-18 on a CPU) gets more every
+``checkpoint_minutes``; ``resume=True`` continues from the last one, mid-epoch included. The
+owner's keys come from a seed recorded in the run (so an interrupted run resumes on the same
+ciphertexts); in deployment the owner uses ``keyless encrypt`` with CSPRNG keys instead.
 """
 
 from __future__ import annotations
@@ -186,6 +187,7 @@ def train(
     device: str | None = None,
     progress: bool = True,
     command: str | None = None,
+    checkpoint_minutes: float = 10.0,
 ) -> dict[str, Any]:
     """Train and evaluate one configuration; writes ``out/checkpoint.pt`` and ``out/record.json``.
 
@@ -196,6 +198,8 @@ def train(
         resume: continue from ``out/checkpoint.pt`` if it exists.
         device: ``cpu`` or ``cuda``; default CUDA when available.
         command: the command line that started the run, kept in the record.
+        checkpoint_minutes: also checkpoint within an epoch after this much training time
+            (the epoch's order, random state and running totals are saved with it).
 
     Returns:
         The run record (also written to ``out/record.json``).
@@ -252,7 +256,7 @@ def train(
     steps_per_epoch = n // config.batch_size if n >= config.batch_size else 1
     total_steps = math.ceil(config.epochs * steps_per_epoch)
     history: list[dict[str, Any]] = []
-    start_epoch, train_seconds = 0, 0.0
+    start_epoch, train_seconds, partial = 0, 0.0, None
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
@@ -263,6 +267,7 @@ def train(
             checkpoint["train_seconds"],
             checkpoint["history"],
         )
+        partial = checkpoint.get("partial")  # set when saved within an epoch
 
     images = (client_images if client else uploaded.images).to(dev)
     labels = uploaded.labels.to(dev)
@@ -275,6 +280,23 @@ def train(
     loss_fn = nn.CrossEntropyLoss(
         label_smoothing=config.label_smoothing, reduction=config.loss_reduction
     )
+
+    def save(epoch: int, partial: dict[str, Any] | None = None) -> None:
+        """Checkpoint after ``epoch`` whole epochs (and ``partial``'s steps of the next)."""
+        state = {
+            "config": config.to_dict(),
+            "seed": seed,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "lookahead": lookahead.ema if lookahead else None,
+            "epoch": epoch,
+            "partial": partial,
+            "train_seconds": train_seconds,
+            "history": history,
+            "classes": uploaded.classes,
+        }
+        with atomic_path(checkpoint_path) as tmp:
+            torch.save(state, tmp)
 
     for epoch in range(start_epoch, math.ceil(total_steps / steps_per_epoch)):
         generator = torch.Generator().manual_seed(seed * 1000 + epoch)
@@ -289,9 +311,18 @@ def train(
         ).to(dev)  # moved once per epoch, not per step
         steps = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)
         model.train()
-        start, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+        first, seen, loss_sum, correct, earlier = 0, 0, 0.0, 0, 0.0
+        if partial is not None:  # resume mid-epoch: same order and flips, then the saved state
+            generator.set_state(partial["rng"])
+            first, seen, loss_sum, correct, earlier = (
+                partial[k] for k in ("step", "seen", "loss_sum", "correct", "seconds")
+            )
+            partial = None
+        start = last_save = time.perf_counter()
         bar = tqdm(
-            range(steps),
+            range(first, steps),
+            initial=first,
+            total=steps,
             desc=f"epoch {epoch + 1}",
             disable=not progress or ddp.rank != 0,
             mininterval=2,
@@ -330,13 +361,19 @@ def train(
                 else loss.item() * len(index)
             )
             correct += (logits.argmax(1) == labels[index]).sum().item()
+            now = time.perf_counter()
             bar.set_postfix(
                 loss=f"{loss_sum / seen:.3f}",
-                img_s=f"{seen * ddp.world / (time.perf_counter() - start):.0f}",
+                img_s=f"{seen * ddp.world / (earlier + now - start):.0f}",
             )
+            if ddp.rank == 0 and i + 1 < steps and now - last_save >= 60 * checkpoint_minutes:
+                save(epoch, {"step": i + 1, "seen": seen, "loss_sum": loss_sum,
+                             "correct": correct, "seconds": earlier + now - start,
+                             "rng": generator.get_state()})  # fmt: skip
+                last_save = time.perf_counter()
         if lookahead is not None and (epoch + 1) * steps_per_epoch >= total_steps:
             lookahead.update(model, decay=1.0)
-        seconds = time.perf_counter() - start
+        seconds = earlier + time.perf_counter() - start
         train_seconds += seconds
         entry = {
             "epoch": epoch + 1,
@@ -356,19 +393,7 @@ def train(
                         for k, v in entry.items()
                     )
                 )
-            state = {
-                "config": config.to_dict(),
-                "seed": seed,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "lookahead": lookahead.ema if lookahead else None,
-                "epoch": epoch + 1,
-                "train_seconds": train_seconds,
-                "history": history,
-                "classes": uploaded.classes,
-            }
-            with atomic_path(checkpoint_path) as tmp:
-                torch.save(state, tmp)
+            save(epoch + 1)
 
     metrics = evaluate(
         model,
