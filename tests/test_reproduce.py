@@ -46,8 +46,11 @@ def test_access_claims_are_judged_with_numbers():
         "m-plain": _record(plain=0.90),
         "m-independent": _record(plain=0.89, fresh_key=0.895),
         "m-independent-noaug": _record(plain=0.8, fresh_key=0.80),
+        "m-independent-invariant": _record(plain=0.85, fresh_key=0.85),
     }
     claims = "\n".join(access_claims(records))
+    assert "**m + invariant stem (a)** independent keys keep accuracy close to plain" in claims
+    assert "85.00 % plain vs 85.00 % fresh-key (+0.00 points): holds" in claims
     assert "89.50 % (fresh-key test) vs 90.00 %, a gap of 0.50 points: holds" in claims
     assert "89.00 % plain vs 89.50 % fresh-key (-0.50 points): holds" in claims
     assert "+9.50 points: holds" in claims
