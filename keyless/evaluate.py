@@ -6,10 +6,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from keyless.augment import shift
 from keyless.cipher import Cipher, Key
 from keyless.data import ImageSet
 from keyless.keys import KeySource
-from keyless.train._augment import shift
 
 
 @torch.no_grad()
@@ -36,10 +36,11 @@ def predict(
             def both(x: torch.Tensor) -> torch.Tensor:
                 return (model(x).float() + model(x.flip(2)).float()) / 2
 
-            logits = model(batch).float()
             if tta:
                 shifted = (both(shift(batch, -1, -1)) + both(shift(batch, 1, 1))) / 2
                 logits = (both(batch) + shifted) / 2
+            else:
+                logits = model(batch).float()
         outputs.append(logits.cpu())
     return torch.cat(outputs)
 

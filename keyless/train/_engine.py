@@ -24,6 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from keyless._atomic import atomic_path
+from keyless.augment import flip_where, random_translate
 from keyless.cipher import Cipher, Key, create_cipher
 from keyless.data import ImageSet, load_splits
 from keyless.errors import InputError
@@ -31,7 +32,6 @@ from keyless.evaluate import accuracy, evaluate, predict
 from keyless.keys import SeedSource
 from keyless.models import create_model
 from keyless.records import git_commit, machine, write_record
-from keyless.train._augment import flip_where, random_translate
 from keyless.train._config import TrainConfig
 
 WHITEN_SAMPLES = 5000

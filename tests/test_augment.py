@@ -2,8 +2,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from keyless.augment import flip_where, random_translate, reflect_index, shift
 from keyless.cipher import PixelCipher, PixelKey
-from keyless.train._augment import flip_where, random_translate, reflect_index, shift
 
 
 @given(seed=st.integers(0, 2**31), pad=st.integers(0, 3), size=st.integers(4, 9))

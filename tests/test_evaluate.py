@@ -1,0 +1,33 @@
+import torch
+from torch import nn
+
+from keyless.augment import shift
+from keyless.evaluate import predict
+
+
+class PixelSum(nn.Module):
+    """A model whose logits depend on where each pixel is (so flips and shifts change them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(
+            torch.randn(8 * 8 * 3, 5, generator=torch.Generator().manual_seed(0))
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.float().flatten(1) @ self.weight
+
+
+def test_tta_is_the_weighted_mean_over_mirror_and_one_pixel_shifts():
+    images = torch.randint(0, 256, (7, 8, 8, 3), dtype=torch.uint8)
+    model = PixelSum()
+    plain = predict(model, images, precision="fp32", batch_size=3)
+    torch.testing.assert_close(plain, model(images).detach())
+
+    def both(x):
+        return (model(x) + model(x.flip(2))) / 2
+
+    expected = both(images) / 2 + (both(shift(images, -1, -1)) + both(shift(images, 1, 1))) / 4
+    tta = predict(model, images, tta=True, precision="fp32", batch_size=3)
+    torch.testing.assert_close(tta, expected.detach())
+    assert not torch.allclose(tta, plain)
