@@ -11,13 +11,14 @@ from keyless.cipher import Cipher, Key
 from keyless.data import ImageSet
 from keyless.keys import KeySource
 
+EVAL_BATCH = 1000
 
-@torch.no_grad()
+
 def predict(
     model: nn.Module,
     images: torch.Tensor,
     tta: bool = False,
-    batch_size: int = 1000,
+    batch_size: int = EVAL_BATCH,
     device: torch.device | str = "cpu",
     precision: str = "bf16",
 ) -> torch.Tensor:
@@ -26,9 +27,22 @@ def predict(
     With ``tta``, airbench's level-2 augmentation: the mean over the image and its mirror, half
     weight on the unshifted pair and half on the pairs shifted one pixel up-left and down-right.
     """
+    return _predict(model, images, tta, batch_size, device, precision)[-1]
+
+
+@torch.no_grad()
+def _predict(
+    model: nn.Module,
+    images: torch.Tensor,
+    tta: bool,
+    batch_size: int,
+    device: torch.device | str,
+    precision: str,
+) -> list[torch.Tensor]:
+    """[logits] or, with ``tta``, [logits, TTA logits]: the unaugmented pass serves both."""
     model.eval()
     device = torch.device(device)
-    outputs = []
+    outputs: list[list[torch.Tensor]] = []
     for batch in images.split(batch_size):
         batch = batch.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
@@ -36,13 +50,13 @@ def predict(
             def both(x: torch.Tensor) -> torch.Tensor:
                 return (model(x).float() + model(x.flip(2)).float()) / 2
 
+            logits = model(batch).float()
+            views = [logits]
             if tta:
                 shifted = (both(shift(batch, -1, -1)) + both(shift(batch, 1, 1))) / 2
-                logits = (both(batch) + shifted) / 2
-            else:
-                logits = model(batch).float()
-        outputs.append(logits.cpu())
-    return torch.cat(outputs)
+                views.append(((logits + model(batch.flip(2)).float()) / 2 + shifted) / 2)
+        outputs.append([v.cpu() for v in views])
+    return [torch.cat(view) for view in zip(*outputs, strict=True)]
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -77,7 +91,7 @@ def evaluate(
     """Accuracy on every test set of the protocol: ``{set}`` and, with ``tta``, ``{set}_tta``."""
     results = {}
     for name, images in test_sets(test, cipher, source, common_key).items():
-        for use_tta in (False, True) if tta else (False,):
-            logits = predict(model, images, use_tta, device=device, precision=precision)
-            results[name + ("_tta" if use_tta else "")] = accuracy(logits, test.labels)
+        views = _predict(model, images, tta, EVAL_BATCH, device, precision)
+        for suffix, logits in zip(("", "_tta"), views, strict=False):
+            results[name + suffix] = accuracy(logits, test.labels)
     return results

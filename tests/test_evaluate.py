@@ -2,7 +2,10 @@ import torch
 from torch import nn
 
 from keyless.augment import shift
-from keyless.evaluate import predict
+from keyless.cipher import PixelCipher
+from keyless.data import ImageSet
+from keyless.evaluate import accuracy, evaluate, predict
+from keyless.keys import SeedSource
 
 
 class PixelSum(nn.Module):
@@ -31,3 +34,15 @@ def test_tta_is_the_weighted_mean_over_mirror_and_one_pixel_shifts():
     tta = predict(model, images, tta=True, precision="fp32", batch_size=3)
     torch.testing.assert_close(tta, expected.detach())
     assert not torch.allclose(tta, plain)
+
+
+def test_evaluate_reports_each_test_set_with_and_without_tta():
+    images = torch.randint(0, 256, (30, 8, 8, 3), dtype=torch.uint8)
+    labels = torch.randint(0, 5, (30,))
+    model = PixelSum()
+    results = evaluate(model, ImageSet(images, labels, list("abcde")), PixelCipher(),
+                       SeedSource(0), precision="fp32")  # fmt: skip
+    assert results.keys() == {"plain", "plain_tta", "fresh_key", "fresh_key_tta"}
+    assert results["plain"] == accuracy(predict(model, images, precision="fp32"), labels)
+    tta = predict(model, images, tta=True, precision="fp32")
+    assert results["plain_tta"] == accuracy(tta, labels)
