@@ -11,14 +11,19 @@ from keyless.cipher import Cipher, Key
 from keyless.data import ImageSet
 from keyless.keys import KeySource
 
-EVAL_BATCH = 1000
+
+def eval_batch_size(device: torch.device | str) -> int:
+    """Images per forward pass: on a CPU small batches stay in cache (measured on 2 cores:
+    DenseNet-BC-100 infers about 2.3x faster in batches of 32 than of 1000, fastnet and
+    ResNet-18 1.2x); on an accelerator large batches fill it."""
+    return 32 if torch.device(device).type == "cpu" else 1000
 
 
 def predict(
     model: nn.Module,
     images: torch.Tensor,
     tta: bool = False,
-    batch_size: int = EVAL_BATCH,
+    batch_size: int | None = None,
     device: torch.device | str = "cpu",
     precision: str = "bf16",
 ) -> torch.Tensor:
@@ -26,7 +31,9 @@ def predict(
 
     With ``tta``, airbench's level-2 augmentation: the mean over the image and its mirror, half
     weight on the unshifted pair and half on the pairs shifted one pixel up-left and down-right.
+    ``batch_size`` defaults to :func:`eval_batch_size` for the device.
     """
+    batch_size = batch_size or eval_batch_size(device)
     return _predict(model, images, tta, batch_size, device, precision)[-1]
 
 
@@ -91,7 +98,7 @@ def evaluate(
     """Accuracy on every test set of the protocol: ``{set}`` and, with ``tta``, ``{set}_tta``."""
     results = {}
     for name, images in test_sets(test, cipher, source, common_key).items():
-        views = _predict(model, images, tta, EVAL_BATCH, device, precision)
+        views = _predict(model, images, tta, eval_batch_size(device), device, precision)
         for suffix, logits in zip(("", "_tta"), views, strict=False):
             results[name + suffix] = accuracy(logits, test.labels)
     return results
