@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from keyless.augment import shift
 from keyless.cipher import Cipher, Key
@@ -45,12 +46,15 @@ def _predict(
     batch_size: int,
     device: torch.device | str,
     precision: str,
+    desc: str | None = None,
 ) -> list[torch.Tensor]:
-    """[logits] or, with ``tta``, [logits, TTA logits]: the unaugmented pass serves both."""
+    """[logits] or, with ``tta``, [logits, TTA logits]: the unaugmented pass serves both.
+    A progress bar labelled ``desc`` is shown when one is given."""
     model.eval()
     device = torch.device(device)
     outputs: list[list[torch.Tensor]] = []
-    for batch in images.split(batch_size):
+    batches = images.split(batch_size)
+    for batch in tqdm(batches, desc=desc, disable=desc is None, mininterval=2, leave=False):
         batch = batch.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
 
@@ -94,11 +98,14 @@ def evaluate(
     tta: bool = True,
     device: torch.device | str = "cpu",
     precision: str = "bf16",
+    progress: bool = False,
 ) -> dict[str, float]:
-    """Accuracy on every test set of the protocol: ``{set}`` and, with ``tta``, ``{set}_tta``."""
+    """Accuracy on every test set of the protocol: ``{set}`` and, with ``tta``, ``{set}_tta``;
+    with ``progress``, a bar per test set."""
     results = {}
     for name, images in test_sets(test, cipher, source, common_key).items():
-        views = _predict(model, images, tta, eval_batch_size(device), device, precision)
+        desc = f"test {name}" if progress else None
+        views = _predict(model, images, tta, eval_batch_size(device), device, precision, desc)
         for suffix, logits in zip(("", "_tta"), views, strict=False):
             results[name + suffix] = accuracy(logits, test.labels)
     return results

@@ -46,3 +46,13 @@ def test_evaluate_reports_each_test_set_with_and_without_tta():
     assert results["plain"] == accuracy(predict(model, images, precision="fp32"), labels)
     tta = predict(model, images, tta=True, precision="fp32")
     assert results["plain_tta"] == accuracy(tta, labels)
+
+
+def test_evaluate_shows_a_progress_bar_per_test_set_only_when_asked(capsys):
+    images = torch.randint(0, 256, (30, 8, 8, 3), dtype=torch.uint8)
+    test = ImageSet(images, torch.randint(0, 5, (30,)), list("abcde"))
+    evaluate(PixelSum(), test, PixelCipher(), SeedSource(0), precision="fp32")
+    assert capsys.readouterr().err == ""
+    evaluate(PixelSum(), test, PixelCipher(), SeedSource(0), precision="fp32", progress=True)
+    err = capsys.readouterr().err
+    assert "test plain" in err and "test fresh_key" in err

@@ -403,6 +403,7 @@ def train(
         common_key,
         device=dev,
         precision=precision,
+        progress=progress and ddp.rank == 0,
     )
     record = {
         "command": command,
@@ -456,6 +457,5 @@ def evaluate_run(
         h, w = train_set.images.shape[1:3]
         common_key = cipher.keygen(1, (h, w), derived_source(seed, "owner"))
     precision = resolve_precision(config.precision, dev)
-    return evaluate(
-        model, test, cipher, derived_source(seed, "test"), common_key, tta, dev, precision
-    )
+    source = derived_source(seed, "test")
+    return evaluate(model, test, cipher, source, common_key, tta, dev, precision, progress=True)
