@@ -31,11 +31,10 @@ def encryption_grid(out: Path, source: KeySource | None = None, scale: int = 2) 
     cipher = PixelCipher()
     _names, images = zip(*sample_images(), strict=True)
     plain = torch.from_numpy(np.stack(images))
-    n, h, w, _ = plain.shape
-    first = cipher.encrypt(plain, cipher.keygen(n, (h, w), source))
-    second = cipher.encrypt(plain, cipher.keygen(n, (h, w), source))
+    first, _ = cipher.encrypt_fresh(plain, source)
+    second, _ = cipher.encrypt_fresh(plain, source)
     columns = [plain, first, second, fold(first) * 2]
-    rows = [[col[i].numpy() for col in columns] for i in range(n)]
+    rows = [[col[i].numpy() for col in columns] for i in range(len(plain))]
     grid = image_grid(
         rows,
         ["plain", "encrypted, key 1", "encrypted, key 2", "FR fold of key 1 (x2)"],

@@ -1,8 +1,9 @@
 """Ciphers for images in one registry: the paper's pixel-based encryption (``pe``) and the
 block-wise baselines (``le``, ``ele``, ``etc``).
 
-Every cipher has ``name``, ``keygen(n, (H, W), source, ids, device)``, ``encrypt``, ``decrypt``,
-``rekey``, ``key_space_bits(H, W)`` and ``load_key(path)``; keys have ``save`` and ``to``."""
+Every cipher has ``name``, ``commutes_with_moves``, ``settings()``,
+``keygen(n, (H, W), source, ids, device)``, ``encrypt``, ``decrypt``, ``encrypt_fresh``, ``rekey``,
+``key_space_bits(H, W)`` and ``load_key(path)``; keys have ``save`` and ``to``."""
 
 from typing import Any
 
@@ -16,15 +17,19 @@ from keyless.cipher._pe import NUM_CODES, PERMUTATIONS, PixelCipher, PixelKey
 from keyless.cipher._protocol import Cipher, Key
 from keyless.registry import Registry
 
-CIPHERS: Registry[Any] = Registry("cipher")
+CIPHERS: Registry[Cipher] = Registry("cipher")
 CIPHERS.register("pe")(PixelCipher)
 CIPHERS.register("le")(LearnableCipher)
 CIPHERS.register("ele")(ExtendedLearnableCipher)
 CIPHERS.register("etc")(EtCCipher)
 
 
-def create_cipher(name: str = "pe", **kwargs: Any) -> Any:
-    """Build a registered cipher; ``None`` keyword arguments keep the defaults."""
+def create_cipher(name: str = "pe", **kwargs: Any) -> Cipher:
+    """Build a registered cipher; ``None`` keyword arguments keep the defaults.
+
+    The inverse of ``Cipher.settings()``: ``create_cipher(**cipher.settings()) == cipher``, and
+    ``create_cipher(**{})`` is the default PE (as stored for older runs).
+    """
     return CIPHERS.create(name, **kwargs)
 
 

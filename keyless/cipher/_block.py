@@ -28,6 +28,7 @@ import torch
 
 from keyless._atomic import write_bytes_atomic
 from keyless._imagetypes import ImageLike, to_batch
+from keyless.cipher._base import CipherBase
 from keyless.cipher._kernel import uniform_bytes
 from keyless.errors import InputError, KeyMaterialError
 from keyless.keys import ByteStream, CsprngSource, KeySource
@@ -113,11 +114,12 @@ def random_permutations(stream: ByteStream, rows: int, size: int) -> np.ndarray:
     return np.argsort(scores, axis=1, kind="stable").astype(np.int16)
 
 
-class _BlockCipher:
+class _BlockCipher(CipherBase):
     """Shared mechanics; subclasses define ``block_size``, ``nibbles`` and ``_draw``."""
 
     name: ClassVar[str]
     nibbles: ClassVar[bool]
+    commutes_with_moves: ClassVar[bool] = False  # a flip or shift cuts and reorders blocks
     block_size: int
 
     def _check_block_size(self) -> None:
@@ -178,16 +180,6 @@ class _BlockCipher:
     def decrypt(self, images: ImageLike, key: BlockKey) -> ImageLike:
         """Exact inverse of :meth:`encrypt` under the same key."""
         return self._apply(images, key, inverse=True)
-
-    def rekey(
-        self, ciphertexts: ImageLike, source: KeySource | None = None
-    ) -> tuple[ImageLike, BlockKey]:
-        """Encrypt ciphertexts again with fresh keys (the keys form a group, so the result is
-        distributed like a fresh encryption); returns them and the fresh keys."""
-        batch, _ = to_batch(ciphertexts)
-        n, h, w, _ = batch.shape
-        fresh = self.keygen(n, (h, w), source, device=batch.device)
-        return self.encrypt(ciphertexts, fresh), fresh
 
     def _apply(self, images: ImageLike, key: BlockKey, inverse: bool) -> ImageLike:
         batch, restore = to_batch(images)

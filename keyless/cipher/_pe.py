@@ -12,13 +12,14 @@ import math
 from dataclasses import dataclass
 from itertools import permutations
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
 
 from keyless._atomic import write_bytes_atomic
 from keyless._imagetypes import ImageLike, to_batch
+from keyless.cipher._base import CipherBase
 from keyless.cipher._kernel import apply_transforms, uniform_bytes
 from keyless.errors import InputError, KeyMaterialError
 from keyless.keys import ByteStream, CsprngSource, KeySource
@@ -145,7 +146,7 @@ def _uniform_codes(stream: ByteStream, n: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class PixelCipher:
+class PixelCipher(CipherBase):
     """The paper's pixel-based encryption, with the variants seen in the literature.
 
     Args:
@@ -159,7 +160,8 @@ class PixelCipher:
     shuffle: bool = True
     np_mode: Literal["coin", "balanced"] = "coin"
     np_per: Literal["component", "pixel"] = "component"
-    name = "pe"
+    name: ClassVar[str] = "pe"
+    commutes_with_moves: ClassVar[bool] = True  # one key per pixel: the key moves with it
 
     def __post_init__(self) -> None:
         if self.np_mode not in ("coin", "balanced"):
@@ -259,19 +261,6 @@ class PixelCipher:
         a, b = first.codes.long(), then.codes.long().to(first.codes.device)
         table = torch.from_numpy(COMPOSE_TABLE).to(first.codes.device)
         return PixelKey(table[a, b])
-
-    def rekey(
-        self, ciphertexts: ImageLike, source: KeySource | None = None
-    ) -> tuple[ImageLike, PixelKey]:
-        """Encrypt ciphertexts again with fresh keys; returns them and the fresh keys.
-
-        ``decrypt(result, compose(old_key, fresh))`` is the plain image, and, because the keys of
-        one variant form a group, the result is distributed exactly like a fresh encryption.
-        """
-        batch, _ = to_batch(ciphertexts)
-        n, h, w, _ = batch.shape
-        fresh = self.keygen(n, (h, w), source, device=batch.device)
-        return self.encrypt(ciphertexts, fresh), fresh
 
 
 def _fit_key(key: PixelKey, batch: torch.Tensor) -> torch.Tensor:

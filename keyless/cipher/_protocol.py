@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Any, ClassVar, Protocol
 
 import torch
 
@@ -24,8 +24,12 @@ class Key(Protocol):
 class Cipher(Protocol):
     """An exactly invertible, shape- and dtype-preserving transform of uint8 NHWC images."""
 
-    name: str
+    name: ClassVar[str]
+    # True when flipping or shifting a ciphertext equals encrypting the moved image under the
+    # moved key (per-pixel keys, as PE); block-wise ciphers break when a move cuts their blocks.
+    commutes_with_moves: ClassVar[bool]
 
+    def settings(self) -> dict[str, Any]: ...
     def keygen(
         self,
         n: int,
@@ -36,6 +40,14 @@ class Cipher(Protocol):
     ) -> Key: ...
     def encrypt(self, images: ImageLike, key: Key) -> ImageLike: ...
     def decrypt(self, images: ImageLike, key: Key) -> ImageLike: ...
-    def rekey(self, ciphertexts: ImageLike, source: KeySource | None = None) -> tuple: ...
+    def encrypt_fresh(
+        self,
+        images: ImageLike,
+        source: KeySource | None = None,
+        ids: list[str] | None = None,
+    ) -> tuple[ImageLike, Key]: ...
+    def rekey(
+        self, ciphertexts: ImageLike, source: KeySource | None = None
+    ) -> tuple[ImageLike, Key]: ...
     def key_space_bits(self, height: int, width: int) -> float: ...
     def load_key(self, path: Path | str) -> Key: ...

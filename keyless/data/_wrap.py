@@ -41,8 +41,7 @@ class EncryptedDataset(Dataset):
         image, rest = (item[0], tuple(item[1:])) if isinstance(item, tuple) else (item, ())
         image = _as_uint8_hwc(image, index)
         ids = None if self.fresh else [str(index)]
-        key = self.cipher.keygen(1, tuple(image.shape[:2]), self.source, ids=ids)
-        encrypted = self.cipher.encrypt(image, key)
+        encrypted, _ = self.cipher.encrypt_fresh(image, self.source, ids=ids)
         return (self.transform(encrypted) if self.transform else encrypted, *rest)
 
 

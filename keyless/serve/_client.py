@@ -13,7 +13,6 @@ import torch
 from keyless.cipher import create_cipher
 from keyless.data import list_images, read_image
 from keyless.errors import InputError, KeylessError
-from keyless.keys import CsprngSource
 from keyless.serve._request import SHAPE_HEADER
 
 
@@ -75,9 +74,9 @@ class Client:
                 f"expected (N, H, W, 3) uint8 images, got {tuple(batch.shape)} {batch.dtype}"
             )
         if encrypt:
-            cipher = create_cipher(self.info["cipher"]["name"], **self.info["cipher"]["options"])
-            keys = cipher.keygen(len(batch), tuple(batch.shape[1:3]), CsprngSource())
-            batch = cipher.encrypt(batch.cpu(), keys)  # the keys are dropped on return
+            served = self.info["cipher"]  # {"name": ..., "options": {...}}
+            cipher = create_cipher(**{**served["options"], "name": served["name"]})
+            batch, _ = cipher.encrypt_fresh(batch.cpu())  # CSPRNG keys, dropped here
         results = []
         for chunk in batch.split(self.info["limits"]["max_images"]):
             answer = self._send(

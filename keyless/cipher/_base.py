@@ -1,0 +1,56 @@
+"""What every cipher does the same way, written once: its settings and encryption under fresh keys.
+
+Ciphers are frozen dataclasses whose fields are their options; they mix this class in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from keyless._imagetypes import ImageLike, to_batch
+from keyless.cipher._protocol import Cipher, Key
+from keyless.keys import KeySource
+
+
+class CipherBase:
+    """``settings``, ``encrypt_fresh`` and ``rekey`` on top of a cipher's ``keygen``/``encrypt``."""
+
+    name: ClassVar[str]
+    commutes_with_moves: ClassVar[bool]
+
+    def settings(self) -> dict[str, Any]:
+        """``{"name": ..., **options}``, JSON-able; ``create_cipher(**settings)`` rebuilds it."""
+        options = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {"name": self.name, **options}
+
+    def encrypt_fresh(
+        self: Cipher,
+        images: ImageLike,
+        source: KeySource | None = None,
+        ids: list[str] | None = None,
+    ) -> tuple[ImageLike, Key]:
+        """Encrypt N images under N new keys.
+
+        Args:
+            images: (N, H, W, 3) or (H, W, 3) uint8 (tensor, numpy or PIL); given back in kind.
+            source: where the keys come from; default the OS CSPRNG.
+            ids: one id per image, each key then drawn from its own stream (see ``keygen``).
+
+        Returns:
+            (ciphertexts, keys), the keys on the images' device.
+        """
+        batch, restore = to_batch(images)
+        n, h, w, _ = batch.shape
+        key = self.keygen(n, (h, w), source, ids, device=batch.device)
+        return restore(self.encrypt(batch, key)), key
+
+    def rekey(
+        self: Cipher, ciphertexts: ImageLike, source: KeySource | None = None
+    ) -> tuple[ImageLike, Key]:
+        """Encrypt ciphertexts again under fresh keys; returns them and the fresh keys.
+
+        Each cipher's keys form a group, so the result is distributed like a fresh encryption
+        (for PE, ``decrypt(result, compose(old_key, fresh))`` is the plain image).
+        """
+        return self.encrypt_fresh(ciphertexts, source)
