@@ -1,24 +1,41 @@
 """Attacks on ciphertexts of any registered cipher and the similarity metrics that score them.
 
-``run_attacks`` and ``write_report`` back the ``keyless attack`` command.
+Every attack is registered by name (``list_attacks``, ``create_attack``); ``attack.run(ciphertexts,
+scenario)`` returns an ``AttackResult``. ``run_attacks`` and ``write_report`` back the
+``keyless attack`` command.
 """
 
+from keyless.attacks._base import (
+    ATTACKS,
+    Attack,
+    AttackResult,
+    Scenario,
+    create_attack,
+    list_attacks,
+    register_attack,
+)
 from keyless.attacks._classic import HelperImageAttack, fr_advanced_attack, fr_attack, keyspace_bits
 from keyless.attacks._learned import GANAttack, ITNAttack, SmallUNet, pixel_stack
 from keyless.attacks._metrics import per_image, similarity
-from keyless.attacks._report import ATTACKS, run_attacks, write_report
+from keyless.attacks._report import run_attacks, write_report
 
 __all__ = [
     "ATTACKS",
+    "Attack",
+    "AttackResult",
     "GANAttack",
     "HelperImageAttack",
     "ITNAttack",
+    "Scenario",
     "SmallUNet",
+    "create_attack",
     "fr_advanced_attack",
     "fr_attack",
     "keyspace_bits",
+    "list_attacks",
     "per_image",
     "pixel_stack",
+    "register_attack",
     "run_attacks",
     "similarity",
     "write_report",

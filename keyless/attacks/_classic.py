@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
+from keyless.attacks._base import Attack, Scenario, register_attack
 from keyless.cipher import NUM_CODES, Cipher, PixelCipher, PixelKey
 from keyless.cipher._pe import DECRYPT_TABLE, ENCRYPT_TABLE
 from keyless.invariant import fold
@@ -93,3 +95,46 @@ class HelperImageAttack:
     def reconstruct(self, ciphertexts: torch.Tensor) -> torch.Tensor:
         key = self.recover_key(*ciphertexts.shape[1:3])
         return PixelCipher().decrypt(ciphertexts, key.to(ciphertexts.device))
+
+
+@register_attack("keyspace")
+class KeySpace(Attack):
+    """Brute force: :func:`keyspace_bits` of one victim image in ``extra``; no reconstructions."""
+
+    def attack(self, ciphertexts: torch.Tensor, scenario: Scenario) -> tuple[None, dict[str, Any]]:
+        return None, keyspace_bits(scenario.cipher, *ciphertexts.shape[1:3])
+
+
+@register_attack("fr")
+@dataclass(frozen=True)
+class FR(Attack):
+    """:func:`fr_attack`; ``grey`` averages each pixel's three folds."""
+
+    grey: bool = False
+
+    def attack(
+        self, ciphertexts: torch.Tensor, scenario: Scenario
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        return fr_attack(ciphertexts, self.grey), {}
+
+
+@register_attack("fr-advanced")
+class FRAdvanced(Attack):
+    """:func:`fr_advanced_attack`."""
+
+    def attack(
+        self, ciphertexts: torch.Tensor, scenario: Scenario
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        return fr_advanced_attack(ciphertexts), {}
+
+
+@register_attack("helper")
+class Helper(Attack):
+    """:class:`HelperImageAttack` with the scenario's oracle; exact under a common PE key."""
+
+    ciphers = ("pe",)
+
+    def attack(
+        self, ciphertexts: torch.Tensor, scenario: Scenario
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        return HelperImageAttack(scenario.oracle).reconstruct(ciphertexts), {}

@@ -10,12 +10,14 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from keyless.attacks._base import Attack, Scenario, register_attack
 from keyless.cipher import Cipher, PixelCipher
 from keyless.keys import KeySource
 
@@ -179,3 +181,56 @@ class GANAttack(_Generated):
             if self.budget_seconds and time.perf_counter() - start > self.budget_seconds:
                 break
         return self
+
+
+@dataclass(frozen=True)
+class _Learned(Attack):
+    """A trained attack; ``epochs`` is a ceiling: training stops on the scenario's time budget."""
+
+    epochs: int = 1000
+    batch_size: int = 256
+
+
+@register_attack("itn")
+@dataclass(frozen=True)
+class ITN(_Learned):
+    """:class:`ITNAttack` with the per-pixel 1x1 stack; losses per epoch in ``extra``."""
+
+    generator: ClassVar[str] = "pixel"
+    lr: float = ITNAttack.lr
+
+    def attack(
+        self, ciphertexts: torch.Tensor, scenario: Scenario
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        itn = ITNAttack(
+            self.generator,
+            scenario.cipher,
+            self.epochs,
+            self.batch_size,
+            self.lr,
+            budget_seconds=scenario.budget_seconds,
+        ).fit(scenario.attacker_images, scenario.source)
+        return itn.reconstruct(ciphertexts), {"losses": itn.losses}
+
+
+@register_attack("itn-unet")
+class ITNUNet(ITN):
+    """:class:`ITNAttack` with the small U-Net."""
+
+    generator = "unet"
+
+
+@register_attack("gan")
+@dataclass(frozen=True)
+class GAN(_Learned):
+    """:class:`GANAttack`; (discriminator, generator) losses per epoch in ``extra``."""
+
+    lr: float = GANAttack.lr
+
+    def attack(
+        self, ciphertexts: torch.Tensor, scenario: Scenario
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        gan = GANAttack(
+            self.epochs, self.batch_size, self.lr, budget_seconds=scenario.budget_seconds
+        ).fit(scenario.attacker_images, ciphertexts)
+        return gan.reconstruct(ciphertexts), {"losses": gan.losses}

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from keyless._atomic import atomic_path, write_bytes_atomic
-from keyless.attacks._classic import HelperImageAttack, fr_advanced_attack, fr_attack, keyspace_bits
-from keyless.attacks._learned import GANAttack, ITNAttack
+from keyless.attacks._base import Scenario, create_attack
 from keyless.attacks._metrics import per_image, similarity
-from keyless.cipher import Cipher, Key, PixelCipher
+from keyless.cipher import Cipher
 from keyless.data import ImageSet
-from keyless.errors import UnknownNameError
 from keyless.keys import SeedSource
 from keyless.records import git_commit, machine
 from keyless.visualize import image_grid
 
-ATTACKS = ("keyspace", "fr", "fr-advanced", "helper", "itn", "itn-unet", "gan")
 GRID_ROWS = 6
 
 
@@ -33,25 +29,30 @@ def run_attacks(
     budget_seconds: float,
     seed: int = 0,
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Encrypt ``victims`` (independent or common keys) and attack them.
+    """Encrypt ``victims`` (independent or common keys) and run the named registered attacks.
 
-    The attacker owns ``attacker`` (plain images disjoint from the victims) and, for the helper
-    attack, may have one chosen image encrypted the way the victims' next image would be.
-    Learned attacks train for at most ``budget_seconds`` each. The helper attack decodes PE
-    keys only; on other ciphers it is listed under ``skipped``.
+    The attacker owns ``attacker`` (plain images disjoint from the victims) and may have one
+    chosen image encrypted the way the victims' next image would be. Learned attacks train for
+    at most ``budget_seconds`` each. An attack that does not apply to ``cipher`` is listed under
+    ``skipped`` with the reason; one that returns no images (``keyspace``) reports its ``extra``
+    under its name.
 
     Returns:
         The report (rows of SSIM/PSNR mean and std, seconds per attack) and the images by column.
     """
-    unknown = [a for a in attacks if a not in ATTACKS]
-    if unknown:
-        raise UnknownNameError(f"unknown attack {', '.join(unknown)} (known: {', '.join(ATTACKS)})")
+    selected = [create_attack(name) for name in attacks]
     n, h, w, _ = victims.images.shape
     source = SeedSource(seed)
     common = cipher.keygen(1, (h, w), source) if keys == "common" else None
     encrypted = cipher.encrypt(
         victims.images, common if common is not None else cipher.keygen(n, (h, w), source)
     )
+
+    def oracle(helper: torch.Tensor) -> torch.Tensor:  # the victim's device encrypts it
+        key = common if common is not None else cipher.keygen(1, (h, w), source)
+        return cipher.encrypt(helper, key)
+
+    scenario = Scenario(cipher, attacker.images, oracle, source, budget_seconds)
     rows = [
         {
             "attack": "encrypted image itself",
@@ -67,58 +68,25 @@ def run_attacks(
         "attacker_images": len(attacker),
         "skipped": {},
     }
-    for name in attacks:
-        if name == "keyspace":
-            report["keyspace"] = keyspace_bits(cipher, h, w)
+    for attack in selected:
+        why = attack.refusal(cipher)
+        if why:
+            report["skipped"][attack.name] = why
             continue
-        if name == "helper" and not isinstance(cipher, PixelCipher):
-            report["skipped"][name] = f"decodes PE keys only, not {cipher.name}"
+        result = attack.run(encrypted, scenario)
+        if result.reconstructions is None:
+            report[result.name] = result.extra
             continue
-        start = time.perf_counter()
-        columns[name] = _reconstruct(
-            name, encrypted, attacker, cipher, common, source, budget_seconds
-        )
+        columns[result.name] = result.reconstructions
         rows.append(
             {
-                "attack": name,
-                **similarity(columns[name], victims.images),
-                "seconds": time.perf_counter() - start,
+                "attack": result.name,
+                **similarity(result.reconstructions, victims.images),
+                "seconds": result.seconds,
             }
         )
     report.update(rows=rows, machine=machine(), git_commit=git_commit(), seed=seed)
     return report, columns
-
-
-def _reconstruct(
-    name: str,
-    encrypted: torch.Tensor,
-    attacker: ImageSet,
-    cipher: Cipher,
-    common: Key | None,
-    source: SeedSource,
-    budget_seconds: float,
-) -> torch.Tensor:
-    """One attack's guesses of the victims' plain images."""
-    if name == "fr":
-        return fr_attack(encrypted)
-    if name == "fr-advanced":
-        return fr_advanced_attack(encrypted)
-    if name == "helper":
-        h, w = encrypted.shape[1:3]
-
-        def oracle(helper: torch.Tensor) -> torch.Tensor:  # the victim's device encrypts it
-            key = common if common is not None else cipher.keygen(1, (h, w), source)
-            return cipher.encrypt(helper, key)
-
-        return HelperImageAttack(oracle).reconstruct(encrypted)
-    epochs = 1000  # learned attacks stop on their time budget
-    if name == "gan":
-        attack = GANAttack(epochs, budget_seconds=budget_seconds).fit(attacker.images, encrypted)
-    else:
-        generator = "unet" if name == "itn-unet" else "pixel"
-        attack = ITNAttack(generator, cipher, epochs, budget_seconds=budget_seconds)
-        attack.fit(attacker.images, source)
-    return attack.reconstruct(encrypted)
 
 
 def write_report(report: dict[str, Any], columns: dict[str, torch.Tensor], out: Path | str) -> Path:
