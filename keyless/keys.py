@@ -13,7 +13,6 @@ import itertools
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from cryptography.hazmat.primitives import hashes
@@ -55,19 +54,12 @@ class KeySource(ABC):
     def stream(self, image_id: str | None = None) -> ByteStream:
         """A fresh stream; sources that derive keys from ids require ``image_id``."""
 
-    @abstractmethod
-    def describe(self) -> dict[str, Any]:
-        """What to record in a run record (never a secret)."""
-
 
 class CsprngSource(KeySource):
     """The OS CSPRNG: every stream is keyed by 32 fresh bytes of ``os.urandom``; ids are ignored."""
 
     def stream(self, image_id: str | None = None) -> ByteStream:
         return ByteStream(os.urandom(32))
-
-    def describe(self) -> dict[str, Any]:
-        return {"source": "csprng"}
 
 
 class SeedSource(KeySource):
@@ -87,9 +79,6 @@ class SeedSource(KeySource):
         label = f"id:{image_id}" if image_id is not None else f"n:{next(self._counter)}"
         return ByteStream(hashlib.sha256(f"keyless-seed/{self.seed}/{label}".encode()).digest())
 
-    def describe(self) -> dict[str, Any]:
-        return {"source": "seed", "seed": self.seed}
-
 
 class MasterKeySource(KeySource):
     """Per-image keys derived with HKDF-SHA256 from a master secret and the image id."""
@@ -106,9 +95,6 @@ class MasterKeySource(KeySource):
             raise KeyMaterialError("a master key derives one key per image id, but none was given")
         hkdf = HKDF(hashes.SHA256(), length=32, salt=None, info=f"keyless/v1/{image_id}".encode())
         return ByteStream(hkdf.derive(self._secret))
-
-    def describe(self) -> dict[str, Any]:
-        return {"source": "master-key"}
 
     @classmethod
     def create(cls, path: Path) -> MasterKeySource:

@@ -6,21 +6,23 @@ from PIL import Image
 from keyless.cli import main
 from keyless.data import read_image
 
+NAMES = ["cat/a.png", "cat/b.png", "dog/c.png"]
 
-def run(*args):
+
+def run(*args, code=0):
+    """Invoke the CLI, assert its exit status, return (stdout, stderr)."""
     result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
+    assert result.exit_code == code, (args, result.exit_code, result.stdout, result.stderr)
+    return result.stdout, result.stderr
 
 
 @pytest.fixture
 def photos(tmp_path):
     rng = np.random.default_rng(0)
     folder = tmp_path / "photos"
-    for name in ("cat/a", "cat/b", "dog/c"):
+    for name in NAMES:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 256, (9, 7, 3), dtype=np.uint8)).save(
-            f"{folder / name}.png"
-        )
+        Image.fromarray(rng.integers(0, 256, (9, 7, 3), dtype=np.uint8)).save(folder / name)
     return folder
 
 
@@ -29,43 +31,89 @@ def pixels(folder):
 
 
 def same_pixels(a, b):
-    """Per file of two folders with the same file names: are the pixels equal?"""
+    """Per file of two folders holding the same, non-empty, file names: are the pixels equal?"""
     left, right = pixels(a), pixels(b)
-    assert left.keys() == right.keys()
+    assert left and left.keys() == right.keys(), (sorted(left), sorted(right))
     return [np.array_equal(left[k], right[k]) for k in left]
 
 
+def sorted_fold(image):
+    """Per pixel, the sorted FR fold min(p, 255 - p): what any PE key leaves unchanged."""
+    image = image.astype(np.int16)
+    return np.sort(np.minimum(image, 255 - image), axis=-1)
+
+
 def test_master_key_round_trip_restores_every_file(tmp_path, photos):
-    assert run("keygen", "--out", tmp_path / "m.key")[0] == 0
-    code, out, _ = run(
-        "encrypt", photos, "--out", tmp_path / "enc", "--master-key", tmp_path / "m.key"
-    )
-    assert code == 0 and "3 written" in out
-    assert not any(same_pixels(photos, tmp_path / "enc"))
+    out, _ = run("keygen", "--out", tmp_path / "m.key")
+    assert "wrote master key" in out and (tmp_path / "m.key").is_file()
     key = ("--master-key", tmp_path / "m.key")
-    assert run("decrypt", tmp_path / "enc", "--out", tmp_path / "dec", *key)[0] == 0
+    out, _ = run("encrypt", photos, "--out", tmp_path / "enc", *key)
+    assert "3 written, 0 already done, 0 failed" in out
+    assert sorted(pixels(tmp_path / "enc")) == NAMES
+    assert not any(same_pixels(photos, tmp_path / "enc"))
+    run("decrypt", tmp_path / "enc", "--out", tmp_path / "dec", *key)
     assert all(same_pixels(photos, tmp_path / "dec"))
+    run("keygen", "--out", tmp_path / "other.key")
+    other = ("--master-key", tmp_path / "other.key")
+    run("decrypt", tmp_path / "enc", "--out", tmp_path / "wrong", *other)
+    assert not any(same_pixels(photos, tmp_path / "wrong"))
 
 
-def test_seed_reproducible_common_key_and_rerun_skips(tmp_path, photos):
-    run("encrypt", photos, "--out", tmp_path / "s1", "--seed", 4)
-    run("encrypt", photos, "--out", tmp_path / "s2", "--seed", 4)
+def test_seed_reproducible_decrypts_exactly_and_rerun_skips(tmp_path, photos):
+    for name, seed in (("s1", 4), ("s2", 4), ("s5", 5)):
+        out, _ = run("encrypt", photos, "--out", tmp_path / name, "--seed", seed)
+        assert "3 written" in out
+    assert sorted(pixels(tmp_path / "s1")) == NAMES
     assert all(same_pixels(tmp_path / "s1", tmp_path / "s2"))
-    code, out, _ = run("encrypt", photos, "--out", tmp_path / "s1", "--seed", 4)
-    assert code == 0 and "0 written, 3 already done" in out
-    run("encrypt", photos, "--out", tmp_path / "c", "--common-key", tmp_path / "common.key")
-    run(
-        "decrypt", tmp_path / "c", "--out", tmp_path / "cd", "--common-key", tmp_path / "common.key"
-    )
+    assert not any(same_pixels(tmp_path / "s1", tmp_path / "s5"))
+    assert not any(same_pixels(photos, tmp_path / "s1"))
+    out, _ = run("encrypt", photos, "--out", tmp_path / "s1", "--seed", 4)
+    assert "0 written, 3 already done, 0 failed" in out
+    run("decrypt", tmp_path / "s1", "--out", tmp_path / "d4", "--seed", 4)
+    assert all(same_pixels(photos, tmp_path / "d4"))
+    run("decrypt", tmp_path / "s1", "--out", tmp_path / "d5", "--seed", 5)
+    assert not any(same_pixels(photos, tmp_path / "d5"))
+
+
+def test_common_key_is_created_once_and_reused(tmp_path, photos):
+    key = ("--common-key", tmp_path / "common.key")
+    run("encrypt", photos, "--out", tmp_path / "c", *key)
+    assert (tmp_path / "common.key").is_file()
+    assert sorted(pixels(tmp_path / "c")) == NAMES
+    assert not any(same_pixels(photos, tmp_path / "c"))
+    # Under one PE key, the negative of an image encrypts to the negative of its ciphertext.
+    (tmp_path / "neg").mkdir()
+    plain = read_image(photos / "cat/a.png")
+    Image.fromarray(255 - plain).save(tmp_path / "neg" / "a.png")
+    run("encrypt", tmp_path / "neg", "--out", tmp_path / "cn", *key)
+    cipher_a = read_image(tmp_path / "c" / "cat/a.png")
+    assert np.array_equal(read_image(tmp_path / "cn" / "a.png"), 255 - cipher_a)
+    run("decrypt", tmp_path / "c", "--out", tmp_path / "cd", *key)
     assert all(same_pixels(photos, tmp_path / "cd"))
 
 
-def test_independent_keys_cannot_be_decrypted_and_differ(tmp_path, photos):
-    run("encrypt", photos, "--out", tmp_path / "a")
-    run("encrypt", photos, "--out", tmp_path / "b")
+def test_independent_keys_differ_and_cannot_be_decrypted(tmp_path, photos):
+    for name in ("a", "b"):
+        out, _ = run("encrypt", photos, "--out", tmp_path / name)
+        assert "3 written, 0 already done, 0 failed" in out
+        assert sorted(pixels(tmp_path / name)) == NAMES
     assert not any(same_pixels(tmp_path / "a", tmp_path / "b"))
-    code, _, err = run("decrypt", tmp_path / "a", "--out", tmp_path / "d")
-    assert code == 2 and "exactly one of" in err
+    assert not any(same_pixels(photos, tmp_path / "a"))
+    plain, enc = pixels(photos), pixels(tmp_path / "a")
+    for name in NAMES:  # each output is a PE encryption of its own input
+        assert np.array_equal(sorted_fold(enc[name]), sorted_fold(plain[name])), name
+    _, err = run("decrypt", tmp_path / "a", "--out", tmp_path / "d", code=2)
+    assert "exactly one of" in err and not (tmp_path / "d").exists()
+
+
+def test_key_choice_errors(tmp_path, photos):
+    _, err = run("encrypt", photos, "--out", tmp_path / "x", "--seed", 1, "--common-key",
+                 tmp_path / "k", code=2)  # fmt: skip
+    assert "choose at most one of" in err and not (tmp_path / "x").exists()
+    _, err = run("encrypt", photos, "--out", tmp_path / "y", "--master-key", tmp_path / "no.key",
+                 code=3)  # fmt: skip
+    assert err.startswith("keyless: error:") and "cannot read master key" in err
+    assert "Traceback" not in err and not (tmp_path / "y").exists()
 
 
 def test_npz_encrypt_decrypt(tmp_path):
@@ -74,43 +122,52 @@ def test_npz_encrypt_decrypt(tmp_path):
     arrays |= {"y_train": np.arange(4, dtype=np.uint8), "y_test": np.arange(4, dtype=np.uint8)}
     np.savez(tmp_path / "d.npz", **arrays)
     run("keygen", "--out", tmp_path / "m.key")
-    assert (
-        run(
-            "encrypt",
-            tmp_path / "d.npz",
-            "--out",
-            tmp_path / "e",
-            "--master-key",
-            tmp_path / "m.key",
-        )[0]
-        == 0
-    )
+    key = ("--master-key", tmp_path / "m.key")
+    out, _ = run("encrypt", tmp_path / "d.npz", "--out", tmp_path / "e", *key)
+    assert "1 written" in out
+    assert [p.name for p in (tmp_path / "e").iterdir()] == ["d.npz"]
     enc = np.load(tmp_path / "e" / "d.npz")
-    assert not np.array_equal(enc["x_train"], arrays["x_train"])
-    assert np.array_equal(enc["y_train"], arrays["y_train"])
-    run(
-        "decrypt",
-        tmp_path / "e" / "d.npz",
-        "--out",
-        tmp_path / "p",
-        "--master-key",
-        tmp_path / "m.key",
-    )
+    assert sorted(enc.files) == sorted(arrays)
+    for split in ("train", "test"):
+        x = enc[f"x_{split}"]
+        assert x.dtype == np.uint8 and x.shape == arrays[f"x_{split}"].shape
+        assert not (x == arrays[f"x_{split}"]).all(axis=(1, 2, 3)).any()  # every image changed
+        assert np.array_equal(enc[f"y_{split}"], arrays[f"y_{split}"])
+    run("decrypt", tmp_path / "e" / "d.npz", "--out", tmp_path / "p", *key)
     dec = np.load(tmp_path / "p" / "d.npz")
+    assert sorted(dec.files) == sorted(arrays)
     assert all(np.array_equal(dec[k], arrays[k]) for k in arrays)
 
 
-def test_fold_and_keygen_refuses_overwrite(tmp_path, photos):
-    assert run("fold", photos, "--out", tmp_path / "f")[0] == 0
-    assert max(int(a.max()) for a in pixels(tmp_path / "f").values()) <= 254
-    run("keygen", "--out", tmp_path / "k", "--kind", "common", "--size", "9x7")
-    code, _, err = run("keygen", "--out", tmp_path / "k")
-    assert code == 3 and "refusing to overwrite" in err
+def test_fold_writes_the_doubled_fold(tmp_path, photos):
+    out, _ = run("fold", photos, "--out", tmp_path / "f")
+    assert "3 written" in out
+    folded, plain = pixels(tmp_path / "f"), pixels(photos)
+    assert sorted(folded) == NAMES
+    for name in NAMES:
+        p = plain[name].astype(np.int16)
+        assert np.array_equal(folded[name], 2 * np.minimum(p, 255 - p)), name
+
+
+def test_keygen_refuses_overwrite(tmp_path):
+    out, _ = run("keygen", "--out", tmp_path / "k", "--kind", "common", "--size", "9x7")
+    assert "wrote common key" in out
+    before = (tmp_path / "k").read_bytes()
+    assert before
+    for kind in ("master", "common"):
+        _, err = run("keygen", "--out", tmp_path / "k", "--kind", kind, code=3)
+        assert "refusing to overwrite" in err and "Traceback" not in err
+    assert (tmp_path / "k").read_bytes() == before
+    _, err = run("keygen", "--out", tmp_path / "k2", "--kind", "common", "--size", "9by7", code=2)
+    assert "expected HxW" in err and not (tmp_path / "k2").exists()
 
 
 def test_demo_writes_grid(tmp_path):
-    code, _out, _ = run("demo", "--out", tmp_path / "grid.png")
-    assert code == 0 and Image.open(tmp_path / "grid.png").size[0] > 4 * 96
+    out, _ = run("demo", "--out", tmp_path / "grid.png")
+    assert str(tmp_path / "grid.png") in out
+    grid = Image.open(tmp_path / "grid.png")
+    assert grid.size[0] > 4 * 96 and grid.size[1] >= 96
+    assert len(np.unique(np.asarray(grid.convert("RGB")))) > 1  # not a blank canvas
 
 
 def _bad_inputs(folder):
@@ -146,27 +203,30 @@ def test_bad_inputs_fail_alone_with_one_line_each(tmp_path):
     folder = tmp_path / "in"
     expected = _bad_inputs(folder)
     names = [folder / n for n in expected] + [folder / "good.png"]
-    code, out, err = run("encrypt", *names, "--out", tmp_path / "out", "--max-pixels", 10_000)
-    assert code == 2
+    out, err = run("encrypt", *names, "--out", tmp_path / "out", "--max-pixels", 10_000, code=2)
     lines = [line for line in err.splitlines() if line.startswith("keyless: error:")]
     for name, words in expected.items():
         assert any(name in line and words in line for line in lines), (name, err)
     assert "Traceback" not in err and len(lines) == len(expected)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "good.png"
-    ]  # nothing half-written
-    assert "1 written" in out
+    # nothing half-written: only the good image, encrypted
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png"]
+    encrypted = read_image(tmp_path / "out" / "good.png")
+    assert not np.array_equal(encrypted, read_image(folder / "good.png"))
+    assert f"1 written, 0 already done, {len(expected)} failed" in out
 
 
 def test_greyscale_and_palette_are_converted(tmp_path):
     Image.new("L", (4, 4), 90).save(tmp_path / "grey.png")
     Image.new("RGB", (4, 4), (10, 20, 30)).convert("P").save(tmp_path / "pal.png")
-    code, out, _ = run(
-        "encrypt", tmp_path / "grey.png", tmp_path / "pal.png", "--out", tmp_path / "o", "--seed", 1
-    )
-    assert code == 0 and "2 written" in out
+    inputs = (tmp_path / "grey.png", tmp_path / "pal.png")
+    out, _ = run("encrypt", *inputs, "--out", tmp_path / "o", "--seed", 1)
+    assert "2 written" in out
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["grey.png", "pal.png"]
+    assert read_image(tmp_path / "o" / "grey.png").shape == (4, 4, 3)
+    assert not (read_image(tmp_path / "o" / "grey.png") == 90).all()
     run("decrypt", tmp_path / "o", "--out", tmp_path / "d", "--seed", 1)
-    assert (read_image(tmp_path / "d" / "grey.png") == 90).all()
+    grey = read_image(tmp_path / "d" / "grey.png")
+    assert grey.shape == (4, 4, 3) and (grey == 90).all()
     palette_rgb = np.asarray(Image.open(tmp_path / "pal.png").convert("RGB"))
     assert np.array_equal(read_image(tmp_path / "d" / "pal.png"), palette_rgb)
 
@@ -184,19 +244,37 @@ def test_block_ciphers_round_trip_through_the_cli(tmp_path, cipher):
     run("keygen", "--out", tmp_path / "m.key")
     for mode, key in (("master", ("--master-key", tmp_path / "m.key")),
                       ("common", ("--common-key", tmp_path / "c.key"))):  # fmt: skip
-        code, _, err = run("encrypt", folder, "--out", tmp_path / f"e-{mode}", *key, *flags)
-        assert code == 0, err
+        out, _ = run("encrypt", folder, "--out", tmp_path / f"e-{mode}", *key, *flags)
+        assert "2 written" in out
         assert not any(same_pixels(folder, tmp_path / f"e-{mode}"))
-        assert (
-            run("decrypt", tmp_path / f"e-{mode}", "--out", tmp_path / f"d-{mode}", *key, *flags)[0]
-            == 0
-        )
+        run("decrypt", tmp_path / f"e-{mode}", "--out", tmp_path / f"d-{mode}", *key, *flags)
         assert all(same_pixels(folder, tmp_path / f"d-{mode}"))
-    code, _, err = run(
-        "encrypt", folder, "--out", tmp_path / "x", "--cipher", cipher, "--np-mode", "balanced"
-    )
-    assert code == 2 and "--np-mode: not an option of cipher" in err
-    code, _, err = run(
-        "encrypt", folder, "--out", tmp_path / "y", "--cipher", cipher, "--block-size", 5
-    )
-    assert code == 2 and "divisible by the block size 5" in err
+    assert (tmp_path / "c.key").is_file()
+    _, err = run("encrypt", folder, "--out", tmp_path / "x", "--cipher", cipher,
+                 "--np-mode", "balanced", code=2)  # fmt: skip
+    assert "--np-mode: not an option of cipher" in err
+    _, err = run("encrypt", folder, "--out", tmp_path / "y", "--cipher", cipher,
+                 "--block-size", 5, code=2)  # fmt: skip
+    assert "divisible by the block size 5" in err
+
+
+@pytest.mark.parametrize(
+    ("option", "values"),
+    [
+        ("--max-batch", ["0"]),
+        ("--max-wait-ms", ["-1"]),
+        ("--max-request-bytes", ["0"]),
+        ("--max-images", ["0"]),
+        ("--max-pixels", ["-5"]),
+        ("--max-connections", ["0"]),
+        ("--threads", ["0"]),
+        ("--port", ["70000"]),
+        ("--input-size", ["0", "32"]),
+    ],
+)
+def test_serve_refuses_out_of_range_numbers_in_one_line(tmp_path, option, values):
+    result = CliRunner().invoke(main, ["serve", str(tmp_path), option, *values])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert f"Invalid value for '{option}'" in line and values[0] in line

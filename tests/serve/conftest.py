@@ -16,6 +16,7 @@ with warnings.catch_warnings():  # starlette asks for httpx2; the service's clie
 
 # 3 images of 32x32 fit, 4 images are over the count, 5 over the bytes; 64x64 is over the pixels
 LIMITS = Limits(max_request_bytes=4 * 32 * 32 * 3, max_images=3, max_pixels=48 * 48)
+TEST_IMAGES = 64  # in the tiny run's test split
 
 
 @pytest.fixture(scope="session")
@@ -26,13 +27,14 @@ def tiny_run(tmp_path_factory):
         "fast",
         keys="independent",
         stem="invariant",
+        adapt="none",
         epochs=2,
         batch_size=64,
         seed=0,
         precision="fp32",
         model_kwargs={"widths": [8, 16, 16]},
     )
-    train(config, quadrant_splits(n_train=256, n_test=64, size=32), out, progress=False)
+    train(config, quadrant_splits(n_train=256, n_test=TEST_IMAGES, size=32), out, progress=False)
     return out
 
 

@@ -1,4 +1,5 @@
 import io
+import json
 import tempfile
 
 import numpy as np
@@ -6,9 +7,11 @@ import pytest
 import starlette.formparsers
 from PIL import Image
 
-from keyless.records import read_record
-from keyless.serve import Client, ServedModel
-from tests.serve.conftest import expected_labels, png
+from keyless.serve import Client
+from tests.serve.conftest import TEST_IMAGES, expected_labels, png
+
+# every test needs the ``tiny_run`` fixture, a model trained for ~20 s on one CPU thread
+pytestmark = pytest.mark.slow
 
 RAW = "application/octet-stream"
 
@@ -30,17 +33,27 @@ def test_healthz(client):
 
 
 def test_model_describes_what_it_was_trained_for(client, tiny_run):
+    """Every answer is a constant of how the ``tiny_run`` fixture was trained and served."""
     info = client.get("/v1/model").json()
     assert info["name"] == "tiny" and info["model"] == "fastnet"
     assert info["classes"] == ["a", "b", "c", "d"] and info["input_size"] == [32, 32]
+    assert info["input"] == "uint8 RGB, (H, W, 3)"
     assert info["cipher"] == {
         "name": "pe",
         "options": {"shuffle": True, "np_mode": "coin", "np_per": "component"},
     }
-    assert (info["keys"], info["stem"]) == ("independent", "invariant")
-    assert info["adapt"] == ServedModel.load(tiny_run, device="cpu").config.adapt
-    assert info["accuracy"] == read_record(tiny_run)["test"]
+    assert (info["keys"], info["stem"], info["adapt"]) == ("independent", "invariant", "none")
     assert info["limits"] == {"max_request_bytes": 12288, "max_images": 3, "max_pixels": 2304}
+    assert info["batching"] == {"max_batch": 128, "max_wait_ms": 2.0}
+    accuracy = info["accuracy"]
+    # independent keys: no common-key test set; each set also with test-time augmentation
+    assert set(accuracy) == {"plain", "plain_tta", "fresh_key", "fresh_key_tta"}
+    for value in accuracy.values():
+        assert 0 <= value <= 1 and (value * TEST_IMAGES).is_integer(), accuracy
+    # the invariant stem predicts the same for a plain image and any encryption of it
+    assert accuracy["plain"] == accuracy["fresh_key"]
+    assert accuracy["plain_tta"] == accuracy["fresh_key_tta"]
+    assert accuracy == json.loads((tiny_run / "record.json").read_text())["test"]
 
 
 def test_raw_array_gets_the_models_labels_and_top_k(client, tiny_run, images):
@@ -68,16 +81,18 @@ def test_single_image_shape_and_default_top_k(client, images):
 
 def test_png_files_get_the_same_labels_as_raw_arrays(client, images):
     files = [(f"{i}.png", png(image)) for i, image in enumerate(images[:3])]
-    from_png = post_files(client, files).json()["results"]
-    from_raw = post_raw(client, images[:3]).json()["results"]
-    assert from_png == from_raw
+    from_png, from_raw = post_files(client, files), post_raw(client, images[:3])
+    assert from_png.status_code == from_raw.status_code == 200
+    assert len(from_png.json()["results"]) == 3
+    assert from_png.json()["results"] == from_raw.json()["results"]
 
 
 def test_greyscale_png_is_converted_to_rgb(client, images):
     grey = images[0].mean(2).astype(np.uint8)
     response = post_files(client, [("grey.png", png(grey))])
-    expected = post_raw(client, np.repeat(grey[..., None], 3, axis=2)).json()
-    assert response.status_code == 200 and response.json() == expected
+    expected = post_raw(client, np.repeat(grey[..., None], 3, axis=2))
+    assert response.status_code == expected.status_code == 200
+    assert len(response.json()["results"]) == 1 and response.json() == expected.json()
 
 
 def test_client_encrypts_with_fresh_keys_and_gets_the_plain_label(client, tiny_run, images):

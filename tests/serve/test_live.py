@@ -55,6 +55,7 @@ def server(tiny_run, tmp_path_factory):
             process.wait()
 
 
+@pytest.mark.slow  # needs the tiny_run fixture (a trained model)
 def test_client_classifies_encrypted_images_through_a_real_server(server, tiny_run, images):
     url, log = server
     with Client(url) as client:
@@ -71,6 +72,7 @@ def run(*args):
     return result.exit_code, result.stdout, result.stderr
 
 
+@pytest.mark.slow  # needs the tiny_run fixture (a trained model)
 def test_classify_command_prints_a_table_and_reports_bad_files(server, tiny_run, images, tmp_path):
     url, _ = server
     for i, image in enumerate(images[:3]):
