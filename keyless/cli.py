@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from keyless._atomic import write_bytes_atomic
-from keyless.attacks import ATTACKS, run_attacks, write_report
+from keyless.attacks import list_attacks, run_attacks, write_report
 from keyless.cipher import create_cipher, list_ciphers
 from keyless.data import (
     DATA_ENV,
@@ -33,6 +33,7 @@ from keyless.models import ADAPTERS, STEMS, list_models
 from keyless.records import read_record, report_table
 from keyless.reproduce import BUDGETS, TABLES
 from keyless.reproduce import reproduce as run_reproduction
+from keyless.runs import Run
 from keyless.serve import (
     DEFAULT_INPUT_SIZE,
     Client,
@@ -481,7 +482,7 @@ def report(runs, out) -> None:
     """Print (and write) a Markdown table generated from run records."""
     records = []
     for run in runs:
-        record = read_record(run)
+        record = Run(run).read_record() if Path(run).is_dir() else read_record(run)
         record["name"] = Path(run).name if Path(run).is_dir() else Path(run).parent.name
         records.append(record)
     table = report_table(records)
@@ -502,7 +503,7 @@ def report(runs, out) -> None:
 @click.option(
     "--attacks",
     "attack_names",
-    default=",".join(ATTACKS),
+    default=",".join(list_attacks()),
     show_default=True,
     help="Comma-separated attacks to run.",
 )
@@ -549,12 +550,18 @@ def attack(data, keys, attack_names, victims, attacker_images, budget_minutes, s
     show_default=True,
     help="Address to listen on (loopback; put a TLS proxy in front to expose it).",
 )
-@click.option("--port", default=8000, show_default=True, help="TCP port.")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="TCP port.",
+)
 @click.option("--device", help="cpu or cuda (default: cuda when available).")
 @click.option(
     "--input-size",
     nargs=2,
-    type=int,
+    type=click.IntRange(min=1),
     default=DEFAULT_INPUT_SIZE,
     show_default=True,
     help="H W the model takes; images of other sizes are refused.",
@@ -562,35 +569,49 @@ def attack(data, keys, attack_names, victims, attacker_images, budget_minutes, s
 @click.option(
     "--max-batch",
     default=128,
+    type=click.IntRange(min=1),
     show_default=True,
     help="A forward pass starts, without waiting, once it holds this many images.",
 )
 @click.option(
     "--max-wait-ms",
     default=2.0,
+    type=click.FloatRange(min=0),
     show_default=True,
     help="How long a forward pass waits to gather concurrent requests.",
 )
 @click.option(
     "--max-request-bytes",
     default=Limits.max_request_bytes,
+    type=click.IntRange(min=1),
     show_default=True,
     help="Largest request body.",
 )
 @click.option(
-    "--max-images", default=Limits.max_images, show_default=True, help="Images per request."
+    "--max-images",
+    default=Limits.max_images,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Images per request.",
 )
 @click.option(
-    "--max-pixels", default=Limits.max_pixels, show_default=True, help="Pixels per image."
+    "--max-pixels",
+    default=Limits.max_pixels,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Pixels per image.",
 )
 @click.option(
     "--max-connections",
     default=256,
+    type=click.IntRange(min=1),
     show_default=True,
     help="Concurrent connections and requests; more are answered 503.",
 )
 @click.option(
-    "--threads", type=int, help="Torch threads for inference (default: all cores but one)."
+    "--threads",
+    type=click.IntRange(min=1),
+    help="Torch threads for inference (default: all cores but one).",
 )
 @click.option("--no-access-log", is_flag=True, help="Do not log one line per request.")
 def serve_cmd(run, host, port, max_request_bytes, max_images, max_pixels, no_access_log, **opts):

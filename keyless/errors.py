@@ -23,3 +23,9 @@ class UnknownNameError(KeylessError, LookupError):
     """A registry was asked for a name it does not hold."""
 
     exit_code = 4
+
+
+class ConfigError(KeylessError, ValueError):
+    """Options that do not go together (e.g. client augmentation with server re-keying)."""
+
+    exit_code = 2

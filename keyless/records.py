@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import platform
@@ -63,9 +62,8 @@ def write_record(path: Path | str, record: dict[str, Any]) -> None:
 
 
 def read_record(path: Path | str) -> dict[str, Any]:
+    """A record file (a run folder's is :meth:`keyless.runs.Run.read_record`)."""
     path = Path(path)
-    if path.is_dir():
-        path = path / "record.json"
     try:
         return json.loads(path.read_text())
     except OSError as exc:
@@ -82,11 +80,10 @@ def cipher_label(config: dict[str, Any]) -> str:
     """A run's cipher and the options it changed from that cipher's defaults (none for plain)."""
     if config["keys"] == "plain":
         return ""
-    options = dict(config.get("cipher", {}))
-    name = options.pop("name", "pe")
-    defaults = dataclasses.asdict(create_cipher(name))
-    changed = [f"{k}={v}" for k, v in options.items() if defaults.get(k) != v]
-    return " ".join([name, *changed])
+    options = create_cipher(**config.get("cipher", {})).settings()
+    name = options.pop("name")
+    defaults = create_cipher(name).settings()
+    return " ".join([name, *(f"{k}={v}" for k, v in options.items() if defaults[k] != v)])
 
 
 def _adapt_label(adapt: str | bool) -> str:

@@ -48,6 +48,7 @@ class FastNet(nn.Module):
             )
         self.whiten = nn.Conv2d(in_channels, whiten_width, 2, padding=0, bias=True)
         self.whiten.weight.requires_grad = False
+        nn.init.zeros_(self.whiten.bias)  # airbench: the whitening bias starts at zero
         groups, width = [], whiten_width
         for w in widths:
             groups.append(ConvGroup(width, w))
@@ -62,11 +63,11 @@ class FastNet(nn.Module):
 
     @torch.no_grad()
     def init_from_data(self, x: torch.Tensor, eps: float = 5e-4) -> None:
-        """Whitening filters: leading eigenvectors of the 2x2 patch covariance of ``x``."""
+        """Whitening filters: leading eigenvectors of the uncentred 2x2 patch covariance of
+        ``x`` (airbench's: the mean direction stays in, as one of the kept filters)."""
         c = x.shape[1]
         patches = x.float().unfold(2, 2, 1).unfold(3, 2, 1)  # N, C, H', W', 2, 2
         patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * 4).double()
-        patches = patches - patches.mean(0)
         cov = patches.T @ patches / len(patches)
         eigenvalues, eigenvectors = torch.linalg.eigh(cov)
         keep = self.whiten.out_channels // 2  # eigh sorts ascending: keep the largest

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from keyless._atomic import write_bytes_atomic
+from keyless.cipher import create_cipher
 from keyless.data import load_splits
-from keyless.records import machine, read_record, write_record
+from keyless.records import machine
 from keyless.reproduce._results import (
     access_claims,
     bar_chart,
@@ -17,6 +18,7 @@ from keyless.reproduce._results import (
     results_table,
 )
 from keyless.reproduce._tables import Row, table_rows
+from keyless.runs import Run
 from keyless.train import TrainConfig, train
 
 _TITLES = {
@@ -58,14 +60,13 @@ def reproduce(
     pending = [
         r
         for r in rows
-        if run_training
-        and not (out / r.name / "record.json").exists()
-        and (only is None or r.name in only)
+        if run_training and not Run(out / r.name).has_record() and (only is None or r.name in only)
     ]
     finished = {
-        run.parent: read_record(run.parent)
+        run: run.read_record()
         for source in reuse or []
-        for run in sorted(Path(source).glob("*/record.json"))
+        for run in map(Run, sorted(Path(source).iterdir()))
+        if run.has_record()
     }
     pending = [r for r in pending if not _reuse(r, finished, out / r.name)]
     splits = load_splits(data) if pending else None
@@ -85,31 +86,29 @@ def reproduce(
 
 
 def _training(config: TrainConfig) -> dict[str, Any]:
-    """What a config trains and tests: an empty cipher is the default one (PE)."""
-    values = config.to_dict()
-    values["cipher"] = {"name": "pe", **values["cipher"]}
-    return values
+    """What a config trains and tests, with the cipher's settings in full (``{}`` is PE's)."""
+    return {**config.to_dict(), "cipher": create_cipher(**config.cipher).settings()}
 
 
-def _reuse(row: Row, finished: dict[Path, dict[str, Any]], dest: Path) -> bool:
-    """Copy the first of the ``finished`` runs (folder: record) with ``row``'s training into
+def _reuse(row: Row, finished: dict[Run, dict[str, Any]], dest: Path) -> bool:
+    """Copy the first of the ``finished`` runs (run: record) with ``row``'s training into
     ``dest``, if any."""
     wanted = _training(row.config)
     for run, record in finished.items():
         if _training(TrainConfig.from_dict(record["config"])) != wanted:
             continue
-        dest.mkdir(parents=True, exist_ok=True)
-        if (run / "checkpoint.pt").exists():
-            shutil.copyfile(run / "checkpoint.pt", dest / "checkpoint.pt")
-        write_record(dest / "record.json", {**record, "reused_from": str(run)})
+        copy = Run(dest)
+        copy.path.mkdir(parents=True, exist_ok=True)
+        if run.has_checkpoint():
+            shutil.copyfile(run.checkpoint_path, copy.checkpoint_path)
+        copy.write_record({**record, "reused_from": str(run.path)})
         return True
     return False
 
 
 def _records(rows: list[Row], out: Path) -> dict[str, dict[str, Any]]:
-    return {
-        r.name: read_record(out / r.name) for r in rows if (out / r.name / "record.json").exists()
-    }
+    runs = {r.name: Run(out / r.name) for r in rows}
+    return {name: run.read_record() for name, run in runs.items() if run.has_record()}
 
 
 def write_results(table: str, budget: str, rows: list[Row], out: Path) -> Path:

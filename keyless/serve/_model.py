@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +10,8 @@ import torch
 from torch import nn
 
 from keyless.cipher import create_cipher
-from keyless.records import read_record
-from keyless.train import TrainConfig, load_run
-from keyless.train._engine import resolve_precision
+from keyless.config import TrainConfig
+from keyless.runs import Run, load_run, resolve_precision
 
 DEFAULT_INPUT_SIZE = (32, 32)  # every registered model is a CIFAR (32x32) design
 
@@ -44,19 +43,18 @@ class ServedModel:
             input_size: (H, W) the model takes; checkpoints do not record it.
             device: ``cpu`` or ``cuda``; default CUDA when available.
         """
-        run = Path(run)
+        folder = Run(run)
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        model, config, checkpoint = load_run(run, str(dev))
-        record = run / "record.json"
+        model, checkpoint = load_run(folder.path, str(dev))
         return cls(
-            name=run.resolve().name,
+            name=folder.path.resolve().name,
             model=model,
-            config=config,
-            classes=tuple(checkpoint["classes"]),
+            config=checkpoint.config,
+            classes=tuple(checkpoint.classes),
             input_size=(int(input_size[0]), int(input_size[1])),
-            accuracy=read_record(record).get("test") if record.exists() else None,
+            accuracy=folder.read_record().get("test") if folder.has_record() else None,
             device=dev,
-            precision=resolve_precision(config.precision, dev),
+            precision=resolve_precision(checkpoint.config.precision, dev),
         )
 
     @torch.inference_mode()
@@ -69,14 +67,14 @@ class ServedModel:
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /v1/model`` answers: the model, its inputs, training setting and accuracy."""
-        cipher = create_cipher(**self.config.cipher)
+        settings = create_cipher(**self.config.cipher).settings()
         return {
             "name": self.name,
             "model": self.config.model,
             "classes": list(self.classes),
             "input_size": list(self.input_size),
             "input": "uint8 RGB, (H, W, 3)",
-            "cipher": {"name": cipher.name, "options": asdict(cipher)},
+            "cipher": {"name": settings.pop("name"), "options": settings},
             "keys": self.config.keys,
             "stem": self.config.stem,
             "adapt": self.config.adapt,

@@ -1,7 +1,9 @@
-"""Training on encrypted images: the engine and its recipes."""
+"""Training on encrypted images: the recipes (:mod:`keyless.train.recipes`) and the engine."""
 
-from keyless.train._config import RECIPES, TrainConfig, airbench_sgd, recipe
-from keyless.train._engine import derived_source, evaluate_run, load_run, owner_encrypt, train
+from keyless.config import TrainConfig
+from keyless.train._engine import evaluate_run, train
+from keyless.train._owner import derived_source, prepare_upload
+from keyless.train.recipes import RECIPES, airbench_sgd, recipe
 
 __all__ = [
     "RECIPES",
@@ -9,8 +11,7 @@ __all__ = [
     "airbench_sgd",
     "derived_source",
     "evaluate_run",
-    "load_run",
-    "owner_encrypt",
+    "prepare_upload",
     "recipe",
     "train",
 ]

@@ -4,7 +4,14 @@ from torch import nn
 
 from keyless.cipher import ExtendedLearnableCipher, LearnableCipher, PixelCipher
 from keyless.errors import UnknownNameError
-from keyless.models import BlockAdaptationNetwork, NibbleInput, create_model, list_models
+from keyless.models import (
+    ADAPTERS,
+    STEMS,
+    BlockAdaptationNetwork,
+    NibbleInput,
+    create_model,
+    list_models,
+)
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -53,9 +60,10 @@ def test_fastnet_whitening_keeps_its_width_behind_the_adaptation_network():
     assert model.backbone.whiten.out_channels == 24
     with torch.no_grad():
         white = model.backbone.whiten(model.features_in(images)).float()
-    # the kept directions are whitened: unit variance (up to the eps added to eigenvalues)
-    variance = white.transpose(0, 1).reshape(24, -1).var(dim=1)
-    assert torch.allclose(variance, torch.ones(24), atol=0.05)
+    # the kept directions are whitened: unit uncentred second moment (airbench's whitening; up
+    # to the eps added to eigenvalues); the bias starts at zero
+    second_moment = white.transpose(0, 1).reshape(24, -1).square().mean(dim=1)
+    assert torch.allclose(second_moment, torch.ones(24), atol=0.05)
 
 
 def _block_features(images, block_size=4):
@@ -93,3 +101,20 @@ def test_block_adaptation_network_starts_as_the_plain_decoding():
     decoded = adapter(NibbleInput()(images))
     expected = (images.permute(0, 3, 1, 2).float() - 127.5) / 68  # (16 hi + lo) / 17, scaled
     assert torch.allclose(decoded, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("stem", sorted(STEMS))
+@pytest.mark.parametrize("adapt", ADAPTERS)
+def test_every_model_stem_and_adaptation_network_trains(name, stem, adapt):
+    kwargs = {"depth": 10} if name == "densenet" else {"widths": [8, 16, 16]}
+    kwargs = {} if name == "resnet18" else kwargs
+    model = create_model(name, num_classes=3, stem=stem, adapt=adapt, **kwargs)
+    images = torch.randint(0, 256, (4, 16, 16, 3), dtype=torch.uint8)
+    model.init_from_data(images)
+    logits = model.train()(images)
+    assert logits.shape == (4, 3) and torch.isfinite(logits).all()
+    logits.square().sum().backward()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert all(p.grad is not None for p in trainable)  # every trainable parameter is reached
+    assert any(p.grad.abs().sum() > 0 for p in trainable)

@@ -6,11 +6,12 @@ import sys
 import time
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from keyless.cli import main
-from keyless.train import _engine, recipe, train
+from keyless.errors import ConfigError
+from keyless.runs import Run
+from keyless.train import recipe, recipes, train
 from tests.synthetic import quadrant_splits, save_quadrant_npz
 
 TINY = {"model_kwargs": {"widths": [16, 32, 32]}, "batch_size": 64, "seed": 0, "precision": "fp32"}
@@ -43,8 +44,8 @@ def test_client_augmentation_with_le_and_its_block_adaptation_network(tmp_path):
     record = train(config, quadrant_splits(), tmp_path / "run", progress=False)
     assert {"plain", "fresh_key", "common_key"} <= record["test"].keys()
     assert record["config"]["augment"] == "client"
-    with pytest.raises(ValueError, match="does not go with client augmentation"):
-        train(config.replace(rekey=True), quadrant_splits(), tmp_path / "x", progress=False)
+    with pytest.raises(ConfigError, match="does not go with client augmentation"):
+        config.replace(rekey=True)
 
 
 def _cli_train(data, out, *extra):
@@ -62,13 +63,13 @@ def test_kill_then_resume_continues_from_the_last_checkpoint(tmp_path):
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    first = torch.load(out / "checkpoint.pt", weights_only=False)
-    assert 1 <= first["epoch"] < 8 and not (out / "record.json").exists()
+    first = Run(out).load()
+    assert 1 <= first.epoch < 8 and not (out / "record.json").exists()
     resumed = subprocess.run(_cli_train(tmp_path / "d.npz", out, "--epochs", "8", "--resume"))
     assert resumed.returncode == 0
     record = json.loads((out / "record.json").read_text())
     assert len(record["history"]) == 8
-    assert record["history"][: first["epoch"]] == first["history"]  # kept, not retrained
+    assert record["history"][: first.epoch] == first.history  # kept, not retrained
 
 
 def test_resume_mid_epoch_gives_the_uninterrupted_run(tmp_path, monkeypatch):
@@ -80,12 +81,12 @@ def test_resume_mid_epoch_gives_the_uninterrupted_run(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return schedule(config, step, total, steps_per_epoch)
 
-    schedule = _engine.lr_factor
-    monkeypatch.setattr(_engine, "lr_factor", interrupt_at_step_7)
+    schedule = recipes.lr_factor
+    monkeypatch.setattr(recipes, "lr_factor", interrupt_at_step_7)
     with pytest.raises(KeyboardInterrupt):
         train(config, quadrant_splits(), tmp_path / "cut", progress=False, checkpoint_minutes=0)
-    saved = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)
-    assert saved["epoch"] == 1 and saved["partial"]["step"] == 2  # 2 steps into epoch 2
+    saved = Run(tmp_path / "cut").load()
+    assert saved.epoch == 1 and saved.partial["step"] == 2  # 2 steps into epoch 2
     monkeypatch.undo()
     resumed = train(config, quadrant_splits(), tmp_path / "cut", resume=True, progress=False)
 

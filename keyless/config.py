@@ -1,0 +1,78 @@
+"""What a training run depends on: one typed, JSON-able config, saved in its checkpoint and record.
+
+The recipes' values (airbench94's fast recipe, the papers' step recipe) live in
+:mod:`keyless.train.recipes`; this module only says what the fields are and which go together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from keyless.errors import ConfigError
+
+KeyMode = Literal["plain", "common", "independent"]
+KEY_MODES = ("plain", "common", "independent")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; lr and decay in torch SGD semantics (see ``airbench_sgd``)."""
+
+    model: str = "fastnet"
+    keys: KeyMode = "independent"
+    rekey: bool = False  # server re-randomises the training ciphertexts' keys every epoch
+    stem: str = "plain"  # or "invariant", "nibbles"
+    adapt: str = "none"  # "pixel": ICIP adaptation network; "block": Tanaka's block-wise one
+    augment: Literal["cloud", "client"] = "cloud"  # after encryption, or before it by the owner
+    cipher: dict[str, Any] = field(default_factory=dict)  # the cipher's settings; {} is PE
+    recipe: str = "fast"
+    epochs: float = 10.0
+    batch_size: int = 1024  # images per optimizer step, all processes together
+    lr: float = 0.1  # per step, torch SGD
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4  # torch SGD: multiplied by the lr
+    loss_reduction: Literal["mean", "sum"] = "mean"
+    bias_lr_scale: float = 1.0  # BatchNorm biases learn this much faster (airbench)
+    schedule: Literal["triangle", "step"] = "triangle"
+    warmup_fraction: float = 0.23  # triangle: share of steps rising from lr_start to 1
+    lr_start: float = 0.2  # triangle: lr multiplier at step 0
+    lr_end: float = 0.07  # triangle: lr multiplier at the last step
+    milestones: tuple[int, ...] = (150, 225)  # step: epochs at which the lr is divided by 10
+    label_smoothing: float = 0.0
+    translate: int = 2  # pixels: random shift in -translate..translate, reflected
+    flip: bool = True
+    alternating_flip: bool = True  # airbench: each image mirrored on alternate epochs
+    lookahead: bool = False  # airbench's EMA of weights every 5 steps
+    whiten_bias_epochs: float = 3.0  # fastnet: the whitening bias is frozen after this
+    val_size: int = 0  # images carved from the training set for validation (tuning)
+    seed: int | None = None
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 where the hardware has it
+    model_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"widths": [32, 64, 128]}
+    max_train_images: int | None = None  # use the first N training images (smoke tests)
+
+    def __post_init__(self) -> None:
+        if self.keys not in KEY_MODES:
+            raise ConfigError(f"keys must be one of {', '.join(KEY_MODES)}, got {self.keys!r}")
+        if self.rekey and self.augment == "client" and self.keys != "plain":
+            raise ConfigError(
+                "--rekey re-encrypts in the cloud; it does not go with client augmentation "
+                "(--augment client), where the owner encrypts every augmented batch"
+            )
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes``; ``None`` values are ignored (so the CLI can pass everything)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict` (JSON and checkpoints turn tuples into lists; records
+        older than the block-wise adaptation network stored ``adapt`` as a bool)."""
+        adapt = values.get("adapt", "none")
+        adapt = {True: "pixel", False: "none"}.get(adapt, adapt)
+        return cls(**{**values, "milestones": tuple(values["milestones"]), "adapt": adapt})

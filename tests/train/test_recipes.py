@@ -1,0 +1,94 @@
+"""The fast recipe's tricks pinned to hand-computed values (airbench94's)."""
+
+from contextlib import nullcontext
+
+import pytest
+import torch
+from torch import nn
+
+from keyless.runs import build_model
+from keyless.train import recipe, recipes
+
+
+def test_triangle_schedule_by_hand():
+    config = recipe("fast")  # 10 epochs of 48 steps: 480 steps, peak at int(0.23 * 480) = 110
+    factors = [recipes.lr_factor(config, step, 480, 48) for step in (0, 55, 110, 295, 479)]
+    # rise 0.2 -> 1 over 110 steps; then fall 1 -> 0.07 over the remaining 370
+    expected = [0.2, 0.6, 1.0, 1 - 0.93 * 185 / 370, 1 - 0.93 * 369 / 370]
+    assert factors == pytest.approx(expected, abs=1e-12)
+
+
+def test_step_schedule_by_hand():
+    config = recipe("paper")  # / 10 at epochs 150 and 225
+    epochs = (0, 149, 150, 224, 225, 299)
+    factors = [recipes.lr_factor(config, epoch * 391, 300 * 391, 391) for epoch in epochs]
+    assert factors == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
+
+
+def test_lookahead_decay_grows_to_its_maximum_at_the_end():
+    # airbench94: 0.95^5 * (step / total)^3, weakest averaging early, strongest at the end
+    assert recipes.lookahead_decay(480, 480) == pytest.approx(0.7737809375)
+    assert recipes.lookahead_decay(240, 480) == pytest.approx(0.7737809375 / 8)
+    assert recipes.lookahead_decay(5, 480) == pytest.approx(0.7737809375 * (5 / 480) ** 3)
+
+
+def test_learner_averages_every_5_steps_and_ends_on_the_average(monkeypatch):
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    config = recipe("fast", batch_size=8)
+    groups = [{"params": [], "base": 0.0}, {"params": list(model.parameters()), "base": 0.1}]
+    optimizer = torch.optim.SGD(groups, lr=0.1)  # group 0: no whitening bias here
+    lookahead = recipes.Lookahead(model)
+    learner = recipes.Learner(model, model, optimizer, lookahead, config, 12, 6, nullcontext())
+    decays = []
+    original = recipes.Lookahead.update
+
+    def record(self, model, decay):
+        decays.append(decay)
+        original(self, model, decay)
+
+    monkeypatch.setattr(recipes.Lookahead, "update", record)
+    x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+    for step in range(12):
+        learner.step(x, y, step)
+    assert decays == pytest.approx([0.95**5 * (5 / 12) ** 3, 0.95**5 * (10 / 12) ** 3, 1.0])
+    for name, value in model.state_dict().items():  # the final weights are the average
+        torch.testing.assert_close(value, lookahead.ema[name])
+
+
+def test_optimizer_groups_follow_airbench():
+    config = recipe("fast", model_kwargs={"widths": [16, 32, 32]})
+    model = build_model(config, 10)
+    optimizer = recipes.make_optimizer(model, config)
+    whiten, norms, rest = optimizer.param_groups
+    assert whiten["params"] == [model.backbone.whiten.bias]
+    assert whiten["base"] == config.lr and whiten["weight_decay"] == config.weight_decay
+    assert norms["base"] == pytest.approx(64 * config.lr)
+    assert norms["weight_decay"] == pytest.approx(config.weight_decay / 64)  # same decay per step
+    bn = [m for m in model.backbone.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert {id(p) for p in norms["params"]} == {id(m.bias) for m in bn}
+    assert not any(m.weight.requires_grad for m in bn)  # BatchNorm weights frozen at 1
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    grouped = [p for group in optimizer.param_groups for p in group["params"]]
+    assert sorted(map(id, grouped)) == sorted(map(id, trainable))  # each exactly once
+    assert rest["base"] == config.lr
+    recipes.set_lr(optimizer, config, 3 * 48 - 1, 480, 48)
+    assert whiten["lr"] > 0
+    recipes.set_lr(optimizer, config, 3 * 48, 480, 48)  # whitening bias frozen after 3 epochs
+    assert whiten["lr"] == 0 and norms["lr"] > 0
+
+
+def test_whitening_uses_the_uncentred_patch_covariance():
+    config = recipe("fast", model_kwargs={"widths": [16, 32, 32]})
+    model = build_model(config, 10)
+    fastnet = model.backbone
+    assert torch.count_nonzero(fastnet.whiten.bias) == 0  # starts at zero (airbench)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (64, 32, 32, 3), dtype=torch.uint8, generator=generator)
+    model.init_from_data(images)
+    x = model.features_in(images).float()
+    with torch.no_grad():
+        y = nn.functional.conv2d(x, fastnet.whiten.weight[:12])  # the 12 eigen-filters
+    y = y.permute(0, 2, 3, 1).reshape(-1, 12).double()
+    second_moment = y.T @ y / len(y)  # uncentred: identity only if the mean was kept in
+    torch.testing.assert_close(second_moment, torch.eye(12, dtype=torch.double), atol=2e-3, rtol=0)
