@@ -1,0 +1,63 @@
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from keyless.errors import InputError
+from keyless.runs import CHECKPOINT_VERSION, Checkpoint, Run, build_model, load_run
+from keyless.train import recipe
+
+CONFIG = recipe("fast", model_kwargs={"widths": [8, 16, 16]}, seed=3)
+
+
+class Exploit:
+    """Unpickling this runs code: what a crafted checkpoint.pt would do with weights_only=False."""
+
+    def __reduce__(self):
+        return (exec, ("open('PWNED', 'w').write('x')",))
+
+
+def test_checkpoint_round_trip_is_typed_and_versioned(tmp_path):
+    model = build_model(CONFIG, 10)
+    saved = Checkpoint(CONFIG, seed=3, classes=list("abcdefghij"), model=model.state_dict(),
+                       epoch=2, history=[{"epoch": 1, "loss": 1.5}])  # fmt: skip
+    Run(tmp_path).save(saved)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["format"] == "keyless-checkpoint" and state["version"] == CHECKPOINT_VERSION
+    loaded = Run(tmp_path).load()
+    assert loaded.config == CONFIG and (loaded.seed, loaded.epoch) == (3, 2)
+    assert loaded.history == saved.history and loaded.classes == saved.classes
+    model2, checkpoint = load_run(tmp_path)
+    assert not model2.training and checkpoint.config == CONFIG
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(model2.state_dict()[name], value)
+
+
+def test_a_crafted_checkpoint_is_refused_without_running_its_code(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run").mkdir()
+    with open(tmp_path / "run" / "checkpoint.pt", "wb") as f:
+        torch.save({"config": Exploit()}, f)
+    with pytest.raises(InputError, match="not a keyless checkpoint"):
+        Run(tmp_path / "run").load()
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_missing_and_newer_checkpoints_are_one_line_errors(tmp_path):
+    with pytest.raises(InputError, match=r"no checkpoint\.pt"):
+        Run(tmp_path).load()
+    state = Checkpoint(CONFIG, 0, ["a"], {}).to_state() | {"version": CHECKPOINT_VERSION + 1}
+    torch.save(state, tmp_path / "checkpoint.pt")
+    with pytest.raises(InputError, match="newer than this keyless reads"):
+        Run(tmp_path).load()
+
+
+def test_the_service_does_not_import_the_training_engine():
+    code = (
+        "import sys, keyless.serve; print(any(m.startswith('keyless.train') for m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
