@@ -33,7 +33,6 @@ from keyless.models import ADAPTERS, STEMS, list_models
 from keyless.records import read_record, report_table
 from keyless.reproduce import BUDGETS, TABLES
 from keyless.reproduce import reproduce as run_reproduction
-from keyless.runs import Run
 from keyless.serve import (
     DEFAULT_INPUT_SIZE,
     Client,
@@ -482,7 +481,7 @@ def report(runs, out) -> None:
     """Print (and write) a Markdown table generated from run records."""
     records = []
     for run in runs:
-        record = Run(run).read_record() if Path(run).is_dir() else read_record(run)
+        record = read_record(run)
         record["name"] = Path(run).name if Path(run).is_dir() else Path(run).parent.name
         records.append(record)
     table = report_table(records)

@@ -15,6 +15,8 @@ from keyless._atomic import write_bytes_atomic
 from keyless.cipher import create_cipher
 from keyless.errors import InputError
 
+RECORD = "record.json"  # a run's record, beside its checkpoint (keyless.runs)
+
 
 def git_commit() -> str | None:
     """The commit of the working tree this code runs from, with ``+dirty`` if it has changes."""
@@ -62,8 +64,10 @@ def write_record(path: Path | str, record: dict[str, Any]) -> None:
 
 
 def read_record(path: Path | str) -> dict[str, Any]:
-    """A record file (a run folder's is :meth:`keyless.runs.Run.read_record`)."""
+    """A record file, or the record of a run folder."""
     path = Path(path)
+    if path.is_dir():
+        path = path / RECORD
     try:
         return json.loads(path.read_text())
     except OSError as exc:

@@ -19,10 +19,9 @@ from keyless.cipher import create_cipher
 from keyless.config import TrainConfig
 from keyless.errors import InputError
 from keyless.models import Classifier, create_model
-from keyless.records import read_record, write_record
+from keyless.records import RECORD, read_record, write_record
 
 CHECKPOINT = "checkpoint.pt"
-RECORD = "record.json"
 CHECKPOINT_FORMAT = "keyless-checkpoint"
 CHECKPOINT_VERSION = 2  # 1: the unversioned checkpoints of earlier releases (same fields)
 

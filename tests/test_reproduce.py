@@ -80,3 +80,46 @@ def test_reproduce_trains_the_chosen_rows_and_resumes(tmp_path):
     row = Row(independent.name, "", independent.config.replace(**TINY), "fresh_key")
     finished = {run: read_record(run) for run in (out / "plain", out / "le")}
     assert not _reuse(row, finished, tmp_path / "x")  # no ICIP run trains with independent keys
+
+
+def test_budget_table_rows_cover_four_curves_at_four_budgets():
+    rows = table_rows("budget", "cpu")
+    assert len(rows) == 16 and rows[0].config.epochs == 5 and rows[-1].config.epochs == 40
+    by_name = {r.name: r.config for r in rows}
+    assert by_name["rekey-e10"].rekey and by_name["invariant-e20"].stem == "invariant"
+    assert by_name["plain-e40"].keys == "plain" and by_name["independent-e5"].keys == "independent"
+    assert {tuple(c.model_kwargs["widths"]) for c in by_name.values()} == {(32, 64, 128)}
+    assert "widths" not in table_rows("budget", "paper")[0].config.model_kwargs  # full width
+    stems = [r.config.stem for r in table_rows("diagnostic", "cpu")]
+    assert stems == ["plain", "grey", "fold", "invariant"]
+
+
+def _tta_record(plain, fresh=None):
+    return _record(plain_tta=plain, **({} if fresh is None else {"fresh_key_tta": fresh}))
+
+
+def test_budget_results_judge_each_budget_and_draw_the_chart(tmp_path):
+    from keyless.reproduce._results import budget_chart, budget_claims, budget_table
+
+    rows = [r for r in table_rows("budget", "cpu") if r.config.epochs in (5, 10)]
+    records = {"plain-e5": _tta_record(0.85), "invariant-e5": _tta_record(0.84, 0.84),
+               "plain-e10": _tta_record(0.9), "invariant-e10": _tta_record(0.87, 0.87)}  # fmt: skip
+    table = budget_table(rows, records)
+    assert "| invariant | 84.00 / 84.00 (gap 1.00) | 87.00 / 87.00 (gap 3.00) |" in table
+    assert "| rekey | not run yet | not run yet |" in table
+    claims = "\n".join(budget_claims(rows, records))
+    assert "5 ep: gap 1.00 (holds); 10 ep: gap 3.00 (no)" in claims
+    assert "5 ep: +0.00 (holds); 10 ep: +0.00 (holds)" in claims
+    budget_chart(rows, records, tmp_path / "chart.png", "t")
+    assert Image.open(tmp_path / "chart.png").size[0] > 100
+
+
+def test_diagnostic_table_gives_each_input_its_cost():
+    from keyless.reproduce._results import diagnostic_table
+
+    rows = table_rows("diagnostic", "cpu")
+    records = {"plain": _record(plain=0.88, plain_tta=0.90),
+               "grey": _record(plain=0.85, plain_tta=0.875)}  # fmt: skip
+    table = diagnostic_table(rows, records)
+    assert "| grey | grey (luma) images | 85.00 | 87.50 | 2.50 | 1 |" in table
+    assert "| fold | fold min(p, 255 - p), unsorted (NP's invariant) | not run yet | | | |" in table

@@ -17,6 +17,8 @@ from keyless.models._fastnet import FastNet
 from keyless.models._inputs import (
     AdaptationNetwork,
     BlockAdaptationNetwork,
+    FoldInput,
+    GreyInput,
     InvariantInput,
     NibbleInput,
     PlainInput,
@@ -28,7 +30,13 @@ MODELS: Registry[nn.Module] = Registry("model")
 MODELS.register("fastnet")(FastNet)
 MODELS.register("resnet18")(ResNet18)
 MODELS.register("densenet")(DenseNetBC)
-STEMS = {"plain": PlainInput, "invariant": InvariantInput, "nibbles": NibbleInput}
+STEMS = {
+    "plain": PlainInput,
+    "invariant": InvariantInput,
+    "nibbles": NibbleInput,
+    "fold": FoldInput,  # diagnostics: NP's invariant (unsorted fold) and luma
+    "grey": GreyInput,
+}
 ADAPTERS = ("none", "pixel", "block")
 
 
@@ -67,7 +75,8 @@ def create_model(
     Args:
         name: ``fastnet``, ``resnet18`` or ``densenet`` (see :func:`list_models`).
         num_classes: output logits.
-        stem: ``plain``, ``invariant`` (key-invariant sorted fold) or ``nibbles`` (4-bit halves).
+        stem: ``plain``, ``invariant`` (key-invariant sorted fold), ``nibbles`` (4-bit halves),
+            or the diagnostics ``fold`` (unsorted fold) and ``grey`` (luma).
         adapt: ``none``; ``pixel``, the ICIP adaptation network (1x1 convs, 8 then 32 maps;
             ``True`` means this one); ``block``, Tanaka's block-wise network.
         block_size: the block side M for ``adapt="block"`` (match the cipher's).
@@ -99,6 +108,8 @@ __all__ = [
     "AdaptationNetwork",
     "BlockAdaptationNetwork",
     "Classifier",
+    "FoldInput",
+    "GreyInput",
     "InvariantInput",
     "NibbleInput",
     "PlainInput",

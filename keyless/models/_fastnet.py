@@ -39,9 +39,11 @@ class FastNet(nn.Module):
         num_classes: int = 10,
         in_channels: int = 3,
         widths: tuple[int, ...] = (64, 256, 256),
-        whiten_width: int = 24,
+        whiten_width: int | None = None,
     ) -> None:
         super().__init__()
+        # 24 maps whatever the input width (1 input channel has only 4 patch directions: 8 maps)
+        whiten_width = whiten_width or min(24, 2 * in_channels * 4)
         if whiten_width % 2 or not 0 < whiten_width <= 2 * in_channels * 4:
             raise ValueError(
                 f"whiten_width must be even and at most {2 * in_channels * 4}, got {whiten_width}"

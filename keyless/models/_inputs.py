@@ -2,11 +2,12 @@
 
 ``PlainInput`` scales values; ``InvariantInput`` is the key-invariant stem: per value
 min(p, 255 - p), then each pixel's three values sorted, so a plain image and every PE encryption
-of it give bit-identical features; ``NibbleInput`` splits every value into its 4-bit halves (the
-units Tanaka's LE shuffles). ``AdaptationNetwork`` is the ICIP 2019 block of two 1x1
-convolutions (8 then 32 maps) placed in front of the classifier; ``BlockAdaptationNetwork`` is
-Tanaka's block-wise one, which sees a whole M x M block at once and so can learn to undo a
-permutation inside blocks.
+of it give bit-identical features; ``FoldInput`` (the fold unsorted) and ``GreyInput`` (luma)
+are diagnostics of where the sorted fold's cost comes from; ``NibbleInput`` splits every value
+into its 4-bit halves (the units Tanaka's LE shuffles). ``AdaptationNetwork`` is the ICIP 2019
+block of two 1x1 convolutions (8 then 32 maps) placed in front of the classifier;
+``BlockAdaptationNetwork`` is Tanaka's block-wise one, which sees a whole M x M block at once and
+so can learn to undo a permutation inside blocks.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from keyless.invariant import sorted_fold
+from keyless.invariant import fold, sorted_fold
 
 
 class PlainInput(nn.Module):
@@ -35,6 +36,28 @@ class InvariantInput(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = sorted_fold(images).permute(0, 3, 1, 2).float()
         return ((x - 63.75) / 32.0).contiguous(memory_format=torch.channels_last)
+
+
+class FoldInput(nn.Module):
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float of min(p, 255 - p) per value, unsorted: what NP
+    alone leaves (a diagnostic of where the sorted fold's cost comes from), about -2..2."""
+
+    out_channels = 3
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = fold(images).permute(0, 3, 1, 2).float()
+        return ((x - 63.75) / 32.0).contiguous(memory_format=torch.channels_last)
+
+
+class GreyInput(nn.Module):
+    """(N, H, W, 3) uint8 -> (N, 1, H, W) float luma (ITU-R 601), about -2..2: a diagnostic
+    of what colour is worth (not key-invariant)."""
+
+    out_channels = 1
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        luma = images.float() @ torch.tensor([0.299, 0.587, 0.114], device=images.device)
+        return ((luma[:, None] - 127.5) / 64.0).contiguous(memory_format=torch.channels_last)
 
 
 class NibbleInput(nn.Module):

@@ -14,6 +14,10 @@ from keyless.records import machine
 from keyless.reproduce._results import (
     access_claims,
     bar_chart,
+    budget_chart,
+    budget_claims,
+    budget_table,
+    diagnostic_table,
     ordering_differences,
     results_table,
 )
@@ -24,6 +28,8 @@ from keyless.train import TrainConfig, train
 _TITLES = {
     "icip": "ICIP 2019 comparison (common key; augmentation in the cloud unless 'client')",
     "access": "IEEE Access 2019 claims (plain / common / independent keys)",
+    "budget": "IEEE Access 2019 claims across training budgets (fastnet, PE)",
+    "diagnostic": "Where the fold's cost comes from (fastnet, 10 epochs, plain test images)",
 }
 
 
@@ -112,32 +118,54 @@ def _records(rows: list[Row], out: Path) -> dict[str, dict[str, Any]]:
 
 
 def write_results(table: str, budget: str, rows: list[Row], out: Path) -> Path:
-    """``RESULTS.md`` (table, ordering differences or claims) and ``chart.png`` in ``out``."""
+    """``RESULTS.md`` (the table, then ordering differences or claims) and, except for the
+    diagnostic, ``chart.png`` in ``out``."""
     records = _records(rows, out)
-    done = len(records)
     where = {f"{m['cpu']}, {m['cores']} cores" if not m.get("gpu") else m["gpu"]
              for m in (r["machine"] for r in records.values())} or {machine()["cpu"]}  # fmt: skip
     lines = [
         f"## {_TITLES[table]}: budget {budget}\n",
         f"Command: `keyless reproduce --table {table} --budget {budget} --out {out}`; "
-        f"{done} of {len(rows)} runs finished; machine: {'; '.join(sorted(where))}. "
-        "Accuracies in %; 'judged on' is the test set compared with the paper's figure.\n",
-        results_table(rows, records),
+        f"{len(records)} of {len(rows)} runs finished; machine: {'; '.join(sorted(where))}. "
+        "Accuracies in %.\n",
     ]
     reused = [f"**{n}** from `{rec['reused_from']}`" for n, rec in records.items()
               if "reused_from" in rec]  # fmt: skip
-    if reused:
-        lines.append(f"Same training as an earlier table's run, copied: {', '.join(reused)}.\n")
-    lines.append("![chart](chart.png)\n")
-    if table == "icip":
-        differences = ordering_differences(rows, records)
-        lines.append("### Where the ordering differs from the paper's\n")
-        lines.append("\n".join(differences) + "\n" if differences else "Nowhere, so far.\n")
+    title, chart = f"{_TITLES[table]}, {budget} budget", out / "chart.png"
+    if table == "budget":
+        claims = budget_claims(rows, records)
+        lines += [
+            "Each cell: fresh-key / plain test accuracy with TTA (gap: plain training's plain "
+            "test accuracy minus the fresh-key one, in points).\n",
+            budget_table(rows, records),
+            "![chart](chart.png)\n",
+            "### The paper's claims at each budget\n",
+            "\n".join(claims) + "\n" if claims else "Not enough finished runs yet.\n",
+        ]
+        budget_chart(rows, records, chart, title)
+    elif table == "diagnostic":
+        lines.append(diagnostic_table(rows, records))
     else:
-        claims = access_claims(records)
-        lines.append("### The paper's claims, here\n")
-        lines.append("\n".join(claims) + "\n" if claims else "Not enough finished runs yet.\n")
+        lines += [
+            "'judged on' is the test set compared with the paper's figure.\n",
+            results_table(rows, records),
+            "![chart](chart.png)\n",
+            *_findings(table, rows, records),
+        ]
+        bar_chart(rows, records, chart, title)
+    if reused:
+        lines.append(f"Same training as an earlier run, copied: {', '.join(reused)}.\n")
     path = out / "RESULTS.md"
     write_bytes_atomic(path, "\n".join(lines).encode())
-    bar_chart(rows, records, out / "chart.png", f"{_TITLES[table]}, {budget} budget")
     return path
+
+
+def _findings(table: str, rows: list[Row], records: dict[str, dict[str, Any]]) -> list[str]:
+    """Where the ICIP ordering differs from the paper's, or the access table's claims."""
+    if table == "icip":
+        differences = ordering_differences(rows, records)
+        return ["### Where the ordering differs from the paper's\n",
+                "\n".join(differences) + "\n" if differences else "Nowhere, so far.\n"]  # fmt: skip
+    claims = access_claims(records)
+    return ["### The paper's claims, here\n",
+            "\n".join(claims) + "\n" if claims else "Not enough finished runs yet.\n"]  # fmt: skip

@@ -124,3 +124,107 @@ def bar_chart(rows: list[Row], records: dict[str, dict[str, Any]], path: Path, t
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+def _tta(records: dict[str, dict[str, Any]], name: str, test_set: str) -> float | None:
+    record = records.get(name)
+    return record["test"].get(f"{test_set}_tta") if record else None
+
+
+def _curves(rows: list[Row]) -> tuple[list[str], list[int]]:
+    """The budget table's curves and epoch budgets, in row order (rows are ``curve-eN``)."""
+    curves = list(dict.fromkeys(r.name.rsplit("-e", 1)[0] for r in rows))
+    return curves, sorted({int(r.config.epochs) for r in rows})
+
+
+def budget_table(rows: list[Row], records: dict[str, dict[str, Any]]) -> str:
+    """Curves x budgets: fresh-key / plain test accuracy (TTA) and the gap to plain training."""
+    curves, budgets = _curves(rows)
+    lines = [
+        "| curve | " + " | ".join(f"{e} epochs" for e in budgets) + " |",
+        "|---" * (len(budgets) + 1) + "|",
+    ]
+    for curve in curves:
+        cells = []
+        for epochs in budgets:
+            name, base = f"{curve}-e{epochs}", _tta(records, f"plain-e{epochs}", "plain")
+            fresh, plain = _tta(records, name, "fresh_key"), _tta(records, name, "plain")
+            if plain is None:
+                cells.append("not run yet")
+            elif curve == "plain":
+                cells.append(f"{_pct(plain)}")
+            else:
+                gap = f" (gap {100 * (base - fresh):.2f})" if base is not None else ""
+                cells.append(f"{_pct(fresh)} / {_pct(plain)}{gap}")
+        lines.append(f"| {curve} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def budget_claims(rows: list[Row], records: dict[str, dict[str, Any]]) -> list[str]:
+    """Claims (a) and (b) of the paper at every finished budget, per independent-key curve."""
+    curves, budgets = _curves(rows)
+    lines = []
+    for curve in (c for c in curves if c != "plain"):
+        a, b = [], []
+        for epochs in budgets:
+            base = _tta(records, f"plain-e{epochs}", "plain")
+            fresh = _tta(records, f"{curve}-e{epochs}", "fresh_key")
+            plain = _tta(records, f"{curve}-e{epochs}", "plain")
+            if fresh is None:
+                continue
+            if base is not None:
+                gap = 100 * (base - fresh)
+                a.append(f"{epochs} ep: gap {gap:.2f} ({'holds' if gap <= CLOSE_POINTS else 'no'})")
+            diff = 100 * (plain - fresh)
+            b.append(f"{epochs} ep: {diff:+.2f} ({'holds' if abs(diff) <= CLOSE_POINTS else 'no'})")
+        if a:
+            lines.append(f"- **{curve} (a)** fresh-key accuracy within {CLOSE_POINTS:g} points of "
+                         f"plain training (TTA): {'; '.join(a)}.")  # fmt: skip
+        if b:
+            lines.append(f"- **{curve} (b)** plain test images as well as fresh-key ones: "
+                         f"{'; '.join(b)}.")  # fmt: skip
+    return lines
+
+
+def budget_chart(
+    rows: list[Row], records: dict[str, dict[str, Any]], path: Path, title: str
+) -> None:
+    """Accuracy (TTA) against epochs: fresh-key solid, plain test images dashed, per curve."""
+    curves, budgets = _curves(rows)
+    fig, ax = plt.subplots(figsize=(6.5, 4.0), dpi=100)
+    for curve in curves:
+        for test_set, style in (("fresh_key", "-"), ("plain", "--")):
+            if curve == "plain" and test_set == "fresh_key":
+                continue
+            points = [(e, _tta(records, f"{curve}-e{e}", test_set)) for e in budgets]
+            points = [(e, 100 * v) for e, v in points if v is not None]
+            if points:
+                label = f"{curve}, {'plain' if test_set == 'plain' else 'fresh-key'} test"
+                ax.plot(*zip(*points, strict=True), style, marker="o", label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(budgets, [str(e) for e in budgets])
+    ax.set_xlabel("training epochs")
+    ax.set_ylabel("test accuracy with TTA (%)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def diagnostic_table(rows: list[Row], records: dict[str, dict[str, Any]]) -> str:
+    """Each input on plain test images (TTA and not) and its cost against plain images."""
+    base = _tta(records, "plain", "plain")
+    lines = ["| input | setting | plain test | TTA | cost vs plain (TTA points) | train s |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for row in rows:
+        record = records.get(row.name)
+        if record is None:
+            lines.append(f"| {row.name} | {row.label} | not run yet | | | |")
+            continue
+        tta = record["test"]["plain_tta"]
+        cost = f"{100 * (base - tta):.2f}" if base is not None else ""
+        lines.append(f"| {row.name} | {row.label} | {_pct(record['test']['plain'])} "
+                     f"| {_pct(tta)} | {cost} | {record['train_seconds']:.0f} |")  # fmt: skip
+    return "\n".join(lines) + "\n"

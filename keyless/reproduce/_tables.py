@@ -5,7 +5,9 @@ and with NP + shuffle, each without and with the adaptation network; Tanaka's LE
 block-wise adaptation network); EtC; then augmentation done by the client before encryption.
 ``access``: IEEE Access 2019's claims: plain / common / independent keys per model, every model
 tested on plain, fresh-key and common-key test images; at the cpu budget also fastnet without
-augmentation (claim c) and with keyless's key-invariant stem.
+augmentation (claim c) and with keyless's key-invariant stem. ``budget``: the claims across
+training budgets (5 to 40 epochs of fastnet): plain training, independent keys encrypted once,
+re-keyed every epoch, and the invariant stem. ``diagnostic``: where the fold's cost comes from.
 
 Budgets: ``cpu`` trains fastnet with the 15-minute recipe of issue 3 (widths 32, 64, 128, 10
 epochs) for every row, and ResNet-18 / DenseNet for one epoch (one-cycle) for the plain and
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from keyless.train import TrainConfig, recipe
 
 BUDGETS = ("cpu", "paper")
-TABLES = ("icip", "access")
+TABLES = ("icip", "access", "budget", "diagnostic")
 
 
 @dataclass(frozen=True)
@@ -110,12 +112,53 @@ def _access_rows(budget: str) -> list[Row]:
     return rows
 
 
+BUDGET_EPOCHS = (5, 10, 20, 40)
+# (curve, label, changes, judged on): the paper's claim at every budget, same net and recipe
+CURVES = [
+    ("plain", "plain training", {"keys": "plain"}, "plain"),
+    ("independent", "independent keys, encrypted once (the paper)", {}, "fresh_key"),
+    ("rekey", "independent keys, re-keyed every epoch", {"rekey": True}, "fresh_key"),
+    ("invariant", "independent keys, key-invariant stem (keyless)", {"stem": "invariant"},
+     "fresh_key"),
+]  # fmt: skip
+
+
+def _fastnet(budget: str) -> TrainConfig:
+    """The fast recipe's fastnet: CPU width (32, 64, 128) or airbench94's (64, 256, 256)."""
+    widths = {"widths": [32, 64, 128]} if budget == "cpu" else {}
+    return recipe("fast", model_kwargs=widths, seed=0, cipher=_PE, keys="independent")
+
+
+def _budget_rows(budget: str) -> list[Row]:
+    base = _fastnet(budget)
+    return [
+        Row(f"{curve}-e{epochs}", f"{label}, {epochs} epochs",
+            base.replace(epochs=float(epochs), **changes), metric)
+        for epochs in BUDGET_EPOCHS
+        for curve, label, changes, metric in CURVES
+    ]  # fmt: skip
+
+
+def _diagnostic_rows(budget: str) -> list[Row]:
+    """Where the fold's cost comes from: the same net and budget on plain, grey (colour gone),
+    the unsorted fold (NP's invariant) and the sorted fold (every PE key's invariant)."""
+    base = _fastnet(budget)
+    return [
+        Row("plain", "plain images", base.replace(keys="plain"), "plain"),
+        Row("grey", "grey (luma) images", base.replace(keys="plain", stem="grey"), "plain"),
+        Row("fold", "fold min(p, 255 - p), unsorted (NP's invariant)",
+            base.replace(keys="plain", stem="fold"), "plain"),
+        Row("sorted-fold", "sorted fold (every key's invariant: the invariant stem)",
+            base.replace(stem="invariant"), "plain"),
+    ]  # fmt: skip
+
+
 def table_rows(table: str, budget: str) -> list[Row]:
     """Every training ``table`` needs at ``budget``, cheapest first."""
     if budget not in BUDGETS:
         raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
-    if table == "icip":
-        return _icip_rows(budget)
-    if table == "access":
-        return _access_rows(budget)
-    raise ValueError(f"table must be one of {TABLES}, got {table!r}")
+    builders = {"icip": _icip_rows, "access": _access_rows, "budget": _budget_rows,
+                "diagnostic": _diagnostic_rows}  # fmt: skip
+    if table not in builders:
+        raise ValueError(f"table must be one of {TABLES}, got {table!r}")
+    return builders[table](budget)
