@@ -30,7 +30,7 @@ from keyless.errors import KeylessError, KeyMaterialError
 from keyless.invariant import fold
 from keyless.keys import CsprngSource, MasterKeySource, SeedSource
 from keyless.models import ADAPTERS, STEMS, list_models
-from keyless.records import read_record, report_table
+from keyless.records import mean_table, read_record, report_table
 from keyless.reproduce import BUDGETS, TABLES
 from keyless.reproduce import reproduce as run_reproduction
 from keyless.serve import (
@@ -477,14 +477,19 @@ def evaluate_cmd(run, data, no_tta, device) -> None:
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table here."
 )
-def report(runs, out) -> None:
+@click.option(
+    "--mean",
+    is_flag=True,
+    help="One row per setting: mean ± std over the runs that differ only in their seed.",
+)
+def report(runs, out, mean) -> None:
     """Print (and write) a Markdown table generated from run records."""
     records = []
     for run in runs:
         record = read_record(run)
         record["name"] = Path(run).name if Path(run).is_dir() else Path(run).parent.name
         records.append(record)
-    table = report_table(records)
+    table = mean_table(records) if mean else report_table(records)
     if out:
         write_bytes_atomic(out, table.encode())
     click.echo(table, nl=False)

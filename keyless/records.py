@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -94,27 +95,77 @@ def _adapt_label(adapt: str | bool) -> str:
     return {True: "pixel", False: "", "none": ""}.get(adapt, adapt)  # bools: older records
 
 
+def _model_label(config: dict[str, Any]) -> str:
+    widths = config.get("model_kwargs", {}).get("widths")
+    return config["model"] + (f" {'/'.join(map(str, widths))}" if widths else "")
+
+
+def _where(record: dict[str, Any]) -> str:
+    """The machine and the precision it ran in (bf16 autocast or fp32)."""
+    m = record["machine"]
+    where = m.get("gpu") or f"{m['cpu']}, {m['cores']} cores"
+    return f"{where}, {record['precision']}" if record.get("precision") else where
+
+
+def _commit(record: dict[str, Any]) -> str:
+    return (record.get("git_commit") or "")[:7]
+
+
 def report_table(records: list[dict[str, Any]]) -> str:
     """A Markdown table of runs: setting, accuracies on each test set (plain / fresh key /
-    common key, without and with TTA), training time, machine and the command."""
+    common key, without and with TTA), training time, machine, commit and the command."""
     header = (
         "| run | model | keys | cipher | rekey | stem | adapt | epochs | plain | fresh key "
         "| common key | plain TTA | fresh key TTA | common key TTA | train s | machine "
-        "| command |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| commit | command |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     rows = []
     for r in records:
         c, t = r["config"], r["test"]
-        where = r["machine"].get("gpu") or f"{r['machine']['cpu']}, {r['machine']['cores']} cores"
         command = f"`{r['command']}`" if r.get("command") else ""
         rows.append(
-            f"| {r.get('name', '')} | {c['model']} | {c['keys']} | {cipher_label(c)} "
+            f"| {r.get('name', '')} | {_model_label(c)} | {c['keys']} | {cipher_label(c)} "
             f"| {'yes' if c['rekey'] else ''} "
             f"| {c['stem']} | {_adapt_label(c['adapt'])} | {c['epochs']:g} "
             f"| {_percent(t.get('plain'))} | {_percent(t.get('fresh_key'))} "
             f"| {_percent(t.get('common_key'))} | {_percent(t.get('plain_tta'))} "
             f"| {_percent(t.get('fresh_key_tta'))} | {_percent(t.get('common_key_tta'))} "
-            f"| {r['train_seconds']:.0f} | {where} | {command} |"
+            f"| {r['train_seconds']:.0f} | {_where(r)} | {_commit(r)} | {command} |"
         )
     return header + "\n".join(rows) + "\n"
+
+
+def _mean_std(values: list[float]) -> str:
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+
+def mean_table(records: list[dict[str, Any]]) -> str:
+    """Runs that differ only in their seed, grouped (same config, commit and machine): mean ±
+    standard deviation of each test accuracy, and the seeds."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        config = {k: v for k, v in r["config"].items() if k != "seed"}
+        key = json.dumps([config, _commit(r), _where(r)], sort_keys=True)
+        groups.setdefault(key, []).append(r)
+    sets = ("plain", "fresh_key", "plain_tta", "fresh_key_tta")
+    lines = [
+        "| model | keys | stem | rekey | epochs | seeds | plain | fresh key | plain TTA "
+        "| fresh key TTA | machine | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for runs in groups.values():
+        c = runs[0]["config"]
+        cells = [
+            _mean_std([r["test"][s] for r in runs]) if all(s in r["test"] for r in runs) else ""
+            for s in sets
+        ]
+        seeds = ",".join(str(r["seed"]) for r in runs)
+        lines.append(
+            f"| {_model_label(c)} | {c['keys']} | {c['stem']} | {'yes' if c['rekey'] else ''} "
+            f"| {c['epochs']:g} | {seeds} | {' | '.join(cells)} | {_where(runs[0])} "
+            f"| {_commit(runs[0])} |"
+        )
+    return "\n".join(lines) + "\n"
