@@ -416,15 +416,18 @@ def train_cmd(
     type=click.Choice(TABLES),
     required=True,
     help="icip: PE variants, LE and EtC with a common key; access: plain / common / "
-    "independent keys per model.",
+    "independent keys per model; budget: the access claims at 5-40 epochs of fastnet (plain, "
+    "independent, re-keyed, invariant stem); diagnostic: fastnet on plain, grey, fold and "
+    "sorted-fold images.",
 )
 @click.option(
     "--budget",
     type=click.Choice(BUDGETS),
     default="cpu",
     show_default=True,
-    help="cpu: fastnet's 15-minute recipe per row (ResNet-18 / DenseNet one epoch); "
-    "paper: the papers' 300-epoch schedules (GPU).",
+    help="cpu: fastnet 32/64/128, 10 epochs per row (ResNet-18 / DenseNet one epoch); "
+    "paper: the papers' 300-epoch schedules (GPU); for budget and diagnostic, paper means "
+    "airbench94's full-width fastnet.",
 )
 @data_option
 @click.option(

@@ -107,11 +107,11 @@ class ITNAttack(_Generated):
         """Train on (N, H, W, 3) uint8 plain images the attacker owns, encrypted with fresh keys
         every epoch. Records the mean training loss of each epoch in ``losses``."""
         optimizer = torch.optim.Adam(self.net.parameters(), lr=self.lr)
-        n, h, w, _ = attacker_images.shape
+        n = len(attacker_images)
         start = time.perf_counter()
         self.net.train()
         for _ in tqdm(range(self.epochs), desc=f"itn-{self.generator}", leave=False):
-            encrypted = self.cipher.encrypt(attacker_images, self.cipher.keygen(n, (h, w), source))
+            encrypted = self.cipher.encrypt_fresh(attacker_images, source)[0]
             order, total = torch.randperm(n), 0.0
             for index in order.split(self.batch_size):
                 loss = F.mse_loss(

@@ -44,15 +44,15 @@ def run_attacks(
     n, h, w, _ = victims.images.shape
     source = SeedSource(seed)
     common = cipher.keygen(1, (h, w), source) if keys == "common" else None
-    encrypted = cipher.encrypt(
-        victims.images, common if common is not None else cipher.keygen(n, (h, w), source)
-    )
 
-    def oracle(helper: torch.Tensor) -> torch.Tensor:  # the victim's device encrypts it
-        key = common if common is not None else cipher.keygen(1, (h, w), source)
-        return cipher.encrypt(helper, key)
+    def encrypt(images: torch.Tensor) -> torch.Tensor:  # the victims' device encrypts them
+        if common is not None:
+            return cipher.encrypt(images, common)
+        return cipher.encrypt_fresh(images, source)[0]
 
-    scenario = Scenario(cipher, attacker.images, oracle, source, budget_seconds)
+    encrypted = encrypt(victims.images)
+
+    scenario = Scenario(cipher, attacker.images, encrypt, source, budget_seconds)
     rows = [
         {
             "attack": "encrypted image itself",
