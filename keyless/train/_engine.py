@@ -130,7 +130,9 @@ class Trainer:
         if self.procs.rank == 0:
             self.run.save(self.checkpoint(partial))
 
-    def epoch_data(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, Any]:
+    def epoch_data(
+        self, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """This epoch's images (re-keyed with ``rekey``), their order and which are mirrored."""
         images = self.images
         if self.config.rekey and self.config.keys != "plain":
@@ -140,7 +142,11 @@ class Trainer:
         return images, order, flips.to(images.device)
 
     def batch(
-        self, images: torch.Tensor, index: torch.Tensor, flips: torch.Tensor, generator: Any
+        self,
+        images: torch.Tensor,
+        index: torch.Tensor,
+        flips: torch.Tensor,
+        generator: torch.Generator,
     ) -> torch.Tensor:
         """The augmented batch at ``index`` (the owner encrypts it under client augmentation)."""
         x = recipes.augment(images[index], flips[index], self.config, generator)
