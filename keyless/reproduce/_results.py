@@ -189,10 +189,10 @@ def budget_claims(rows: list[Row], records: dict[str, dict[str, Any]]) -> list[s
 def budget_chart(
     rows: list[Row], records: dict[str, dict[str, Any]], path: Path, title: str
 ) -> None:
-    """Accuracy (TTA) against epochs: fresh-key solid, plain test images dashed, per curve."""
+    """Accuracy (TTA) against epochs: a colour per curve; fresh-key solid, plain test dashed."""
     curves, budgets = _curves(rows)
     fig, ax = plt.subplots(figsize=(6.5, 4.0), dpi=100)
-    for curve in curves:
+    for colour, curve in enumerate(curves):
         for test_set, style in (("fresh_key", "-"), ("plain", "--")):
             if curve == "plain" and test_set == "fresh_key":
                 continue
@@ -200,7 +200,8 @@ def budget_chart(
             points = [(e, 100 * v) for e, v in points if v is not None]
             if points:
                 label = f"{curve}, {'plain' if test_set == 'plain' else 'fresh-key'} test"
-                ax.plot(*zip(*points, strict=True), style, marker="o", label=label)
+                ax.plot(*zip(*points, strict=True), style, marker="o", label=label,
+                        color=f"C{colour}")  # fmt: skip
     ax.set_xscale("log", base=2)
     ax.set_xticks(budgets, [str(e) for e in budgets])
     ax.set_xlabel("training epochs")
