@@ -105,6 +105,16 @@ def _claims_ab(who: str, plain: dict[str, Any], independent: dict[str, Any]) -> 
     ]
 
 
+def _save(fig: plt.Figure, ax: plt.Axes, title: str, path: Path, legend_size: int) -> None:
+    """Title and legend, then write the PNG atomically and free the figure."""
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
 def bar_chart(rows: list[Row], records: dict[str, dict[str, Any]], path: Path, title: str) -> None:
     """Grouped bars per row: ours on the row's judged test set, and the paper's figure."""
     names = [r.name for r in rows]
@@ -118,12 +128,7 @@ def bar_chart(rows: list[Row], records: dict[str, dict[str, Any]], path: Path, t
     ax.set_xticks(list(x), names, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    _save(fig, ax, title, path, legend_size=8)
 
 
 def _tta(records: dict[str, dict[str, Any]], name: str, test_set: str) -> float | None:
@@ -206,12 +211,7 @@ def budget_chart(
     ax.set_xticks(budgets, [str(e) for e in budgets])
     ax.set_xlabel("training epochs")
     ax.set_ylabel("test accuracy with TTA (%)")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    _save(fig, ax, title, path, legend_size=7)
 
 
 def diagnostic_table(rows: list[Row], records: dict[str, dict[str, Any]]) -> str:
