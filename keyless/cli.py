@@ -289,6 +289,11 @@ def demo(out) -> None:
     click.echo(f"wrote {encryption_grid(out)}")
 
 
+def _model_kwargs(**values: Any) -> dict[str, Any] | None:
+    """The backbone options the user gave; ``None`` (all defaults) when none."""
+    return {k: v for k, v in values.items() if v is not None} or None
+
+
 def _integers(value: str) -> list[int]:
     try:
         return [int(v) for v in value.split(",")]
@@ -320,8 +325,9 @@ data_option = click.option(
     type=click.Choice(sorted(STEMS)),
     default="plain",
     show_default=True,
-    help="invariant: feed the key-invariant sorted fold to the network; nibbles: the 4-bit "
-    "halves of every value (for LE).",
+    help="invariant: feed the key-invariant sorted fold to the network; spline: its "
+    "piecewise-linear hinges (12 maps, also key-invariant); nibbles: the 4-bit halves of every "
+    "value (for LE).",
 )
 @click.option(
     "--adapt",
@@ -352,6 +358,11 @@ data_option = click.option(
 @click.option("--batch-size", type=int, help="Global batch size (default from the recipe).")
 @click.option("--widths", help="Backbone widths, e.g. 32,64,128 for a CPU-sized fastnet.")
 @click.option(
+    "--whiten-width",
+    type=click.IntRange(min=2),
+    help="fastnet: maps of the frozen whitening layer (even; default 24, fewer for 1 channel).",
+)
+@click.option(
     "--milestones", help="Step schedule: epochs at which lr is divided by 10, e.g. 150,225."
 )
 @click.option("--val-size", type=int, help="Carve this many training images out as validation.")
@@ -381,8 +392,8 @@ data_option = click.option(
 )
 @cipher_options
 def train_cmd(
-    data, recipe_name, widths, milestones, out, resume, checkpoint_minutes, device, cipher,
-    **options,
+    data, recipe_name, widths, whiten_width, milestones, out, resume, checkpoint_minutes, device,
+    cipher, **options,
 ):  # fmt: skip
     """Train a classifier on encrypted CIFAR-10 (or any dataset) and evaluate it.
 
@@ -394,7 +405,9 @@ def train_cmd(
         recipe_name,
         **options,
         cipher=_cipher_options(cipher),
-        model_kwargs={"widths": _integers(widths)} if widths else None,
+        model_kwargs=_model_kwargs(
+            widths=_integers(widths) if widths else None, whiten_width=whiten_width
+        ),
         milestones=tuple(_integers(milestones)) if milestones else None,
     )
     record = train(

@@ -22,6 +22,7 @@ from keyless.models._inputs import (
     InvariantInput,
     NibbleInput,
     PlainInput,
+    SplineInput,
 )
 from keyless.models._resnet import ResNet18
 from keyless.registry import Registry
@@ -33,6 +34,7 @@ MODELS.register("densenet")(DenseNetBC)
 STEMS = {
     "plain": PlainInput,
     "invariant": InvariantInput,
+    "spline": SplineInput,  # the sorted fold's hinges (key-invariant)
     "nibbles": NibbleInput,
     "fold": FoldInput,  # diagnostics: NP's invariant (unsorted fold) and luma
     "grey": GreyInput,
@@ -113,6 +115,7 @@ __all__ = [
     "InvariantInput",
     "NibbleInput",
     "PlainInput",
+    "SplineInput",
     "create_model",
     "list_models",
 ]

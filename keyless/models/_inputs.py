@@ -2,7 +2,8 @@
 
 ``PlainInput`` scales values; ``InvariantInput`` is the key-invariant stem: per value
 min(p, 255 - p), then each pixel's three values sorted, so a plain image and every PE encryption
-of it give bit-identical features; ``FoldInput`` (the fold unsorted) and ``GreyInput`` (luma)
+of it give bit-identical features; ``SplineInput`` feeds piecewise-linear hinges of the same
+sorted fold; ``FoldInput`` (the fold unsorted) and ``GreyInput`` (luma)
 are diagnostics of where the sorted fold's cost comes from; ``NibbleInput`` splits every value
 into its 4-bit halves (the units Tanaka's LE shuffles). ``AdaptationNetwork`` is the ICIP 2019
 block of two 1x1 convolutions (8 then 32 maps) placed in front of the classifier;
@@ -36,6 +37,26 @@ class InvariantInput(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = sorted_fold(images).permute(0, 3, 1, 2).float()
         return ((x - 63.75) / 32.0).contiguous(memory_format=torch.channels_last)
+
+
+class SplineInput(nn.Module):
+    """(N, H, W, 3) uint8 -> (N, 12, H, W) float: each sorted-fold value v expanded into the
+    hinges max(v - t, 0) for t in 0, 32, 64, 96, each centred and mapped to about -2..2.
+
+    Still a function of the sorted fold alone (key-invariant), but the frozen linear whitening
+    layer can now combine any piecewise-linear response to each value, not only the value: the
+    fold bends every colour at 127.5, and a linear first layer cannot unbend it.
+    """
+
+    knots = (0, 32, 64, 96)
+    out_channels = 3 * len(knots)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        v = sorted_fold(images).permute(0, 3, 1, 2).float()
+        knots = torch.tensor(self.knots, device=v.device, dtype=v.dtype)[:, None, None, None]
+        hinges = (v[:, None] - knots).clamp_min(0)  # N, knots, 3, H, W
+        x = (hinges - (127.5 - knots) / 2) / (32.0 * (127.5 - knots) / 127.5)
+        return x.flatten(1, 2).contiguous(memory_format=torch.channels_last)
 
 
 class FoldInput(nn.Module):
