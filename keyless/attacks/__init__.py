@@ -15,7 +15,7 @@ from keyless.attacks._base import (
     register_attack,
 )
 from keyless.attacks._classic import HelperImageAttack, fr_advanced_attack, fr_attack, keyspace_bits
-from keyless.attacks._learned import GANAttack, ITNAttack, SmallUNet, pixel_stack
+from keyless.attacks._learned import GANAttack, ITNAttack, UNet, pixel_stack, ssim_loss
 from keyless.attacks._metrics import per_image, similarity
 from keyless.attacks._report import run_attacks, write_report
 
@@ -27,7 +27,7 @@ __all__ = [
     "HelperImageAttack",
     "ITNAttack",
     "Scenario",
-    "SmallUNet",
+    "UNet",
     "create_attack",
     "fr_advanced_attack",
     "fr_attack",
@@ -38,5 +38,6 @@ __all__ = [
     "register_attack",
     "run_attacks",
     "similarity",
+    "ssim_loss",
     "write_report",
 ]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
+import torch
+
 from keyless._imagetypes import ImageLike, to_batch
 from keyless.cipher._protocol import Cipher, Key
 from keyless.keys import KeySource
@@ -44,6 +46,11 @@ class CipherBase:
         n, h, w, _ = batch.shape
         key = self.keygen(n, (h, w), source, ids, device=batch.device)
         return restore(self.encrypt(batch, key)), key
+
+    def key_invariant(self, ciphertexts: torch.Tensor) -> torch.Tensor | None:
+        """What every key leaves unchanged, (N, H, W, C) uint8, or ``None`` where none is known
+        (an attacker then learns from the ciphertext itself)."""
+        return None
 
     def rekey(
         self: Cipher, ciphertexts: ImageLike, source: KeySource | None = None

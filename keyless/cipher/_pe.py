@@ -22,6 +22,7 @@ from keyless._imagetypes import ImageLike, to_batch
 from keyless.cipher._base import CipherBase
 from keyless.cipher._kernel import apply_transforms, uniform_bytes
 from keyless.errors import InputError, KeyMaterialError
+from keyless.invariant import fold, sorted_fold
 from keyless.keys import ByteStream, CsprngSource, KeySource
 
 PERMUTATIONS = tuple(permutations(range(3)))  # RGB, RBG, GRB, GBR, BRG, BGR: the paper's order
@@ -170,6 +171,12 @@ class PixelCipher(CipherBase):
             raise ValueError(f"np_per must be 'component' or 'pixel', got {self.np_per!r}")
         if self.np_mode == "balanced" and self.np_per == "pixel":
             raise ValueError("np_mode='balanced' needs np_per='component'")
+
+    def key_invariant(self, ciphertexts: torch.Tensor) -> torch.Tensor:
+        """Every value's fold min(p, 255 - p) (inversion cannot change it), sorted within each
+        pixel when the components are shuffled: all that an independent-key model can use, and
+        what the invariant attack learns from."""
+        return sorted_fold(ciphertexts) if self.shuffle else fold(ciphertexts)
 
     def key_space_bits(self, height: int, width: int) -> float:
         """log2 of the number of keys for one H x W image (brute force)."""

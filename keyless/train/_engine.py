@@ -207,18 +207,25 @@ class Trainer:
 
 
 def _learner(
-    config: TrainConfig, upload: Upload, seed: int, procs: Processes, precision: str
+    config: TrainConfig,
+    upload: Upload,
+    seed: int,
+    procs: Processes,
+    precision: str,
+    compile_model: bool = False,
 ) -> recipes.Learner:
-    """The model (whitening initialised on the uploaded images), its optimizer and lookahead."""
+    """The model (whitening initialised on the uploaded images), its optimizer and lookahead;
+    ``compile_model`` runs the training forward and backward through ``torch.compile``."""
     torch.manual_seed(seed)
     model = build_model(config, len(upload.train.classes))
     model.init_from_data(recipes.whitening_sample(upload.train.images, seed))
     model.to(procs.device)
     n = len(upload.train)
     steps_per_epoch = n // config.batch_size if n >= config.batch_size else 1
+    net = procs.wrap(model)
     return recipes.Learner(
         model=model,
-        net=procs.wrap(model),
+        net=torch.compile(net) if compile_model else net,
         optimizer=recipes.make_optimizer(model, config),
         lookahead=recipes.Lookahead(model) if config.lookahead else None,
         config=config,
@@ -253,6 +260,7 @@ def train(
     progress: bool = True,
     command: str | None = None,
     checkpoint_minutes: float = 10.0,
+    compile_model: bool = False,
 ) -> dict[str, Any]:
     """Train and evaluate one configuration; writes the run folder ``out`` (:mod:`keyless.runs`).
 
@@ -263,6 +271,8 @@ def train(
         device: ``cpu`` or ``cuda``; default CUDA when available.
         command: the command line that started the run, kept in the record.
         checkpoint_minutes: also checkpoint within an epoch after this much training time.
+        compile_model: ``torch.compile`` the training step's network (pays off on a GPU, where
+            the first epoch absorbs the compile time; results match to rounding).
 
     Returns:
         The run record (also written to ``out/record.json``).
@@ -280,7 +290,7 @@ def train(
     upload = prepare_upload(train_plain, config, cipher, seed)
     del train_plain  # the cloud holds ciphertexts only (the owner's copy is in upload.client)
     precision = resolve_precision(config.precision, procs.device)
-    learner = _learner(config, upload, seed, procs, precision)
+    learner = _learner(config, upload, seed, procs, precision, compile_model)
     trainer = Trainer(config, seed, cipher, upload, learner, run, procs, precision,
                       progress, checkpoint_minutes)  # fmt: skip
     if checkpoint is not None:

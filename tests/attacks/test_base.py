@@ -48,7 +48,9 @@ def setting(
 
 
 def test_registry_holds_the_known_attacks():
-    assert list_attacks() == ["fr", "fr-advanced", "gan", "helper", "itn", "itn-unet", "keyspace"]
+    assert list_attacks() == [
+        "fr", "fr-advanced", "gan", "helper", "invariant", "itn", "itn-unet", "keyspace"
+    ]  # fmt: skip
     assert all(create_attack(name).name == name for name in list_attacks())
 
 
@@ -112,7 +114,7 @@ def test_keyspace_reports_the_ciphers_bits(cipher_name):
     assert result.extra["bits"] == scenario.cipher.key_space_bits(SIZE, SIZE) > 0
 
 
-@pytest.mark.parametrize("attack_name", ["itn", "itn-unet", "gan"])
+@pytest.mark.parametrize("attack_name", ["itn", "itn-unet", "invariant", "gan"])
 def test_learned_attacks_stop_on_the_budget_and_record_finite_losses(attack_name):
     torch.manual_seed(0)
     _, ciphertexts, scenario = setting("pe", "independent")

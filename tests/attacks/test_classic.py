@@ -76,6 +76,34 @@ def test_itn_lowers_its_training_loss(generator):
     assert attack.reconstruct(victims).shape == (2, 12, 12, 3)
 
 
+def test_invariant_attack_beats_the_fold_it_learns_from():
+    torch.manual_seed(0)
+    cipher = PixelCipher()
+    attack = ITNAttack("unet", cipher, epochs=30, batch_size=16, lr=3e-3, invariant=True,
+                       loss="l1", levels=3, width=8, precision="fp32")  # fmt: skip
+    attack.fit(smooth_images(64, 12), SeedSource(0))
+    plain = smooth_images(16, 12, seed=1)
+    victims = cipher.encrypt_fresh(plain, SeedSource(2))[0]
+    learned = similarity(attack.reconstruct(victims), plain)["ssim_mean"]
+    assert learned > similarity(fr_attack(victims), plain)["ssim_mean"] + 0.1
+    # two fresh encryptions of the same images: identical guesses (the invariant is all it sees)
+    again = cipher.encrypt_fresh(plain, SeedSource(3))[0]
+    assert torch.equal(attack.reconstruct(victims), attack.reconstruct(again))
+
+
+def test_ssim_loss_matches_scikit_image_on_average():
+    from keyless.attacks import ssim_loss
+
+    a, b = smooth_images(4, 24, seed=4), smooth_images(4, 24, seed=5)
+    noisy = a.float() + torch.randn(a.shape, generator=torch.Generator().manual_seed(0)) * 20
+    noisy = noisy.clamp(0, 255).round().to(torch.uint8)
+    as_float = [x.permute(0, 3, 1, 2).double() / 255 for x in (a, b, noisy)]
+    for other, image in [(as_float[1], b), (as_float[2], noisy)]:
+        expected = similarity(image, a)["ssim_mean"]
+        assert 1 - ssim_loss(other, as_float[0]).item() == pytest.approx(expected, abs=0.02)
+    assert ssim_loss(as_float[0], as_float[0]).item() == pytest.approx(0.0, abs=1e-9)
+
+
 def test_gan_attack_trains_and_reconstructs():
     torch.manual_seed(0)
     cipher = PixelCipher()

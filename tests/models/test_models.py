@@ -9,6 +9,7 @@ from keyless.models import (
     STEMS,
     BlockAdaptationNetwork,
     NibbleInput,
+    SplineInput,
     create_model,
     list_models,
 )
@@ -24,15 +25,27 @@ def test_every_model_classifies_uint8_images(name, adapt):
     assert model.eval()(images).shape == (2, 7)
 
 
-def test_invariant_stem_gives_identical_logits_for_plain_and_encrypted():
+@pytest.mark.parametrize("stem", ["invariant", "spline"])
+def test_invariant_stems_give_identical_logits_for_plain_and_encrypted(stem):
     torch.manual_seed(0)
-    model = create_model("fastnet", num_classes=10, stem="invariant", widths=(16, 32, 32)).eval()
+    model = create_model("fastnet", num_classes=10, stem=stem, widths=(16, 32, 32)).eval()
     plain = torch.randint(0, 256, (8, 32, 32, 3), dtype=torch.uint8)
     model.init_from_data(plain)
     cipher = PixelCipher()
     encrypted = cipher.encrypt(plain, cipher.keygen(8, (32, 32)))
     with torch.no_grad():
         assert torch.equal(model(plain), model(encrypted))
+
+
+def test_spline_stem_hinges_each_sorted_fold_value():
+    # one pixel (10, 200, 100): folds 10, 55, 100 -> sorted 10, 55, 100
+    pixel = torch.tensor([10, 200, 100], dtype=torch.uint8).view(1, 1, 1, 3)
+    x = SplineInput()(pixel).view(4, 3)  # knots x sorted values
+    span = 127.5 - torch.tensor(SplineInput.knots, dtype=torch.float32)[:, None]
+    hinges = x * 32 * span / 127.5 + span / 2  # undo the centring and scaling
+    expected = [[10, 55, 100], [0, 23, 68], [0, 0, 36], [0, 0, 4]]
+    assert torch.allclose(hinges, torch.tensor(expected, dtype=torch.float32), atol=1e-4)
+    assert x.abs().max() <= 2.0
 
 
 def test_plain_stem_is_not_key_invariant():

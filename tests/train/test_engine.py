@@ -150,3 +150,35 @@ def test_paper_recipe_smoke(tmp_path, model):
     )
     record = train(config, quadrant_splits(n_train=64, n_test=16), tmp_path / "run", progress=False)
     assert record["config"]["recipe"] == "paper" and len(record["history"]) == 1
+
+
+def test_compile_option_compiles_the_training_network_only():
+    from keyless.cipher import create_cipher
+    from keyless.train._engine import Processes, _learner
+    from keyless.train._owner import prepare_upload, split_data
+
+    config = recipe("fast", keys="independent", epochs=1, **TINY)
+    train_set, _ = split_data(quadrant_splits(n_train=64, n_test=8), config)
+    upload = prepare_upload(train_set, config, create_cipher(), seed=0)
+    procs = Processes.start("cpu")
+    learner = _learner(config, upload, 0, procs, "fp32", compile_model=True)
+    assert learner.net is not learner.model and learner.net._orig_mod is learner.model
+    plain = _learner(config, upload, 0, procs, "fp32")
+    assert plain.net is plain.model
+
+
+def test_cli_invariant_recipe_trains_on_the_fold_unless_told_otherwise(tmp_path):
+    save_quadrant_npz(tmp_path / "d.npz", n_train=64, n_test=16)
+    runner = CliRunner()
+    for name, extra in [("recipe", []), ("spline", ["--stem", "spline", "--whiten-width", "48"])]:
+        args = _cli_train(tmp_path / "d.npz", tmp_path / name, "--epochs", "1", "--recipe",
+                          "invariant", *extra)[3:]  # fmt: skip
+        assert runner.invoke(main, args).exit_code == 0
+    config = json.loads((tmp_path / "recipe" / "record.json").read_text())["config"]
+    assert (config["recipe"], config["keys"], config["stem"]) == (
+        "invariant",
+        "independent",
+        "invariant",
+    )
+    config = json.loads((tmp_path / "spline" / "record.json").read_text())["config"]
+    assert config["stem"] == "spline" and config["model_kwargs"]["whiten_width"] == 48

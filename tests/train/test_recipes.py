@@ -92,3 +92,20 @@ def test_whitening_uses_the_uncentred_patch_covariance():
     y = y.permute(0, 2, 3, 1).reshape(-1, 12).double()
     second_moment = y.T @ y / len(y)  # uncentred: identity only if the mean was kept in
     torch.testing.assert_close(second_moment, torch.eye(12, dtype=torch.double), atol=2e-3, rtol=0)
+
+
+def test_invariant_recipe_keeps_airbench_per_example_lr_and_decay_per_epoch():
+    fast, invariant = recipe("fast"), recipe("invariant")
+    assert (invariant.keys, invariant.stem, invariant.batch_size) == (
+        "independent",
+        "invariant",
+        256,
+    )
+    # a summed loss: the same lr per step is the same lr per example
+    assert invariant.lr == fast.lr
+    # torch decays by lr * weight_decay per step: 4x the steps per epoch, 1/4 of the decay each
+    per_epoch = {
+        c.batch_size: c.lr * c.weight_decay * 50_000 / c.batch_size for c in (fast, invariant)
+    }
+    assert per_epoch[256] == pytest.approx(per_epoch[1024])
+    assert recipe("invariant", stem="spline").stem == "spline"  # the CLI's --stem still wins

@@ -1,0 +1,60 @@
+"""Tune the independent-key recipe on a validation split (issue 14), never on the test set.
+
+Each variant is the fast recipe with a few changes, trained with independent keys on the
+CIFAR-10 training set less a 5,000-image validation split; compare ``val_acc`` of the last
+epoch in each record (``history``), then confirm the chosen one on the test set once.
+
+    python benchmarks/tune_invariant.py --data ../shared/data/cifar10/cifar10.npz \\
+        --out runs/tune [VARIANT ...]
+
+Finished variants (record.json present) are skipped, interrupted ones resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from keyless.train import recipe, train
+from keyless.train.recipes import airbench_sgd
+
+CPU_WIDTH: dict[str, Any] = {"widths": [32, 64, 128]}
+BASE: dict[str, Any] = {"keys": "independent", "stem": "invariant", "val_size": 5000, "seed": 0}
+
+
+def batch(size: int) -> dict[str, Any]:
+    """airbench's per-example lr and decay at another batch size (more, smaller steps)."""
+    return {"batch_size": size, **airbench_sgd(11.5, 0.0153, 0.85, size)}
+
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "invariant": {},
+    "batch-512": batch(512),
+    "batch-256": batch(256),
+    "smoothing-0.1": {"label_smoothing": 0.1},
+    "batch-512-smoothing-0.1": {**batch(512), "label_smoothing": 0.1},
+    "spline-w48": {"stem": "spline", "model_kwargs": {**CPU_WIDTH, "whiten_width": 48}},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--epochs", type=float, default=10.0)
+    parser.add_argument("variants", nargs="*", default=list(VARIANTS))
+    args = parser.parse_args()
+    for name in args.variants:
+        out = args.out / name
+        if (out / "record.json").exists():
+            continue
+        changes = {"model_kwargs": CPU_WIDTH, **BASE, "epochs": args.epochs, **VARIANTS[name]}
+        config = recipe("fast", **changes)
+        record = train(config, args.data, out, resume=True, command=" ".join(sys.argv))
+        print(name, "val_acc", record["history"][-1]["val_acc"], flush=True)
+
+
+if __name__ == "__main__":
+    main()
