@@ -3,11 +3,13 @@ block-wise baselines (``le``, ``ele``, ``etc``).
 
 Every cipher has ``name``, ``commutes_with_moves``, ``settings()``,
 ``keygen(n, (H, W), source, ids, device)``, ``encrypt``, ``decrypt``, ``encrypt_fresh``, ``rekey``,
-``key_space_bits(H, W)`` and ``load_key(path)``; keys have ``save`` and ``to``."""
+``key_space_bits(H, W)``, ``key_invariant(ciphertexts)`` (what every key leaves unchanged, or
+``None``) and ``load_key(path)``; keys have ``save`` and ``to``."""
 
 from typing import Any
 
 from keyless.cipher._block import (
+    BlockCipher,
     BlockKey,
     EtCCipher,
     ExtendedLearnableCipher,
@@ -41,6 +43,7 @@ __all__ = [
     "CIPHERS",
     "NUM_CODES",
     "PERMUTATIONS",
+    "BlockCipher",
     "BlockKey",
     "Cipher",
     "EtCCipher",

@@ -114,7 +114,7 @@ def random_permutations(stream: ByteStream, rows: int, size: int) -> np.ndarray:
     return np.argsort(scores, axis=1, kind="stable").astype(np.int16)
 
 
-class _BlockCipher(CipherBase):
+class BlockCipher(CipherBase):
     """Shared mechanics; subclasses define ``block_size``, ``nibbles`` and ``_draw``."""
 
     name: ClassVar[str]
@@ -199,14 +199,15 @@ class _BlockCipher(CipherBase):
         ]
         return restore(torch.cat(out) if out else batch.clone())
 
-    def _to_symbols(self, x: torch.Tensor) -> torch.Tensor:
+    def to_symbols(self, x: torch.Tensor) -> torch.Tensor:
         """(n, H, W, 3) -> (n, B, S): blocks in raster order, each block's values (or nibbles)."""
         n, h, w, _ = x.shape
         m = self.block_size
         x = x.view(n, h // m, m, w // m, m, 3).permute(0, 1, 3, 2, 4, 5).reshape(n, -1, 3 * m * m)
         return torch.stack([x >> 4, x & 15], -1).flatten(2) if self.nibbles else x
 
-    def _from_symbols(self, sym: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    def from_symbols(self, sym: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """Inverse of :meth:`to_symbols`: (n, B, S) symbols -> (n, h, w, 3) uint8 images."""
         n, m = sym.shape[0], self.block_size
         if self.nibbles:
             sym = sym.view(n, sym.shape[1], -1, 2)
@@ -215,21 +216,21 @@ class _BlockCipher(CipherBase):
         return x.reshape(n, h, w, 3)
 
     def _apply_chunk(self, x: torch.Tensor, key: BlockKey) -> torch.Tensor:
-        sym = self._to_symbols(x)
+        sym = self.to_symbols(x)
         n, b, s = sym.shape
         sym = torch.gather(sym ^ key.mask, 2, key.perm.long().expand(n, b, s))
         if key.positions is not None:
             sym = torch.gather(sym, 1, key.positions.long()[:, :, None].expand(n, b, s))
-        return self._from_symbols(sym, *x.shape[1:3])
+        return self.from_symbols(sym, *x.shape[1:3])
 
     def _invert_chunk(self, x: torch.Tensor, key: BlockKey) -> torch.Tensor:
-        sym = self._to_symbols(x)
+        sym = self.to_symbols(x)
         n, b, s = sym.shape
         if key.positions is not None:
             index = key.positions.long()[:, :, None].expand(n, b, s)
             sym = torch.empty_like(sym).scatter_(1, index, sym)
         sym = torch.empty_like(sym).scatter_(2, key.perm.long().expand(n, b, s), sym) ^ key.mask
-        return self._from_symbols(sym, *x.shape[1:3])
+        return self.from_symbols(sym, *x.shape[1:3])
 
 
 def _bits(stream: ByteStream, count: int) -> np.ndarray:
@@ -237,7 +238,7 @@ def _bits(stream: ByteStream, count: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class LearnableCipher(_BlockCipher):
+class LearnableCipher(BlockCipher):
     """Tanaka's learnable encryption (LE): M x M blocks of 6 M^2 nibbles, each nibble inverted
     (15 - v) by a random bit and the nibbles of a block shuffled, one key for all blocks.
 
@@ -294,7 +295,7 @@ def _dihedral_colour_perms(m: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class EtCCipher(_BlockCipher):
+class EtCCipher(BlockCipher):
     """Encryption-then-compression (EtC): block scrambling, then per block a rotation/flip, an
     inversion of every value (255 - v) by one random bit, and a colour-component shuffle.
 

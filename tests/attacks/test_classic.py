@@ -79,7 +79,7 @@ def test_itn_lowers_its_training_loss(generator):
 def test_invariant_attack_beats_the_fold_it_learns_from():
     torch.manual_seed(0)
     cipher = PixelCipher()
-    attack = ITNAttack("unet", cipher, epochs=30, batch_size=16, lr=3e-3, invariant=True,
+    attack = ITNAttack("unet", cipher, epochs=20, batch_size=16, lr=3e-3, invariant=True,
                        loss="l1", levels=3, width=8, precision="fp32")  # fmt: skip
     attack.fit(smooth_images(64, 12), SeedSource(0))
     plain = smooth_images(16, 12, seed=1)
@@ -136,6 +136,7 @@ def test_attack_command_writes_report_and_grid(tmp_path):
         "fr",
         "fr-advanced",
         "helper",
+        "invariant",
         "itn",
         "itn-unet",
         "gan",
@@ -148,17 +149,26 @@ def test_attack_command_writes_report_and_grid(tmp_path):
     assert bad.exit_code == 4 and "unknown attack 'magic'" in bad.stderr
 
 
-def test_attack_command_takes_any_registered_cipher(tmp_path):
+def test_attack_command_takes_any_registered_cipher(tmp_path, monkeypatch):
     import numpy as np
     from click.testing import CliRunner
 
+    from keyless.attacks import ATTACKS, Attack
     from keyless.cli import main
+
+    class PEOnly(Attack):
+        name, ciphers = "pe-only", ("pe",)
+
+        def attack(self, ciphertexts, scenario):
+            return ciphertexts, {}
+
+    monkeypatch.setitem(ATTACKS._entries, "pe-only", PEOnly)
 
     x = smooth_images(12, 12).numpy()
     labels = np.zeros(12, np.uint8)
     np.savez(tmp_path / "d.npz", x_train=x[:8], y_train=labels[:8], x_test=x[8:], y_test=labels[8:])
     args = ["attack", "--data", str(tmp_path / "d.npz"), "--cipher", "etc", "--keys", "common",
-            "--attacks", "keyspace,fr,helper,itn", "--budget-minutes", "0.005",
+            "--attacks", "keyspace,fr,helper,pe-only,itn", "--budget-minutes", "0.005",
             "--out", str(tmp_path / "r")]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -166,5 +176,7 @@ def test_attack_command_takes_any_registered_cipher(tmp_path):
     assert (
         report["cipher"] == "etc" and report["keyspace"]["bits"] > 70
     )  # 9 blocks: log2(9!) + 9 log2(96)
-    assert [r["attack"] for r in report["rows"]] == ["encrypted image itself", "fr", "itn"]
-    assert "helper" in report["skipped"] and "Not run: helper" in result.stdout
+    rows = [r["attack"] for r in report["rows"]]
+    assert rows == ["encrypted image itself", "fr", "helper", "itn"]
+    assert report["rows"][2]["ssim_mean"] == pytest.approx(1.0)  # the common EtC key, found
+    assert "pe-only" in report["skipped"] and "Not run: pe-only" in result.stdout
