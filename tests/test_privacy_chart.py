@@ -1,0 +1,44 @@
+import json
+
+from benchmarks.privacy_chart import best_accuracy, best_attack, chart, table
+
+
+def _record(folder, keys, cipher, test):
+    folder.mkdir(parents=True)
+    (folder / "record.json").write_text(json.dumps({"config": {"keys": keys, "cipher": cipher},
+                                                    "test": test}))  # fmt: skip
+    return folder / "record.json"
+
+
+def _report(folder, cipher, keys, rows):
+    folder.mkdir(parents=True)
+    rows = [{"attack": "encrypted image itself", "ssim_mean": 0.9}, *rows]
+    (folder / "report.json").write_text(json.dumps({"cipher": cipher, "keys": keys, "rows": rows}))
+    return folder / "report.json"
+
+
+def test_each_cipher_and_key_mode_gets_its_best_accuracy_and_its_best_attack(tmp_path):
+    records = [
+        _record(tmp_path / "a", "independent", {}, {"fresh_key": 0.80, "fresh_key_tta": 0.82}),
+        _record(tmp_path / "b", "independent", {"name": "pe"}, {"fresh_key": 0.85}),
+        _record(
+            tmp_path / "c", "independent", {"name": "pe", "shuffle": False}, {"fresh_key": 0.99}
+        ),  # a variant: not the cipher the attacks ran on
+        _record(tmp_path / "d", "common", {"name": "le"}, {"common_key": 0.7, "fresh_key": 0.9}),
+        _record(tmp_path / "e", "plain", {}, {"plain": 0.95}),
+    ]
+    accuracy = best_accuracy(records)
+    assert accuracy == {("pe", "independent"): (85.0, str(tmp_path / "b")),
+                        ("le", "common"): (70.0, str(tmp_path / "d"))}  # fmt: skip
+    reports = [
+        _report(tmp_path / "r1", "pe", "independent",
+                [{"attack": "fr", "ssim_mean": 0.1}, {"attack": "invariant", "ssim_mean": 0.6}]),
+        _report(tmp_path / "r2", "le", "common", [{"attack": "helper", "ssim_mean": 1.0}]),
+        _report(tmp_path / "r3", "etc", "common", [{"attack": "fr", "ssim_mean": 0.02}]),
+    ]  # fmt: skip
+    attack = best_attack(reports)  # the ciphertext itself is not an attack
+    assert attack[("pe", "independent")] == (0.6, "invariant")
+    points = chart(accuracy, attack, tmp_path / "privacy.png")
+    assert points == [("le", "common"), ("pe", "independent")]  # etc has no accuracy record
+    assert (tmp_path / "privacy.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| PE | independent | 85.00 |" in table(accuracy, attack, points)
