@@ -1,13 +1,19 @@
-"""Render SECURITY.md's table from ``keyless attack`` reports: one row per attack, independent
+"""Render SECURITY.md's tables from ``keyless attack`` reports: one row per attack, independent
 and common keys side by side, for one cipher.
 
     python benchmarks/security_table.py REPORTS/pe-independent REPORTS/pe-common
+    python benchmarks/security_table.py --update SECURITY.md
+
+``--update`` rewrites, in place, every table between a ``<!-- security-table INDEPENDENT COMMON
+-->`` line and the next ``<!-- /security-table -->`` line, from the two report folders the
+opening line names (relative to the document); the prose around them stays as written.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 
@@ -38,13 +44,36 @@ def table(independent: dict, common: dict) -> str:
     return "\n".join(lines) + ("\n\n" + "; ".join(notes) + "." if notes else "") + "\n"
 
 
+def _load(folders: list[Path]) -> list[dict]:
+    return [json.loads((folder / "report.json").read_text()) for folder in folders]
+
+
+MARKER = re.compile(r"<!-- security-table (\S+) (\S+) -->\n.*?<!-- /security-table -->", re.S)
+
+
+def update(document: Path) -> int:
+    """Regenerate every marked table of ``document``; returns how many were rewritten."""
+
+    def render(match: re.Match) -> str:
+        reports = _load([document.parent / name for name in match.groups()])
+        return f"{match.group(0).splitlines()[0]}\n{table(*reports)}<!-- /security-table -->"
+
+    text, count = MARKER.subn(render, document.read_text())
+    document.write_text(text)
+    return count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("independent", type=Path, help="report folder, independent keys")
-    parser.add_argument("common", type=Path, help="report folder, common key")
+    parser.add_argument("reports", type=Path, nargs="*", help="independent, then common folder")
+    parser.add_argument("--update", type=Path, help="rewrite the marked tables of this document")
     args = parser.parse_args()
-    reports = [json.loads((p / "report.json").read_text()) for p in (args.independent, args.common)]
-    print(table(*reports), end="")
+    if args.update:
+        print(f"{update(args.update)} tables rewritten in {args.update}")
+    elif len(args.reports) == 2:
+        print(table(*_load(args.reports)), end="")
+    else:
+        parser.error("give two report folders (independent, common) or --update DOCUMENT")
 
 
 if __name__ == "__main__":

@@ -42,3 +42,22 @@ def test_each_cipher_and_key_mode_gets_its_best_accuracy_and_its_best_attack(tmp
     assert points == [("le", "common"), ("pe", "independent")]  # etc has no accuracy record
     assert (tmp_path / "privacy.png").read_bytes()[:4] == b"\x89PNG"
     assert "| PE | independent | 85.00 |" in table(accuracy, attack, points)
+
+
+def test_security_tables_are_rewritten_between_their_markers_only(tmp_path):
+    from benchmarks.security_table import update
+
+    for keys, ssim in (("independent", 0.25), ("common", 1.0)):
+        _report(tmp_path / f"pe-{keys}", "pe", keys, [{"attack": "helper", "ssim_mean": ssim,
+                "ssim_std": 0.0, "psnr_mean": 9.0, "psnr_std": 1.0, "seconds": 1.0}])  # fmt: skip
+        report = json.loads((tmp_path / f"pe-{keys}" / "report.json").read_text())
+        report["rows"][0].update(ssim_std=0.0, psnr_mean=9.0, psnr_std=1.0, seconds=0.0)
+        (tmp_path / f"pe-{keys}" / "report.json").write_text(json.dumps(report))
+    document = tmp_path / "SECURITY.md"
+    document.write_text("Prose stays.\n<!-- security-table pe-independent pe-common -->\nstale\n"
+                        "<!-- /security-table -->\nMore prose.\n")  # fmt: skip
+    assert update(document) == 1
+    text = document.read_text()
+    assert text.startswith("Prose stays.\n<!-- security-table pe-independent pe-common -->\n")
+    assert "stale" not in text and text.endswith("<!-- /security-table -->\nMore prose.\n")
+    assert "| helper | 0.250 +/- 0.000 | 9.00 +/- 1.00 | 1.000 +/- 0.000 |" in text

@@ -293,6 +293,7 @@ class Invariant(ITN):
     fresh keys cannot hide it), L1 loss plus ``ssim_weight`` (1 - SSIM). For a cipher without a
     known invariant it learns from the ciphertext itself."""
 
+    epochs: int = 10  # over the attacker's images, unless the time budget stops it sooner
     width: int = 32
     ssim_weight: float = 0.0
 
