@@ -119,10 +119,38 @@ def _load_cifar_tar(path: Path) -> dict[str, ImageSet]:
         raise InputError(f"{path}: not a readable tar.gz archive ({exc})") from None
 
 
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles what a CIFAR batch holds (dicts, lists, bytes, numbers, numpy arrays) and
+    nothing else: any other global, the way a crafted pickle runs code, is refused."""
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) in {("numpy", "ndarray"), ("numpy", "dtype")}:
+            return getattr(np, name)
+        if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name in (
+            "_reconstruct",
+            "scalar",
+        ):
+            core = getattr(np, "_core", None) or np.core  # numpy 2 renamed numpy.core
+            return getattr(core.multiarray, name)
+        if (module, name) == ("_codecs", "encode"):  # how protocol 2 stores bytes
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def _load_batch(read, member: str) -> dict:
+    try:
+        batch = _BatchUnpickler(io.BytesIO(read(member)), encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
+        raise InputError(f"{member}: not a CIFAR-10 batch ({exc})") from None
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise InputError(f"{member}: not a CIFAR-10 batch (no data and labels)")
+    return batch
+
+
 def _cifar_split(read, split: str) -> ImageSet:
     xs, ys = [], []
     for member in _CIFAR_MEMBERS[split]:
-        batch = pickle.load(io.BytesIO(read(member)), encoding="bytes")
+        batch = _load_batch(read, member)
         xs.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         ys.append(np.asarray(batch[b"labels"], np.int64))
     images = torch.from_numpy(np.ascontiguousarray(np.concatenate(xs)))

@@ -42,15 +42,12 @@ def test_npz_without_expected_arrays(tmp_path):
 def test_cifar_python_archive(tmp_path):
     rng = np.random.default_rng(1)
     members = {f"data_batch_{i}": 2 for i in range(1, 6)} | {"test_batch": 3}
-    expected = {}
-    with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as tar:
-        for name, n in members.items():
-            rows = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
-            expected[name] = rows
-            blob = pickle.dumps({b"data": rows, b"labels": list(range(n))}, protocol=2)
-            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
-            info.size = len(blob)
-            tar.addfile(info, io.BytesIO(blob))
+    expected = {
+        name: rng.integers(0, 256, (n, 3072), dtype=np.uint8) for name, n in members.items()
+    }
+    batches = {name: pickle.dumps({b"data": rows, b"labels": list(range(len(rows)))}, protocol=2)
+               for name, rows in expected.items()}  # fmt: skip
+    _archive(tmp_path / "cifar-10-python.tar.gz", batches)
     splits = load_splits(tmp_path / "cifar-10-python.tar.gz")
     assert splits["train"].images.shape == (10, 32, 32, 3)
     first = expected["data_batch_1"][0].reshape(3, 32, 32).transpose(1, 2, 0)
@@ -96,3 +93,33 @@ def test_encrypt_dataset_fixed_and_fresh_keys():
 def test_encrypt_dataset_refuses_float_images_up_front():
     with pytest.raises(InputError, match=r"move ToTensor/Normalize"):
         encrypt_dataset(_Images(float_images=True))
+
+
+def _archive(path, batches):
+    with tarfile.open(path, "w:gz") as tar:
+        for name, blob in batches.items():
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+
+
+class _RunsCode:
+    def __reduce__(self):
+        import os
+
+        return os.system, ("touch ran",)
+
+
+@pytest.mark.parametrize("payload", [_RunsCode(), [1, 2], b"\x80\x02truncated"])
+def test_cifar_archive_that_is_no_batch_is_refused_without_running_code(
+    tmp_path, payload, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    blob = payload if isinstance(payload, bytes) else pickle.dumps(payload, protocol=2)
+    good = pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [0]}, protocol=2)
+    batches = {"data_batch_1": blob} | {f"data_batch_{i}": good for i in range(2, 6)}
+    _archive(tmp_path / "c.tar.gz", batches | {"test_batch": good})
+    with pytest.raises(InputError, match=r"^data_batch_1: not a CIFAR-10 batch") as error:
+        load_splits(tmp_path / "c.tar.gz")
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "ran").exists()
