@@ -53,6 +53,13 @@ class KeylessGroup(click.Group):
         except KeylessError as exc:
             click.echo(f"keyless: error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except OSError as exc:  # a disk, permission or file-system limit, not a bug: one line
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"keyless: error: {where}{exc.strerror or exc}", err=True)
+            sys.exit(1)
+        except MemoryError:
+            click.echo("keyless: error: out of memory (the input is too large)", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=KeylessGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -266,11 +273,7 @@ def keygen(out, kind, size, cipher) -> None:
     if kind == "master":
         MasterKeySource.create(out)
     else:
-        try:
-            h, w = (int(v) for v in size.lower().split("x"))
-        except ValueError:
-            raise click.BadParameter(f"expected HxW such as 32x32, got {size!r}") from None
-        cipher.keygen(1, (h, w)).save(out)
+        cipher.keygen(1, _image_size(size)).save(out)
     click.echo(f"wrote {kind} key {out}")
 
 
@@ -292,6 +295,24 @@ def demo(out) -> None:
 def _model_kwargs(**values: Any) -> dict[str, Any] | None:
     """The backbone options the user gave; ``None`` (all defaults) when none."""
     return {k: v for k, v in values.items() if v is not None} or None
+
+
+MAX_SIDE = 16384  # pixels: a common key for larger images is a mistake, not a use
+
+
+def _image_size(value: str) -> tuple[int, int]:
+    """``HxW`` as two sides in 1..MAX_SIDE, or a usage error naming the option."""
+    try:
+        h, w = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(
+            f"expected HxW such as 32x32, got {value!r}", param_hint="--size"
+        ) from None
+    if not (0 < h <= MAX_SIDE and 0 < w <= MAX_SIDE):
+        raise click.BadParameter(
+            f"sides must be 1 to {MAX_SIDE} pixels, got {value!r}", param_hint="--size"
+        )
+    return h, w
 
 
 def _integers(value: str) -> list[int]:

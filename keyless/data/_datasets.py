@@ -64,34 +64,63 @@ def load_splits(path: Path | str) -> dict[str, ImageSet]:
     return {"train": load_image_folder(path)}
 
 
+MAX_CLASSES = 100_000  # labels 0..MAX_CLASSES - 1; a larger one is a broken file, not a class
+
+
 def load_npz(path: Path | str) -> dict[str, ImageSet]:
-    """Load ``x_train, y_train, x_test, y_test`` (uint8 NHWC images) from an npz file."""
+    """Load ``x_train, y_train, x_test, y_test`` (uint8 NHWC images, integer labels from 0) from
+    an npz file holding those arrays and no others."""
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise InputError(f"{path}: a single .npy array, not an npz of {', '.join(NPZ_KEYS)}")
+        with data:
             missing = [k for k in NPZ_KEYS if k not in data.files]
-            if missing:
+            extra = [k for k in data.files if k not in NPZ_KEYS]
+            if missing or extra:
+                found = ", ".join(data.files) or "nothing"
                 raise InputError(
-                    f"{path}: npz lacks {', '.join(missing)} "
-                    f"(expected {', '.join(NPZ_KEYS)}; found {', '.join(data.files) or 'nothing'})"
+                    f"{path}: npz must hold exactly {', '.join(NPZ_KEYS)}; found {found}"
                 )
             arrays = {k: data[k] for k in NPZ_KEYS}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise InputError(f"{path}: not a readable npz file ({exc})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{path}: not a readable npz file ({exc or type(exc).__name__})") from None
     splits = {}
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != 3 or len(y) != len(x):
+        if (
+            x.dtype != np.uint8
+            or x.ndim != 4
+            or x.shape[-1] != 3
+            or y.ndim != 1
+            or len(y) != len(x)
+        ):
             raise InputError(
-                f"{path}: x_{split} must be (N, H, W, 3) uint8 with one label each, "
-                f"got {x.dtype} {x.shape} and {len(y)} labels"
+                f"{path}: x_{split} must be (N, H, W, 3) uint8 with one label each in y_{split}, "
+                f"got {x.dtype} {x.shape} and y_{split} of shape {y.shape}"
             )
-        classes = (
-            CIFAR10_CLASSES
-            if int(y.max(initial=0)) < 10
-            else tuple(str(i) for i in range(int(y.max()) + 1))
-        )
-        splits[split] = ImageSet(torch.from_numpy(x), torch.from_numpy(y.astype(np.int64)), classes)
+        labels = _labels(y, f"{path}: y_{split}")
+        top = int(labels.max(initial=0))
+        classes = CIFAR10_CLASSES if top < 10 else tuple(str(i) for i in range(top + 1))
+        splits[split] = ImageSet(torch.from_numpy(x), torch.from_numpy(labels), classes)
     return splits
+
+
+def _labels(y: np.ndarray, where: str) -> np.ndarray:
+    """Integer labels in 0..MAX_CLASSES - 1 as int64, or a one-line error (never wrapped)."""
+    if not (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
+        raise InputError(f"{where}: labels must be integers, got {y.dtype}")
+    labels = y.astype(np.int64)
+    if len(labels) and not (labels.min() >= 0 and labels.max() < MAX_CLASSES):
+        raise InputError(
+            f"{where}: labels must be 0 to {MAX_CLASSES - 1}, got {labels.min()} to {labels.max()}"
+        )
+    return labels
+
+
+def _label_dtype(labels: np.ndarray) -> type[np.integer]:
+    """The smallest unsigned type that holds every label exactly (uint8 for CIFAR-10)."""
+    return np.uint8 if labels.max(initial=0) < 256 else np.uint32
 
 
 def save_npz(path: Path | str, splits: dict[str, ImageSet]) -> None:
@@ -99,7 +128,8 @@ def save_npz(path: Path | str, splits: dict[str, ImageSet]) -> None:
     arrays = {}
     for split, data in splits.items():
         arrays[f"x_{split}"] = data.images.cpu().numpy()
-        arrays[f"y_{split}"] = data.labels.cpu().numpy().astype(np.uint8)
+        labels = data.labels.cpu().numpy()
+        arrays[f"y_{split}"] = labels.astype(_label_dtype(labels))  # exact, never wrapped
     with atomic_path(path) as tmp, tmp.open("wb") as f:
         np.savez_compressed(f, **arrays)
 

@@ -37,7 +37,10 @@ class Client:
     def __init__(self, url: str, timeout: float = 30.0, http: httpx.Client | None = None) -> None:
         self.url = url.rstrip("/")
         self._owned = http is None
-        self._http = http or httpx.Client(base_url=self.url, timeout=timeout)
+        try:
+            self._http = http or httpx.Client(base_url=self.url, timeout=timeout)
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise ServiceError(f"{url}: not a usable service URL ({exc})") from None
         self._info: dict[str, Any] | None = None
 
     def __enter__(self) -> Client:
@@ -95,7 +98,7 @@ class Client:
     def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise ServiceError(f"{self.url}: cannot reach the service ({exc})") from None
         if response.is_error:
             try:
@@ -103,7 +106,14 @@ class Client:
             except (ValueError, KeyError, TypeError):
                 detail = response.text[:200]
             raise ServiceError(f"{self.url}: {response.status_code} {detail}")
-        return response.json()
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            kind = response.headers.get("content-type", "no content type")
+            raise ServiceError(f"{self.url}: answered {path} with {kind}, not a keyless reply")
+        return answer
 
 
 def classify_files(

@@ -1,0 +1,96 @@
+"""Table-driven: odd inputs to the CLI, in-process; each gives one line and its exit status,
+never a traceback, and nothing is written for it (issue 16)."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from keyless.cli import main
+
+GOOD_X = np.zeros((2, 4, 4, 3), np.uint8)
+
+
+def _npz(path, **arrays):
+    base = {"x_train": GOOD_X, "y_train": np.array([0, 1]), "x_test": GOOD_X[:1],
+            "y_test": np.array([1])}  # fmt: skip
+    np.savez(path, **{k: v for k, v in (base | arrays).items() if v is not None})
+
+
+NPZ_CASES = {
+    "negative label": ({"y_test": np.array([-1])}, "labels must be 0 to 99999, got -1"),
+    "label of 10^12": ({"y_train": np.array([10**12, 1])}, "labels must be 0 to 99999"),
+    "NaN label": ({"y_train": np.array([np.nan, 1.0])}, "labels must be integers, got float64"),
+    "float labels": ({"y_train": np.array([0.0, 1.0])}, "labels must be integers, got float64"),
+    "string labels": ({"y_train": np.array(["a", "b"])}, "labels must be integers, got <U1"),
+    "scalar label": ({"y_train": np.array(1)}, "with one label each in y_train"),
+    "label count": ({"y_train": np.array([1])}, "with one label each in y_train"),
+    "2-D labels": ({"y_train": np.zeros((2, 1), int)}, "with one label each in y_train"),
+    "float images": ({"x_train": GOOD_X.astype(float)}, "must be (N, H, W, 3) uint8"),
+    "grey images": ({"x_train": GOOD_X[..., 0]}, "must be (N, H, W, 3) uint8"),
+    "4 channels": ({"x_test": np.zeros((1, 4, 4, 4), np.uint8)}, "must be (N, H, W, 3) uint8"),
+    "missing array": ({"y_test": None}, "npz must hold exactly"),
+    "extra array": ({"meta": np.zeros(2)}, "npz must hold exactly"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NPZ_CASES))
+def test_bad_npz_is_one_line_and_nothing_is_written(tmp_path, case):
+    arrays, message = NPZ_CASES[case]
+    _npz(tmp_path / "bad.npz", **arrays)
+    _assert_one_line(tmp_path, ["encrypt", str(tmp_path / "bad.npz")], 2, message)
+
+
+FILE_CASES = {
+    "zero-byte npz": (b"", "not a readable npz file"),
+    "text named npz": (b"hello", "not a readable npz file"),
+    "npy named npz": (None, "a single .npy array"),
+    "truncated zip": (b"PK\x03\x04trunc", "not a readable npz file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FILE_CASES))
+def test_broken_npz_file_is_one_line(tmp_path, case):
+    content, message = FILE_CASES[case]
+    path = tmp_path / "bad.npz"
+    if content is None:
+        with path.open("wb") as f:
+            np.save(f, np.zeros(3))
+    else:
+        path.write_bytes(content)
+    _assert_one_line(tmp_path, ["encrypt", str(path)], 2, message)
+
+
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [("-5x3", "sides must be 1 to 16384"), ("0x4", "sides must be 1 to 16384"),
+     ("1000000x1000000", "sides must be 1 to 16384"), ("32", "expected HxW"),
+     ("axb", "expected HxW"), ("3x3x3", "expected HxW")],
+)  # fmt: skip
+def test_keygen_size_out_of_range_is_a_usage_error(tmp_path, size, message):
+    args = ["keygen", "--kind", "common", "--size", size, "--out", str(tmp_path / "out" / "k")]
+    _assert_one_line(tmp_path, args, 2, message, usage=True)
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:99999", "ftp://x", "::"])
+def test_classify_with_an_unusable_server_url(tmp_path, url):
+    from PIL import Image
+
+    Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
+    _assert_one_line(tmp_path, ["classify", "--server", url, str(tmp_path / "a.png")], 5, url)
+
+
+def _assert_one_line(tmp_path, args, code, message, usage=False):
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    if args[0] == "encrypt":
+        args = [*args, "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == code, (result.output, result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    if usage:  # click's usage errors: usage, hint, then the one error line
+        lines = [line for line in lines if line.startswith("Error:")]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.output
+    after = sorted(p.name for p in tmp_path.rglob("*"))
+    assert [p for p in after if p not in before] in ([], ["out"])  # out/ at most, and empty:
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
