@@ -36,7 +36,7 @@ def test_npz_round_trip(tmp_path):
 def test_npz_without_expected_arrays(tmp_path):
     np.savez(tmp_path / "bad.npz", x_train=np.zeros((1, 2, 2, 3), np.uint8))
     with pytest.raises(
-        InputError, match="must hold exactly x_train, y_train, x_test, y_test; found x_train$"
+        InputError, match=r"must hold exactly x_train, y_train, x_test, y_test; found x_train$"
     ):
         load_splits(tmp_path / "bad.npz")
 
