@@ -60,6 +60,56 @@ def test_broken_npz_file_is_one_line(tmp_path, case):
     _assert_one_line(tmp_path, ["encrypt", str(path)], 2, message)
 
 
+def _png16(path, w=4, h=4):
+    """A 16-bit RGB PNG (Pillow opens it as 8-bit RGB, cutting the low bytes)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    rows = b"".join(b"\x00" + bytes(range(6 * w)) for _ in range(h))
+    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+
+
+def _frames(path):
+    from PIL import Image
+
+    frames = [Image.new("RGB", (4, 4), (50 * i, 0, 0)) for i in range(3)]
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+
+
+IMAGE_CASES = {
+    "16-bit RGB PNG": ("a.png", _png16, "more than 8 bits per value"),
+    "16-bit PPM": ("a.ppm", lambda p: p.write_bytes(b"P6\n2 2\n65535\n" + bytes(24)),
+                   "more than 8 bits per value"),
+    "animated GIF": ("a.gif", _frames, "3 frames"),
+    "multi-page TIFF": ("a.tiff", _frames, "3 frames"),
+    "empty PNG": ("a.png", lambda p: p.write_bytes(b""), "empty file"),
+    "text named PNG": ("a.png", lambda p: p.write_text("hello"), "not an image file"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(IMAGE_CASES))
+def test_image_that_would_lose_data_is_refused_and_good_ones_still_encrypted(tmp_path, case):
+    from PIL import Image
+
+    name, make, message = IMAGE_CASES[case]
+    (tmp_path / "in").mkdir()
+    make(tmp_path / "in" / name)
+    Image.new("RGB", (4, 4), (1, 2, 3)).save(tmp_path / "in" / "good.png")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["encrypt", str(tmp_path / "in"), "--out", str(out)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("keyless: error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["good.png"]
+
+
 @pytest.mark.parametrize(
     ("size", "message"),
     [("-5x3", "sides must be 1 to 16384"), ("0x4", "sides must be 1 to 16384"),

@@ -2,8 +2,9 @@
 
 Converted to RGB (lossless): 8-bit greyscale (L), bilevel (1) and palette (P) images without
 transparency. Refused: images with alpha (RGBA, LA, PA, palette with transparency), more than 8
-bits per value (I;16, I, F), other colour spaces (CMYK, YCbCr, LAB, HSV), empty, truncated or
-non-image files, and images over the pixel limit (decompression bombs).
+bits per value (I;16, I, F, and 16-bit RGB PNG, TIFF or PPM, which Pillow would cut to 8 bits),
+several frames (animated GIF, multi-page TIFF), other colour spaces (CMYK, YCbCr, LAB, HSV),
+empty, truncated or non-image files, and images over the pixel limit (decompression bombs).
 """
 
 from __future__ import annotations
@@ -84,6 +85,11 @@ def _decode(
 
 
 def _check_mode(name: str, img: Image.Image) -> None:
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+        raise InputError(f"{name}: {frames} frames; keyless reads one image per file")
+    if _wider_than_8_bits(img):
+        raise InputError(f"{name}: more than 8 bits per value; PE needs 8-bit RGB")
     mode = img.mode
     if mode == "RGB":
         return
@@ -96,6 +102,18 @@ def _check_mode(name: str, img: Image.Image) -> None:
         raise InputError(f"{name}: more than 8 bits per value (mode {mode}); PE needs 8-bit RGB")
     if mode not in _CONVERTED:
         raise InputError(f"{name}: colour mode {mode} is not supported; convert it to RGB first")
+
+
+def _wider_than_8_bits(img: Image.Image) -> bool:
+    """Whether the file stores more than 8 bits per value although Pillow opens it as 8-bit RGB
+    (16-bit PNG and TIFF: a ``;16`` raw mode; 16-bit PPM: a maximum value above 255)."""
+    for tile in img.tile:
+        args = tile[3] if isinstance(tile[3], tuple) else (tile[3],)
+        if any(isinstance(a, str) and ";16" in a for a in args):
+            return True
+        if img.format == "PPM" and any(isinstance(a, int) and a > 255 for a in args):
+            return True
+    return False
 
 
 def write_png(path: Path | str, image: np.ndarray) -> None:
