@@ -26,13 +26,14 @@ from keyless.data import (
     run_jobs,
     transform_file,
 )
-from keyless.errors import KeylessError, KeyMaterialError
+from keyless.errors import ConfigError, KeylessError, KeyMaterialError
 from keyless.invariant import fold
 from keyless.keys import CsprngSource, MasterKeySource, SeedSource
 from keyless.models import ADAPTERS, STEMS, list_models
 from keyless.records import mean_table, read_record, report_table
 from keyless.reproduce import BUDGETS, TABLES
 from keyless.reproduce import reproduce as run_reproduction
+from keyless.runs import Run
 from keyless.serve import (
     DEFAULT_INPUT_SIZE,
     Client,
@@ -292,6 +293,29 @@ def demo(out) -> None:
     click.echo(f"wrote {encryption_grid(out)}")
 
 
+_CONFIG_FIELD = {"recipe_name": "recipe", "widths": "model_kwargs", "whiten_width": "model_kwargs",
+                 "cipher_name": "cipher", "no_shuffle": "cipher", "np_mode": "cipher",
+                 "np_per": "cipher", "block_size": "cipher"}  # fmt: skip
+
+
+def _check_resume(ctx: click.Context, config: Any, saved: Any, out: Path) -> None:
+    """A resumed run keeps the config it started with: an option given now that contradicts it
+    is an error (it would otherwise be ignored without a word)."""
+    differ = []
+    for name in ctx.params:
+        field = _CONFIG_FIELD.get(name, name)
+        given = ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+        if given and hasattr(saved, field) and getattr(config, field) != getattr(saved, field):
+            differ.append(
+                f"--{name.replace('_', '-')} (the run has {field}={getattr(saved, field)!r})"
+            )
+    if differ:
+        raise ConfigError(
+            f"{out}: --resume continues the run as configured; {', '.join(differ)}: "
+            "drop the option or train into a new --out"
+        )
+
+
 def _model_kwargs(**values: Any) -> dict[str, Any] | None:
     """The backbone options the user gave; ``None`` (all defaults) when none."""
     return {k: v for k, v in values.items() if v is not None} or None
@@ -436,6 +460,8 @@ def train_cmd(
         ),
         milestones=tuple(_integers(milestones)) if milestones else None,
     )
+    if resume and Run(out).has_checkpoint():
+        _check_resume(click.get_current_context(), config, Run(out).load().config, out)
     record = train(
         config,
         find_dataset(data),

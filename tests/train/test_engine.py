@@ -182,3 +182,16 @@ def test_cli_invariant_recipe_trains_on_the_fold_unless_told_otherwise(tmp_path)
     )
     config = json.loads((tmp_path / "spline" / "record.json").read_text())["config"]
     assert config["stem"] == "spline" and config["model_kwargs"]["whiten_width"] == 48
+
+
+def test_resume_refuses_options_that_contradict_the_run_and_accepts_the_same_ones(tmp_path):
+    save_quadrant_npz(tmp_path / "d.npz", n_train=64, n_test=16)
+    runner = CliRunner()
+    first = _cli_train(tmp_path / "d.npz", tmp_path / "run", "--epochs", "1")[3:]
+    assert runner.invoke(main, first).exit_code == 0
+    changed = runner.invoke(main, [*first[:-2], "--epochs", "3", "--stem", "invariant", "--resume"])
+    assert changed.exit_code == 2, changed.output
+    assert changed.stderr.count("\n") == 1
+    assert "--epochs (the run has epochs=1.0), --stem (the run has stem='plain')" in changed.stderr
+    same = runner.invoke(main, [*first, "--resume"])  # the same options: the run goes on
+    assert same.exit_code == 0, same.output
