@@ -154,11 +154,17 @@ max_pixels_option = click.option(
 )
 
 
-def _finish(inputs: Any, out: Path, fn: Callable, desc: str, max_pixels: int) -> None:
-    """Run ``fn`` over every input, report each failure on one line, exit non-zero if any."""
+def _finish(
+    inputs: Any, out: Path, fn: Callable, desc: str, max_pixels: int, private: bool = False
+) -> None:
+    """Run ``fn`` over every input, report each failure on one line, exit non-zero if any.
+    ``private`` outputs (plain images) are the owner's only: folder 0o700, files 0o600."""
     jobs, errors = plan_jobs(inputs)
+    if private:
+        out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = 0o600 if private else None
     written, skipped, failed = run_jobs(
-        jobs, out, lambda job, target: transform_file(job, target, fn, max_pixels), desc
+        jobs, out, lambda job, target: transform_file(job, target, fn, max_pixels, mode), desc
     )
     errors += failed
     for exc in errors:
@@ -236,7 +242,14 @@ def decrypt(inputs, out, seed, common_key, master_key, max_pixels, cipher) -> No
         else None
     )
     plan = KeyPlan(cipher, source, common_path=common_key)
-    _finish(inputs, out, lambda x, ids: cipher.decrypt(x, plan.keys(x, ids)), "decrypt", max_pixels)
+    _finish(
+        inputs,
+        out,
+        lambda x, ids: cipher.decrypt(x, plan.keys(x, ids)),
+        "decrypt",
+        max_pixels,
+        private=True,
+    )
 
 
 @main.command("fold")

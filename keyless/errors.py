@@ -13,6 +13,12 @@ class InputError(KeylessError):
     exit_code = 2
 
 
+class OutputError(KeylessError):
+    """An output cannot be written (permissions, a full disk, a name too long, a file in place)."""
+
+    exit_code = 1
+
+
 class KeyMaterialError(KeylessError):
     """A key, key file or master secret is missing, malformed or does not fit the data."""
 

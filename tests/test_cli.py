@@ -53,6 +53,9 @@ def test_master_key_round_trip_restores_every_file(tmp_path, photos):
     assert not any(same_pixels(photos, tmp_path / "enc"))
     run("decrypt", tmp_path / "enc", "--out", tmp_path / "dec", *key)
     assert all(same_pixels(photos, tmp_path / "dec"))
+    # plain images again: the owner's only, like keys
+    assert (tmp_path / "dec").stat().st_mode & 0o777 == 0o700
+    assert {p.stat().st_mode & 0o777 for p in (tmp_path / "dec").rglob("*.png")} == {0o600}
     run("keygen", "--out", tmp_path / "other.key")
     other = ("--master-key", tmp_path / "other.key")
     run("decrypt", tmp_path / "enc", "--out", tmp_path / "wrong", *other)
@@ -194,7 +197,7 @@ def _bad_inputs(folder):
         "rgba.png": "alpha channel",
         "deep.png": "more than 8 bits",
         "huge.png": "exceeds the limit",
-        "noarrays.npz": "lacks x_train",
+        "noarrays.npz": "must hold exactly x_train",
         "missing.png": "no such file",
     }
 
@@ -278,3 +281,14 @@ def test_serve_refuses_out_of_range_numbers_in_one_line(tmp_path, option, values
     assert "Traceback" not in result.output
     [line] = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert f"Invalid value for '{option}'" in line and values[0] in line
+
+
+def test_an_output_that_cannot_be_written_is_one_line_and_the_others_are_written(tmp_path, photos):
+    (tmp_path / "enc" / "cat").mkdir(parents=True)
+    (tmp_path / "enc" / "dog").write_text("a file where the dog/ folder should go")
+    out, err = run("encrypt", photos, "--out", tmp_path / "enc", code=1)
+    assert "2 written, 0 already done, 1 failed" in out
+    errors = [line for line in err.splitlines() if line.startswith("keyless: error: ")]
+    assert len(errors) == 1 and "dog/c.png: cannot write" in errors[0], err
+    assert sorted(pixels(tmp_path / "enc")) == ["cat/a.png", "cat/b.png"]
+    assert not [p for p in (tmp_path / "enc").rglob(".*")]  # no temporary file left behind

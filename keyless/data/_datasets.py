@@ -123,14 +123,15 @@ def _label_dtype(labels: np.ndarray) -> type[np.integer]:
     return np.uint8 if labels.max(initial=0) < 256 else np.uint32
 
 
-def save_npz(path: Path | str, splits: dict[str, ImageSet]) -> None:
-    """Write splits as ``x_<split>, y_<split>`` arrays in an npz, atomically."""
+def save_npz(path: Path | str, splits: dict[str, ImageSet], mode: int | None = None) -> None:
+    """Write splits as ``x_<split>, y_<split>`` arrays in an npz, atomically (permissions
+    ``mode``)."""
     arrays = {}
     for split, data in splits.items():
         arrays[f"x_{split}"] = data.images.cpu().numpy()
         labels = data.labels.cpu().numpy()
         arrays[f"y_{split}"] = labels.astype(_label_dtype(labels))  # exact, never wrapped
-    with atomic_path(path) as tmp, tmp.open("wb") as f:
+    with atomic_path(path, mode) as tmp, tmp.open("wb") as f:
         np.savez_compressed(f, **arrays)
 
 

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from keyless.cipher import Cipher, Key
 from keyless.data._datasets import load_npz, save_npz
 from keyless.data._io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image, write_png
-from keyless.errors import InputError, KeylessError
+from keyless.errors import InputError, KeylessError, OutputError
 from keyless.keys import KeySource
 
 
@@ -80,6 +80,8 @@ def run_jobs(
         except KeylessError as exc:
             named = str(job.source) in str(exc)  # name the file the error came from, once
             errors.append(exc if named else type(exc)(f"{job.source}: {exc}"))
+        except OSError as exc:  # writing: the temporary file is already gone (atomic_path)
+            errors.append(OutputError(f"{target}: cannot write ({exc.strerror or exc})"))
     return written, skipped, errors
 
 
@@ -87,22 +89,27 @@ ImageFn = Callable[[torch.Tensor, list[str]], torch.Tensor]
 
 
 def transform_file(
-    job: Job, target: Path, fn: ImageFn, max_pixels: int = DEFAULT_MAX_PIXELS
+    job: Job,
+    target: Path,
+    fn: ImageFn,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    mode: int | None = None,
 ) -> None:
     """Apply ``fn(images, ids)`` to an image file (one image) or an npz (every split).
 
     Image ids are ``<job id>`` for a file and ``<job id>/<split>/<index>`` inside an npz. The
-    output is written atomically in the input's format (PNG or npz).
+    output is written atomically in the input's format (PNG or npz), with permissions ``mode``
+    (default: a new file's usual ones; 0o600 for outputs that hold plain images).
     """
     if job.source.suffix == ".npz":
         splits = load_npz(job.source)
         for split, data in splits.items():
             ids = [f"{job.image_id}/{split}/{i}" for i in range(len(data))]
             data.images = fn(data.images, ids)
-        save_npz(target, splits)
+        save_npz(target, splits, mode)
     else:
         image = torch.from_numpy(read_image(job.source, max_pixels))[None]
-        write_png(target, fn(image, [job.image_id])[0].numpy())
+        write_png(target, fn(image, [job.image_id])[0].numpy(), mode)
 
 
 @dataclass

@@ -116,7 +116,7 @@ def _wider_than_8_bits(img: Image.Image) -> bool:
     return False
 
 
-def write_png(path: Path | str, image: np.ndarray) -> None:
-    """Write an (H, W, 3) uint8 array as a lossless PNG, atomically."""
-    with atomic_path(path) as tmp:
+def write_png(path: Path | str, image: np.ndarray, mode: int | None = None) -> None:
+    """Write an (H, W, 3) uint8 array as a lossless PNG, atomically (permissions ``mode``)."""
+    with atomic_path(path, mode) as tmp:
         Image.fromarray(np.ascontiguousarray(image), "RGB").save(tmp, format="PNG")
