@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -72,6 +73,12 @@ def main() -> None:
     (IEEE Access 2019): every colour value is inverted (p -> 255 - p) by a random bit and every
     pixel's three components are shuffled, under a fresh random key per image that is thrown away.
     """
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    """``kill`` ends a command like Ctrl-C does: cleanup runs, no temporary file is left."""
+    raise SystemExit(128 + signum)
 
 
 def cipher_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -159,6 +166,13 @@ def _finish(
 ) -> None:
     """Run ``fn`` over every input, report each failure on one line, exit non-zero if any.
     ``private`` outputs (plain images) are the owner's only: folder 0o700, files 0o600."""
+    for raw in inputs:
+        folder = Path(raw).resolve()
+        if folder.is_dir() and (out.resolve() == folder or folder in out.resolve().parents):
+            raise click.BadParameter(
+                f"{out} is inside the input folder {raw}; write the outputs elsewhere",
+                param_hint="--out",
+            )
     jobs, errors = plan_jobs(inputs)
     if private:
         out.mkdir(mode=0o700, parents=True, exist_ok=True)

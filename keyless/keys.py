@@ -77,7 +77,11 @@ class SeedSource(KeySource):
 
     def stream(self, image_id: str | None = None) -> ByteStream:
         label = f"id:{image_id}" if image_id is not None else f"n:{next(self._counter)}"
-        return ByteStream(hashlib.sha256(f"keyless-seed/{self.seed}/{label}".encode()).digest())
+        return ByteStream(
+            hashlib.sha256(
+                f"keyless-seed/{self.seed}/{label}".encode("utf-8", "surrogateescape")
+            ).digest()
+        )
 
 
 class MasterKeySource(KeySource):
@@ -93,7 +97,12 @@ class MasterKeySource(KeySource):
     def stream(self, image_id: str | None = None) -> ByteStream:
         if image_id is None:
             raise KeyMaterialError("a master key derives one key per image id, but none was given")
-        hkdf = HKDF(hashes.SHA256(), length=32, salt=None, info=f"keyless/v1/{image_id}".encode())
+        hkdf = HKDF(
+            hashes.SHA256(),
+            length=32,
+            salt=None,
+            info=f"keyless/v1/{image_id}".encode("utf-8", "surrogateescape"),
+        )
         return ByteStream(hkdf.derive(self._secret))
 
     @classmethod

@@ -144,3 +144,83 @@ def _assert_one_line(tmp_path, args, code, message, usage=False):
     after = sorted(p.name for p in tmp_path.rglob("*"))
     assert [p for p in after if p not in before] in ([], ["out"])  # out/ at most, and empty:
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def _image(path):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (4, 4), (1, 2, 3)).save(path)
+
+
+def test_symlink_loop_and_unlistable_folder_are_reported_and_the_rest_encrypted(
+    tmp_path, monkeypatch
+):
+    import os
+
+    _image(tmp_path / "in" / "a" / "x.png")
+    _image(tmp_path / "in" / "locked" / "y.png")
+    (tmp_path / "in" / "a" / "up").symlink_to("..")  # a loop, if links were followed
+    scandir = os.scandir
+
+    def refuse_locked(path="."):
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse_locked)
+    result = CliRunner().invoke(main, ["encrypt", str(tmp_path / "in"), "--out",
+                                       str(tmp_path / "out")])  # fmt: skip
+    errors = [line for line in result.stderr.splitlines() if line.startswith("keyless: error:")]
+    assert result.exit_code == 2 and len(errors) == 1, result.stderr
+    assert "locked: cannot list this folder (Permission denied)" in errors[0]
+    assert [p.name for p in (tmp_path / "out").rglob("*.png")] == ["x.png"]
+
+
+def test_out_inside_an_input_folder_is_refused(tmp_path):
+    _image(tmp_path / "in" / "x.png")
+    for out in (tmp_path / "in", tmp_path / "in" / "enc"):
+        result = CliRunner().invoke(main, ["encrypt", str(tmp_path / "in"), "--out", str(out)])
+        errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+        assert result.exit_code == 2 and len(errors) == 1 and "inside the input folder" in errors[0]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["in", "x.png"]  # nothing written
+
+
+def test_classify_with_no_image_is_an_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    args = ["classify", "--server", "http://127.0.0.1:9", str(tmp_path / "empty")]
+    _assert_one_line(tmp_path, args, 2, "no image files to classify")
+
+
+def test_a_file_name_that_is_not_utf8_keeps_its_key(tmp_path):
+    import os
+
+    raw = os.fsdecode(b"\xff\xfe.png")  # a Latin-1 era name: not UTF-8
+    _image(tmp_path / "in" / raw)
+    runner = CliRunner()
+    for command, src, dst in (("encrypt", "in", "enc"), ("decrypt", "enc", "dec")):
+        result = runner.invoke(main, [command, str(tmp_path / src), "--out", str(tmp_path / dst),
+                                      "--seed", "3"])  # fmt: skip
+        assert result.exit_code == 0, result.output
+    from keyless.data import read_image
+
+    assert (read_image(tmp_path / "dec" / raw) == [1, 2, 3]).all()
+    assert not (read_image(tmp_path / "enc" / raw) == [1, 2, 3]).all()
+
+
+def test_sigterm_ends_a_command_like_ctrl_c_and_leaves_no_temporary_file(tmp_path):
+    import os
+    import signal
+
+    from keyless._atomic import atomic_path
+    from keyless.cli import _exit_on_sigterm
+
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        with pytest.raises(SystemExit) as stopped, atomic_path(tmp_path / "out.png") as tmp:
+            tmp.write_bytes(b"half")
+            os.kill(os.getpid(), signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import tarfile
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,11 +190,27 @@ def _cifar_split(read, split: str) -> ImageSet:
     return ImageSet(images, torch.from_numpy(np.concatenate(ys)), CIFAR10_CLASSES)
 
 
+def find_files(folder: Path, suffixes: Iterable[str]) -> tuple[list[Path], list[InputError]]:
+    """Files under ``folder`` with one of ``suffixes``, recursively, sorted; links to folders
+    are not followed (no loops) and each folder that cannot be listed is an error."""
+    wanted, found, errors = set(suffixes), [], []
+
+    def report(exc: OSError) -> None:
+        errors.append(InputError(f"{exc.filename}: cannot list this folder ({exc.strerror})"))
+
+    for root, _, files in os.walk(folder, onerror=report):
+        paths = (Path(root) / name for name in files)
+        found += [p for p in paths if p.suffix.lower() in wanted and p.is_file()]
+    return sorted(found), errors
+
+
 def list_images(folder: Path) -> list[Path]:
-    """Image files under ``folder``, recursively, in sorted order."""
-    return sorted(
-        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-    )
+    """Image files under ``folder``, recursively, in sorted order; a folder that cannot be
+    listed is an error (a data set must be complete)."""
+    files, errors = find_files(folder, IMAGE_SUFFIXES)
+    if errors:
+        raise errors[0]
+    return files
 
 
 def load_image_folder(folder: Path | str) -> ImageSet:

@@ -10,7 +10,7 @@ import torch
 from tqdm import tqdm
 
 from keyless.cipher import Cipher, Key
-from keyless.data._datasets import load_npz, save_npz
+from keyless.data._datasets import find_files, load_npz, save_npz
 from keyless.data._io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image, write_png
 from keyless.errors import InputError, KeylessError, OutputError
 from keyless.keys import KeySource
@@ -34,12 +34,9 @@ def plan_jobs(inputs: Iterable[Path | str]) -> tuple[list[Job], list[KeylessErro
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            found = [
-                p
-                for p in sorted(path.rglob("*"))
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | {".npz"}
-            ]
-            if not found:
+            found, unlisted = find_files(path, IMAGE_SUFFIXES | {".npz"})
+            errors += unlisted
+            if not found and not unlisted:
                 errors.append(InputError(f"{path}: folder holds no image files"))
             candidates = [Job(p, p.relative_to(path).with_suffix("").as_posix()) for p in found]
         elif path.exists() or path.is_symlink():

@@ -128,6 +128,8 @@ def classify_files(
         ((file, result) per classified image, one error per refused file).
     """
     paths = [p for i in map(Path, inputs) for p in (list_images(i) if i.is_dir() else [i])]
+    if not paths:
+        raise InputError(f"{', '.join(map(str, inputs))}: no image files to classify")
     height, width = client.info["input_size"]
     named, errors = [], []
     for path in paths:
