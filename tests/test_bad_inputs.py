@@ -48,6 +48,15 @@ FILE_CASES = {
 }
 
 
+def test_npz_images_above_max_pixels_are_refused_before_they_are_decompressed(tmp_path):
+    big = np.zeros((1, 300, 400, 3), np.uint8)  # 1.3 kB compressed, 360 kB in memory
+    np.savez_compressed(tmp_path / "bomb.npz", x_train=big, y_train=np.array([0]),
+                        x_test=big[:0], y_test=np.array([], np.int64))  # fmt: skip
+    args = ["encrypt", str(tmp_path / "bomb.npz"), "--max-pixels", "100000"]
+    message = "x_train images are 400x300 = 120000 pixels, above the limit of 100000"
+    _assert_one_line(tmp_path, args, 2, message)
+
+
 @pytest.mark.parametrize("case", sorted(FILE_CASES))
 def test_broken_npz_file_is_one_line(tmp_path, case):
     content, message = FILE_CASES[case]

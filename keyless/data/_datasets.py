@@ -69,9 +69,10 @@ def load_splits(path: Path | str) -> dict[str, ImageSet]:
 MAX_CLASSES = 100_000  # labels 0..MAX_CLASSES - 1; a larger one is a broken file, not a class
 
 
-def load_npz(path: Path | str) -> dict[str, ImageSet]:
+def load_npz(path: Path | str, max_pixels: int | None = None) -> dict[str, ImageSet]:
     """Load ``x_train, y_train, x_test, y_test`` (uint8 NHWC images, integer labels from 0) from
-    an npz file holding those arrays and no others."""
+    an npz file holding those arrays and no others; with ``max_pixels``, images larger than that
+    are refused from the arrays' headers, before anything is decompressed."""
     try:
         data = np.load(path, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):
@@ -84,6 +85,8 @@ def load_npz(path: Path | str) -> dict[str, ImageSet]:
                 raise InputError(
                     f"{path}: npz must hold exactly {', '.join(NPZ_KEYS)}; found {found}"
                 )
+            if max_pixels is not None:
+                _check_image_size(data, path, max_pixels)
             arrays = {k: data[k] for k in NPZ_KEYS}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: not a readable npz file ({exc or type(exc).__name__})") from None
@@ -106,6 +109,24 @@ def load_npz(path: Path | str) -> dict[str, ImageSet]:
         classes = CIFAR10_CLASSES if top < 10 else tuple(str(i) for i in range(top + 1))
         splits[split] = ImageSet(torch.from_numpy(x), torch.from_numpy(labels), classes)
     return splits
+
+
+def _check_image_size(data: np.lib.npyio.NpzFile, path: Path | str, max_pixels: int) -> None:
+    for split in ("train", "test"):
+        with data.zip.open(f"x_{split}.npy") as member:
+            major, _ = np.lib.format.read_magic(member)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if major == 1
+                else np.lib.format.read_array_header_2_0
+            )
+            shape = read(member)[0]
+        pixels = shape[1] * shape[2] if len(shape) == 4 else 0
+        if pixels > max_pixels:
+            raise InputError(
+                f"{path}: x_{split} images are {shape[2]}x{shape[1]} = {pixels} pixels, above the "
+                f"limit of {max_pixels} (raise it with --max-pixels if the file is trusted)"
+            )
 
 
 def _labels(y: np.ndarray, where: str) -> np.ndarray:

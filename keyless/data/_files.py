@@ -99,7 +99,7 @@ def transform_file(
     (default: a new file's usual ones; 0o600 for outputs that hold plain images).
     """
     if job.source.suffix == ".npz":
-        splits = load_npz(job.source)
+        splits = load_npz(job.source, max_pixels)
         for split, data in splits.items():
             ids = [f"{job.image_id}/{split}/{i}" for i in range(len(data))]
             data.images = fn(data.images, ids)
