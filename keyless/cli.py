@@ -220,8 +220,41 @@ def encrypt(inputs, out, seed, common_key, master_key, max_pixels, cipher) -> No
         if master_key
         else CsprngSource()
     )
+    if master_key:
+        _record_check_value(out, source)
     plan = KeyPlan(cipher, source, common_path=common_key, create=True)
     _finish(inputs, out, lambda x, ids: cipher.encrypt(x, plan.keys(x, ids)), "encrypt", max_pixels)
+
+
+CHECK_FILE = ".keyless-check"  # the master key's public check value, next to its ciphertexts
+
+
+def _record_check_value(out: Path, source: MasterKeySource) -> None:
+    """Write the master key's check value into ``out`` (refusing a folder of another key's)."""
+    path, value = out / CHECK_FILE, source.check_value()
+    if path.exists() and _check_value(path) != value:
+        raise KeyMaterialError(f"{out}: holds images encrypted with another master key")
+    write_bytes_atomic(path, (json.dumps({"master_key_check": value}) + "\n").encode())
+
+
+def _check_value(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text()).get("master_key_check")
+    except (OSError, ValueError, AttributeError):
+        raise KeyMaterialError(f"{path}: unreadable master-key check file") from None
+
+
+def _verify_check_value(inputs: Any, source: MasterKeySource) -> None:
+    """Refuse (exit 3) a master key whose check value differs from the one its ciphertexts'
+    folder recorded: a wrong key would otherwise decrypt to noise without a word."""
+    for raw in inputs:
+        folder = Path(raw) if Path(raw).is_dir() else Path(raw).parent
+        path = folder / CHECK_FILE
+        if path.exists() and _check_value(path) != source.check_value():
+            raise KeyMaterialError(
+                f"{raw}: encrypted with another master key (check value {_check_value(path)}, "
+                f"this key's is {source.check_value()})"
+            )
 
 
 @main.command()
@@ -255,6 +288,8 @@ def decrypt(inputs, out, seed, common_key, master_key, max_pixels, cipher) -> No
         if master_key
         else None
     )
+    if master_key:
+        _verify_check_value(inputs, source)
     plan = KeyPlan(cipher, source, common_path=common_key)
     _finish(
         inputs,

@@ -105,6 +105,12 @@ class MasterKeySource(KeySource):
         )
         return ByteStream(hkdf.derive(self._secret))
 
+    def check_value(self) -> str:
+        """A short public fingerprint of the secret (HKDF, never the secret itself): outputs
+        record it so that decrypting with another master key is refused, not turned to noise."""
+        hkdf = HKDF(hashes.SHA256(), length=4, salt=None, info=b"keyless/v1/check-value")
+        return hkdf.derive(self._secret).hex()
+
     @classmethod
     def create(cls, path: Path) -> MasterKeySource:
         """Write a new random master secret to ``path`` (owner-only permissions) and load it."""
@@ -117,10 +123,13 @@ class MasterKeySource(KeySource):
         """Read a master secret written by :meth:`create`."""
         try:
             magic, hexkey = Path(path).read_text().split()
-            if magic != MASTER_MAGIC:
+            secret = bytes.fromhex(hexkey)
+            if magic != MASTER_MAGIC or len(secret) != MASTER_BYTES:
                 raise ValueError
-            return cls(bytes.fromhex(hexkey))
+            return cls(secret)
         except OSError as exc:
             raise KeyMaterialError(f"{path}: cannot read master key ({exc.strerror})") from None
         except ValueError:
-            raise KeyMaterialError(f"{path}: not a keyless master key file") from None
+            raise KeyMaterialError(
+                f"{path}: not a keyless master key file (or a truncated one)"
+            ) from None

@@ -58,8 +58,27 @@ def test_master_key_round_trip_restores_every_file(tmp_path, photos):
     assert {p.stat().st_mode & 0o777 for p in (tmp_path / "dec").rglob("*.png")} == {0o600}
     run("keygen", "--out", tmp_path / "other.key")
     other = ("--master-key", tmp_path / "other.key")
-    run("decrypt", tmp_path / "enc", "--out", tmp_path / "wrong", *other)
-    assert not any(same_pixels(photos, tmp_path / "wrong"))
+    _, err = run("decrypt", tmp_path / "enc", "--out", tmp_path / "wrong", *other, code=3)
+    assert err.startswith("keyless: error: ") and "encrypted with another master key" in err
+    assert err.count("\n") == 1 and not (tmp_path / "wrong").exists()
+    _, err = run("encrypt", photos, "--out", tmp_path / "enc", *other, code=3)  # no mixing
+    assert "holds images encrypted with another master key" in err
+    # files moved away from their folder's check value: still decryptable, still unchecked
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "enc" / "cat" / "a.png").rename(tmp_path / "moved" / "a.png")
+    run("decrypt", tmp_path / "moved", "--out", tmp_path / "noise", *other)
+    assert not any(same_pixels(tmp_path / "moved", tmp_path / "noise"))
+
+
+def test_truncated_or_foreign_master_key_files_are_refused(tmp_path, photos):
+    run("keygen", "--out", tmp_path / "m.key")
+    magic, hexkey = (tmp_path / "m.key").read_text().split()
+    for name, text in [("short", f"{magic}\n{hexkey[:40]}\n"), ("magic", f"other\n{hexkey}\n"),
+                       ("binary", "\x00\xff" * 40), ("empty", "")]:  # fmt: skip
+        (tmp_path / name).write_text(text)
+        _, err = run("encrypt", photos, "--out", tmp_path / "o", "--master-key", tmp_path / name,
+                     code=3)  # fmt: skip
+        assert "not a keyless master key file" in err and err.count("\n") == 1
 
 
 def test_seed_reproducible_decrypts_exactly_and_rerun_skips(tmp_path, photos):
@@ -128,7 +147,7 @@ def test_npz_encrypt_decrypt(tmp_path):
     key = ("--master-key", tmp_path / "m.key")
     out, _ = run("encrypt", tmp_path / "d.npz", "--out", tmp_path / "e", *key)
     assert "1 written" in out
-    assert [p.name for p in (tmp_path / "e").iterdir()] == ["d.npz"]
+    assert sorted(p.name for p in (tmp_path / "e").iterdir()) == [".keyless-check", "d.npz"]
     enc = np.load(tmp_path / "e" / "d.npz")
     assert sorted(enc.files) == sorted(arrays)
     for split in ("train", "test"):
