@@ -60,8 +60,10 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def write_record(path: Path | str, record: dict[str, Any]) -> None:
-    write_bytes_atomic(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+def write_record(path: Path | str, record: dict[str, Any], mode: int | None = None) -> None:
+    """Write ``record`` as sorted, indented JSON, atomically (permissions ``mode``)."""
+    data = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
+    write_bytes_atomic(path, data, mode)
 
 
 def read_record(path: Path | str) -> dict[str, Any]:

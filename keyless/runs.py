@@ -65,7 +65,8 @@ class Checkpoint:
 
 
 class Run:
-    """A run folder: ``checkpoint.pt`` and ``record.json``."""
+    """A run folder: ``checkpoint.pt`` and ``record.json``, the owner's only (folder 0o700,
+    files 0o600): a simulated run's seed regenerates every owner key of the run."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -80,7 +81,8 @@ class Run:
 
     def save(self, checkpoint: Checkpoint) -> None:
         """Write the checkpoint atomically (an interrupted save leaves the previous one)."""
-        with atomic_path(self.checkpoint_path) as tmp:
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with atomic_path(self.checkpoint_path, mode=0o600) as tmp:
             torch.save(checkpoint.to_state(), tmp)
 
     def load(self, device: torch.device | str = "cpu") -> Checkpoint:
@@ -97,7 +99,8 @@ class Run:
             ) from None
 
     def write_record(self, record: dict[str, Any]) -> None:
-        write_record(self.record_path, record)
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_record(self.record_path, record, mode=0o600)
 
     def read_record(self) -> dict[str, Any]:
         return read_record(self.record_path)

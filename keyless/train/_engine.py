@@ -313,11 +313,20 @@ def train(
         "device": str(procs.device),
         "train_images": len(upload.train),
         "precision": precision,
+        "keys_note": _keys_note(config, seed),
     }
     if procs.rank == 0:
         run.write_record(record)
     procs.finish()
     return record
+
+
+def _keys_note(config: TrainConfig, seed: int) -> str:
+    """What the record says about keys: a simulated owner's all derive from the seed."""
+    if config.keys == "plain":
+        return "plain training: no keys"
+    return (f"simulated owner: every training and test key of this run can be regenerated from "
+            f"seed {seed}; keep this folder private")  # fmt: skip
 
 
 def evaluate_run(

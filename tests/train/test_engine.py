@@ -29,6 +29,9 @@ def test_tiny_training_on_independent_keys_beats_chance(tmp_path):
     saved = json.loads((tmp_path / "run" / "record.json").read_text())
     assert saved["config"]["keys"] == "independent" and len(saved["history"]) == 10
     assert {"machine", "git_commit", "seed", "train_seconds"} <= saved.keys()
+    assert f"regenerated from seed {saved['seed']}" in saved["keys_note"]
+    assert (tmp_path / "run").stat().st_mode & 0o777 == 0o700  # the seed opens every key
+    assert {p.stat().st_mode & 0o777 for p in (tmp_path / "run").iterdir()} == {0o600}
 
 
 def test_common_key_run_reports_the_common_key_test_set(tmp_path):
