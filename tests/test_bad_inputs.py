@@ -233,3 +233,59 @@ def test_sigterm_ends_a_command_like_ctrl_c_and_leaves_no_temporary_file(tmp_pat
         signal.signal(signal.SIGTERM, previous)
     assert stopped.value.code == 128 + signal.SIGTERM
     assert list(tmp_path.iterdir()) == []
+
+
+def _odd_files(folder):
+    """Many distinct bad image files: every format cut short at several points, formats in modes
+    PE cannot take, and noise under every image suffix. Returns {name: expected words}."""
+    import io as _io
+
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    expected = {}
+    rng = np.random.default_rng(0)
+    picture = Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    for fmt, suffix in [("PNG", ".png"), ("JPEG", ".jpg"), ("BMP", ".bmp"), ("GIF", ".gif"),
+                        ("TIFF", ".tif"), ("WEBP", ".webp"), ("PPM", ".ppm")]:  # fmt: skip
+        buffer = _io.BytesIO()
+        picture.save(buffer, format=fmt)
+        data = buffer.getvalue()
+        for cut in (1, 4, 8, 16, 24, 40, len(data) // 3, len(data) // 2):
+            name = f"cut-{cut}-of-{fmt.lower()}{suffix}"
+            (folder / name).write_bytes(data[:cut])
+            expected[name] = "image"
+        for seed in range(6):
+            name = f"noise-{seed}-{fmt.lower()}{suffix}"
+            (folder / name).write_bytes(np.random.default_rng(seed).bytes(64 + 50 * seed))
+            expected[name] = "not an image file"
+    modes = {"RGBA": "alpha", "LA": "alpha", "PA": "alpha", "I;16": "more than 8 bits",
+             "I": "more than 8 bits", "F": "more than 8 bits", "CMYK": "colour mode",
+             "YCbCr": "colour mode", "LAB": "colour mode", "HSV": "colour mode"}  # fmt: skip
+    for mode, words in modes.items():
+        for fmt, suffix in [("PNG", ".png"), ("TIFF", ".tif"), ("WEBP", ".webp")]:
+            name = f"mode-{mode.replace(';', '')}-{fmt.lower()}{suffix}"
+            try:
+                Image.new(mode, (4, 4)).save(folder / name, format=fmt)
+            except (OSError, ValueError, KeyError):
+                continue  # this format cannot hold this mode
+            if Image.open(folder / name).mode in ("RGB", "L", "P", "1"):
+                (folder / name).unlink()  # the format converted it: a good image, not a case
+                continue
+            expected[name] = words
+    return expected
+
+
+def test_a_hundred_and_more_odd_files_each_fail_alone_in_one_line(tmp_path):
+    expected = _odd_files(tmp_path / "in")
+    _image(tmp_path / "in" / "zz-good.png")
+    assert len(expected) >= 100
+    result = CliRunner().invoke(main, ["encrypt", str(tmp_path / "in"), "--out",
+                                       str(tmp_path / "out")])  # fmt: skip
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("keyless: error:")]
+    assert len(errors) == len(expected), sorted(set(expected) - {e.split(":")[2] for e in errors})
+    for name, words in expected.items():
+        line = next(e for e in errors if f"/{name}:" in e)
+        assert words in line, line
+    assert [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()] == ["zz-good.png"]

@@ -65,6 +65,9 @@ def _decode(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.filterwarnings(
+                "ignore", category=UserWarning, module="PIL"
+            )  # the error says it
             with Image.open(file, formats=formats) as img:
                 width, height = img.size
                 if width * height > max_pixels:
