@@ -18,6 +18,7 @@ import uvicorn
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from keyless.serve._batcher import Batcher
 from keyless.serve._limits import Limits, RequestRefused
@@ -109,10 +110,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise RequestRefused(413, f"request body of {declared} bytes exceeds the limit of {limit}")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise RequestRefused(413, f"request body exceeds the limit of {limit} bytes")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise RequestRefused(413, f"request body exceeds the limit of {limit} bytes")
+    except ClientDisconnect:  # nobody to answer: the access log has the line, not a traceback
+        raise RequestRefused(400, "the client hung up during the upload") from None
     return bytes(body)
 
 

@@ -100,3 +100,20 @@ def test_classify_command_without_a_server():
     code, _, err = run("classify", "x.png", "--server", f"http://127.0.0.1:{free_port()}")
     assert code == 5 and err.startswith("keyless: error: http://127.0.0.1:")
     assert "cannot reach the service" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.slow  # needs the tiny_run fixture (a trained model)
+def test_a_client_that_hangs_up_mid_upload_leaves_no_traceback(server):
+    url, log = server
+    host, port = url.removeprefix("http://").split(":")
+    before = len(log.read_text().splitlines())
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/"
+                     b"octet-stream\r\nX-Image-Shape: 1,8,8,3\r\nContent-Length: 192\r\n\r\n"
+                     + bytes(50))  # fmt: skip
+        time.sleep(0.5)
+    assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200  # still serving
+    time.sleep(0.5)
+    new = log.read_text().splitlines()[before:]
+    assert not any("Traceback" in line or "Error" in line for line in new), new
+    assert len([line for line in new if "/v1/classify" in line]) <= 1
