@@ -737,11 +737,26 @@ def attack(data, keys, attack_names, victims, attacker_images, budget_minutes, s
     help="Pixels per image.",
 )
 @click.option(
-    "--max-connections",
+    "--max-requests",
     default=256,
     type=click.IntRange(min=1),
     show_default=True,
-    help="Concurrent connections and requests; more are answered 503.",
+    help="Requests handled at once; more are answered 503.",
+)
+@click.option(
+    "--max-connections",
+    default=1024,
+    type=click.IntRange(min=1),
+    show_default=True,
+    help="Open connections; more are closed on arrival.",
+)
+@click.option(
+    "--request-timeout",
+    default=10.0,
+    type=click.FloatRange(min=0, min_open=True),
+    show_default=True,
+    help="Seconds a connection has to deliver a whole request (headers and body) after opening "
+    "or after its previous answer; idle and slow connections are then closed.",
 )
 @click.option(
     "--threads",

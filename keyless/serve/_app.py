@@ -23,6 +23,7 @@ from starlette.requests import ClientDisconnect
 from keyless.serve._batcher import Batcher
 from keyless.serve._limits import Limits, RequestRefused
 from keyless.serve._model import DEFAULT_INPUT_SIZE, ServedModel, top_k
+from keyless.serve._protocol import RequestLimit, deadline_protocol
 from keyless.serve._request import SHAPE_HEADER, parse_images
 
 
@@ -125,25 +126,30 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     *,
-    max_connections: int = 256,
+    max_requests: int = 256,
+    max_connections: int = 1024,
+    request_timeout: float = 10.0,
     threads: int | None = None,
     access_log: bool = True,
     **options: Any,
 ) -> None:
     """Serve ``run``'s model with uvicorn until interrupted (``options`` go to :func:`create_app`).
 
-    ``max_connections`` bounds concurrent connections and requests (more get 503), and with the
-    per-request limits, the memory uploads can take. ``threads`` (torch's, for inference) defaults
-    to torch's default less one, leaving a core to the event loop: on the 2-core development CPU
-    (busy with a training job) a forward pass of 16 images took 330 ms with 2 threads, 20 ms
-    with 1.
+    ``max_requests`` bounds the requests handled at once (more get 503) and, with the per-request
+    limits, the memory uploads can take; ``max_connections`` bounds open sockets (more are
+    closed on arrival); a connection that has not delivered a whole request ``request_timeout``
+    seconds after opening (or after its previous response) is closed, so idle and slow clients
+    cannot hold the service (:mod:`keyless.serve._protocol`). ``threads`` (torch's, for
+    inference) defaults to torch's default less one, leaving a core to the event loop: on the
+    2-core development CPU (busy with a training job) a forward pass of 16 images took 330 ms
+    with 2 threads, 20 ms with 1.
     """
     torch.set_num_threads(threads or max(1, torch.get_num_threads() - 1))
     uvicorn.run(
-        create_app(run, **options),
+        RequestLimit(create_app(run, **options), max_requests),
         host=host,
         port=port,
-        limit_concurrency=max_connections,
+        http=deadline_protocol(request_timeout, max_connections),
         access_log=access_log,
         log_level="info",
     )

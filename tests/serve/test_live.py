@@ -15,6 +15,8 @@ from keyless.cli import main
 from keyless.serve import Client
 from tests.serve.conftest import expected_labels
 
+REQUEST_TIMEOUT = 3.0  # seconds the test server gives a connection to deliver a whole request
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -28,7 +30,8 @@ def server(tiny_run, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     command = [sys.executable, "-m", "keyless.cli", "serve", str(tiny_run), "--host", "127.0.0.1",
-               "--port", str(port), "--device", "cpu"]  # fmt: skip
+               "--port", str(port), "--device", "cpu",
+               "--request-timeout", str(REQUEST_TIMEOUT)]  # fmt: skip
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -117,3 +120,33 @@ def test_a_client_that_hangs_up_mid_upload_leaves_no_traceback(server):
     new = log.read_text().splitlines()[before:]
     assert not any("Traceback" in line or "Error" in line for line in new), new
     assert len([line for line in new if "/v1/classify" in line]) <= 1
+
+
+@pytest.mark.slow  # needs the tiny_run fixture (a trained model)
+def test_300_idle_or_slow_connections_are_closed_in_time_and_do_not_lock_others_out(server):
+    url, log = server
+    host, port = url.removeprefix("http://").split(":")
+    before = len(log.read_text().splitlines())
+    sockets = [socket.create_connection((host, int(port))) for _ in range(300)]
+    try:
+        for i, sock in enumerate(sockets):
+            if i % 3 == 1:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHo")  # a header, never finished
+            elif i % 3 == 2:  # a body, never finished
+                sock.sendall(
+                    b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 99\r\n\r\nab"
+                )
+        opened = time.monotonic()
+        # a well-behaved client meanwhile: served at once, not 503
+        assert httpx.get(f"{url}/healthz", timeout=REQUEST_TIMEOUT).status_code == 200
+        assert time.monotonic() - opened < REQUEST_TIMEOUT
+        for sock in sockets:  # the server closes every one of them within its deadline
+            sock.settimeout(REQUEST_TIMEOUT + 5 - (time.monotonic() - opened))
+            while sock.recv(4096):  # an answer (408/400) or nothing, then the close
+                pass
+        assert time.monotonic() - opened < REQUEST_TIMEOUT + 5
+    finally:
+        for sock in sockets:
+            sock.close()
+    new = log.read_text().splitlines()[before:]
+    assert not any("Traceback" in line for line in new), new

@@ -1,0 +1,80 @@
+"""What a public service needs around uvicorn and uvicorn lacks: a deadline for every request to
+arrive whole, a cap on open connections, and a limit on requests in flight.
+
+uvicorn times out idle keep-alive connections only after a first response: a client that opens a
+socket and sends nothing, or a header a byte a second, holds it forever (256 such sockets locked
+every other client out at 503). Here each connection must deliver a complete request (headers
+and body) within ``request_timeout`` seconds of opening or of its previous response, or it is
+closed; sockets beyond ``max_open`` are closed on arrival; and only requests being handled count
+against ``max_requests`` (503 beyond), so idle sockets cannot starve well-behaved clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+
+def deadline_protocol(request_timeout: float, max_open: int) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol with the request deadline and the open-connection cap."""
+
+    class DeadlineProtocol(HttpToolsProtocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            if len(self.connections) > max_open:
+                transport.close()
+                return
+            self._arm()
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(request_timeout, self._expire)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expire(self) -> None:
+            self._deadline = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+        def on_message_complete(self) -> None:
+            self._disarm()  # the request is whole: the app may take its time to answer
+            super().on_message_complete()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()  # the next request on this connection gets its own deadline
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return DeadlineProtocol
+
+
+class RequestLimit:
+    """ASGI middleware: at most ``limit`` HTTP requests handled at once, others answered 503."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit, self.active = app, limit, 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if self.active >= self.limit:
+            busy = {"detail": f"busy: {self.limit} requests in progress; try again"}
+            return await JSONResponse(busy, 503)(scope, receive, send)
+        self.active += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
