@@ -92,7 +92,8 @@ class Run:
         try:
             state = torch.load(self.checkpoint_path, map_location=device, weights_only=True)
             return Checkpoint.from_state(state)
-        except (RuntimeError, KeyError, TypeError, ValueError, pickle.UnpicklingError) as exc:
+        except (RuntimeError, KeyError, TypeError, ValueError, EOFError, OSError, MemoryError,
+                pickle.UnpicklingError) as exc:  # fmt: skip
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(
                 f"{self.checkpoint_path}: not a keyless checkpoint ({reason})"

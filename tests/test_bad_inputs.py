@@ -289,3 +289,34 @@ def test_a_hundred_and_more_odd_files_each_fail_alone_in_one_line(tmp_path):
         line = next(e for e in errors if f"/{name}:" in e)
         assert words in line, line
     assert [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()] == ["zz-good.png"]
+
+
+def test_a_server_that_answers_html_is_one_error():
+    import httpx
+
+    from keyless.errors import KeylessError
+    from keyless.serve import Client
+
+    html = httpx.MockTransport(lambda request: httpx.Response(200, html="<h1>welcome</h1>"))
+    client = Client("http://portal", http=httpx.Client(transport=html, base_url="http://portal"))
+    with pytest.raises(KeylessError, match=r"answered /v1/model with text/html.*not a keyless"):
+        client.info  # noqa: B018
+
+
+@pytest.mark.parametrize("where", ["under a file", "name too long"])
+def test_unwritable_outputs_are_one_line_each_and_leave_nothing(tmp_path, where):
+    _image(tmp_path / "in" / "ok.png")
+    if where == "under a file":
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "out"
+    else:  # the output name fits, its temporary name does not
+        _image(tmp_path / "in" / ("n" * 240 + ".png"))
+        out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["encrypt", str(tmp_path / "in"), "--out", str(out)])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("keyless: error:")]
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert errors and all("cannot write" in line for line in errors), result.stderr
+    written = [p.name for p in tmp_path.rglob("*") if p.name.startswith(".")]
+    assert written == []  # no temporary file left behind
+    if where == "name too long":
+        assert len(errors) == 1 and [p.name for p in out.iterdir()] == ["ok.png"]

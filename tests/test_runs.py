@@ -61,3 +61,31 @@ def test_the_service_does_not_import_the_training_engine():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("damage", ["empty", "random", "truncated", "text", "zip of junk"])
+def test_a_damaged_checkpoint_is_one_line_for_evaluate_serve_and_resume(tmp_path, damage):
+    from click.testing import CliRunner
+
+    from keyless.cli import main
+
+    model = build_model(CONFIG, 10)
+    Run(tmp_path / "good").save(Checkpoint(CONFIG, 3, list("abcdefghij"), model.state_dict()))
+    whole = (tmp_path / "good" / "checkpoint.pt").read_bytes()
+    data = {"empty": b"", "random": torch.randint(0, 256, (5000,), dtype=torch.uint8).numpy()
+            .tobytes(), "truncated": whole[: len(whole) // 2], "text": b"not a checkpoint\n",
+            "zip of junk": whole[:30] + bytes(200)}[damage]  # fmt: skip
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(data)
+    npz = tmp_path / "d.npz"
+    import numpy as np
+
+    np.savez(npz, x_train=np.zeros((2, 32, 32, 3), np.uint8), y_train=np.array([0, 1]),
+             x_test=np.zeros((1, 32, 32, 3), np.uint8), y_test=np.array([0]))  # fmt: skip
+    run = str(tmp_path / "run")
+    for args in (["evaluate", run, "--data", str(npz)], ["serve", run, "--port", "1"],
+                 ["train", "--data", str(npz), "--out", run, "--resume"]):  # fmt: skip
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, (args, result.output, result.exception)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "not a keyless checkpoint" in lines[0], result.stderr
