@@ -21,6 +21,9 @@ from keyless.data import (
     DATA_ENV,
     DEFAULT_MAX_PIXELS,
     KeyPlan,
+    Manifest,
+    check_resume,
+    describe,
     find_dataset,
     load_splits,
     plan_jobs,
@@ -162,10 +165,17 @@ max_pixels_option = click.option(
 
 
 def _finish(
-    inputs: Any, out: Path, fn: Callable, desc: str, max_pixels: int, private: bool = False
+    inputs: Any,
+    out: Path,
+    fn: Callable,
+    desc: str,
+    max_pixels: int,
+    private: bool = False,
+    on_done: Callable[[], None] | None = None,
 ) -> None:
-    """Run ``fn`` over every input, report each failure on one line, exit non-zero if any.
-    ``private`` outputs (plain images) are the owner's only: folder 0o700, files 0o600."""
+    """Run ``fn`` over every input, then ``on_done``; report each failure on one line, exit
+    non-zero if any. ``private`` outputs (plain images) are the owner's only: folder 0o700,
+    files 0o600."""
     for raw in inputs:
         folder = Path(raw).resolve()
         if folder.is_dir() and (out.resolve() == folder or folder in out.resolve().parents):
@@ -181,6 +191,8 @@ def _finish(
         jobs, out, lambda job, target: transform_file(job, target, fn, max_pixels, mode), desc
     )
     errors += failed
+    if on_done is not None:
+        on_done()
     for exc in errors:
         click.echo(f"keyless: error: {exc}", err=True)
     click.echo(f"{desc}: {written} written, {skipped} already done, {len(errors)} failed -> {out}")
@@ -209,7 +221,8 @@ def encrypt(inputs, out, seed, common_key, master_key, max_pixels, cipher) -> No
 
     By default every image gets its own key from the OS CSPRNG, and the key is thrown away:
     nobody, you included, can decrypt. Use --master-key (keyless keygen) to keep the ability
-    to decrypt without storing per-image keys.
+    to decrypt without storing per-image keys. OUT/keyless.json describes the upload (cipher,
+    key mode, sizes, classes, counts, payload hash; never a key).
     """
     if sum(v is not None for v in (seed, common_key, master_key)) > 1:
         raise click.UsageError("choose at most one of --seed, --common-key, --master-key")
@@ -220,40 +233,45 @@ def encrypt(inputs, out, seed, common_key, master_key, max_pixels, cipher) -> No
         if master_key
         else CsprngSource()
     )
-    if master_key:
-        _record_check_value(out, source)
+    mode = (
+        "seed"
+        if seed is not None
+        else "master-key"
+        if master_key
+        else "common"
+        if common_key
+        else "independent"
+    )
+    check = source.check_value() if isinstance(source, MasterKeySource) else None
+    check_resume(out, Manifest(cipher.settings(), mode, check))
     plan = KeyPlan(cipher, source, common_path=common_key, create=True)
-    _finish(inputs, out, lambda x, ids: cipher.encrypt(x, plan.keys(x, ids)), "encrypt", max_pixels)
+    _finish(
+        inputs,
+        out,
+        lambda x, ids: cipher.encrypt(x, plan.keys(x, ids)),
+        "encrypt",
+        max_pixels,
+        on_done=lambda: _write_manifest(out, describe(out, cipher.settings(), mode, check)),
+    )
 
 
-CHECK_FILE = ".keyless-check"  # the master key's public check value, next to its ciphertexts
-
-
-def _record_check_value(out: Path, source: MasterKeySource) -> None:
-    """Write the master key's check value into ``out`` (refusing a folder of another key's)."""
-    path, value = out / CHECK_FILE, source.check_value()
-    if path.exists() and _check_value(path) != value:
-        raise KeyMaterialError(f"{out}: holds images encrypted with another master key")
-    write_bytes_atomic(path, (json.dumps({"master_key_check": value}) + "\n").encode())
-
-
-def _check_value(path: Path) -> str | None:
-    try:
-        return json.loads(path.read_text()).get("master_key_check")
-    except (OSError, ValueError, AttributeError):
-        raise KeyMaterialError(f"{path}: unreadable master-key check file") from None
+def _write_manifest(out: Path, manifest: Manifest) -> None:
+    """Describe what ``out`` now holds, if anything (a call that wrote nothing writes nothing)."""
+    if manifest.counts:
+        manifest.write(out)
 
 
 def _verify_check_value(inputs: Any, source: MasterKeySource) -> None:
-    """Refuse (exit 3) a master key whose check value differs from the one its ciphertexts'
-    folder recorded: a wrong key would otherwise decrypt to noise without a word."""
+    """Refuse (exit 3) a master key whose check value differs from the one in the manifest of
+    its ciphertexts' folder: a wrong key would otherwise decrypt to noise without a word."""
     for raw in inputs:
         folder = Path(raw) if Path(raw).is_dir() else Path(raw).parent
-        path = folder / CHECK_FILE
-        if path.exists() and _check_value(path) != source.check_value():
+        manifest = Manifest.read(folder)
+        recorded = manifest.master_key_check if manifest is not None else None
+        if recorded is not None and recorded != source.check_value():
             raise KeyMaterialError(
-                f"{raw}: encrypted with another master key (check value {_check_value(path)}, "
-                f"this key's is {source.check_value()})"
+                f"{raw}: encrypted with another master key (check value {recorded}, this "
+                f"key's is {source.check_value()})"
             )
 
 

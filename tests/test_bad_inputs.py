@@ -116,7 +116,7 @@ def test_image_that_would_lose_data_is_refused_and_good_ones_still_encrypted(tmp
     assert result.exit_code == 2 and "Traceback" not in result.output
     errors = [line for line in result.stderr.splitlines() if line.startswith("keyless: error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr
-    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["good.png"]
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["good.png", "keyless.json"]
 
 
 @pytest.mark.parametrize(
@@ -288,7 +288,8 @@ def test_a_hundred_and_more_odd_files_each_fail_alone_in_one_line(tmp_path):
     for name, words in expected.items():
         line = next(e for e in errors if f"/{name}:" in e)
         assert words in line, line
-    assert [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()] == ["zz-good.png"]
+    written = sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert written == ["keyless.json", "zz-good.png"]
 
 
 def test_a_server_that_answers_html_is_one_error():
@@ -319,4 +320,7 @@ def test_unwritable_outputs_are_one_line_each_and_leave_nothing(tmp_path, where)
     written = [p.name for p in tmp_path.rglob("*") if p.name.startswith(".")]
     assert written == []  # no temporary file left behind
     if where == "name too long":
-        assert len(errors) == 1 and [p.name for p in out.iterdir()] == ["ok.png"]
+        assert len(errors) == 1 and sorted(p.name for p in out.iterdir()) == [
+            "keyless.json",
+            "ok.png",
+        ]

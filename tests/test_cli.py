@@ -147,7 +147,7 @@ def test_npz_encrypt_decrypt(tmp_path):
     key = ("--master-key", tmp_path / "m.key")
     out, _ = run("encrypt", tmp_path / "d.npz", "--out", tmp_path / "e", *key)
     assert "1 written" in out
-    assert sorted(p.name for p in (tmp_path / "e").iterdir()) == [".keyless-check", "d.npz"]
+    assert sorted(p.name for p in (tmp_path / "e").iterdir()) == ["d.npz", "keyless.json"]
     enc = np.load(tmp_path / "e" / "d.npz")
     assert sorted(enc.files) == sorted(arrays)
     for split in ("train", "test"):
@@ -231,7 +231,7 @@ def test_bad_inputs_fail_alone_with_one_line_each(tmp_path):
         assert any(name in line and words in line for line in lines), (name, err)
     assert "Traceback" not in err and len(lines) == len(expected)
     # nothing half-written: only the good image, encrypted
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png", "keyless.json"]
     encrypted = read_image(tmp_path / "out" / "good.png")
     assert not np.array_equal(encrypted, read_image(folder / "good.png"))
     assert f"1 written, 0 already done, {len(expected)} failed" in out
@@ -243,7 +243,11 @@ def test_greyscale_and_palette_are_converted(tmp_path):
     inputs = (tmp_path / "grey.png", tmp_path / "pal.png")
     out, _ = run("encrypt", *inputs, "--out", tmp_path / "o", "--seed", 1)
     assert "2 written" in out
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["grey.png", "pal.png"]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "grey.png",
+        "keyless.json",
+        "pal.png",
+    ]
     assert read_image(tmp_path / "o" / "grey.png").shape == (4, 4, 3)
     assert not (read_image(tmp_path / "o" / "grey.png") == 90).all()
     run("decrypt", tmp_path / "o", "--out", tmp_path / "d", "--seed", 1)

@@ -12,6 +12,7 @@ from keyless.data._datasets import (
 from keyless.data._download import DATA_ENV, download_cifar10, find_dataset
 from keyless.data._files import Job, KeyPlan, plan_jobs, run_jobs, transform_file
 from keyless.data._io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image, write_png
+from keyless.data._manifest import MANIFEST, Manifest, check_resume, describe
 from keyless.data._wrap import EncryptedDataset, encrypt_dataset
 
 __all__ = [
@@ -19,10 +20,14 @@ __all__ = [
     "DATA_ENV",
     "DEFAULT_MAX_PIXELS",
     "IMAGE_SUFFIXES",
+    "MANIFEST",
     "EncryptedDataset",
     "ImageSet",
     "Job",
     "KeyPlan",
+    "Manifest",
+    "check_resume",
+    "describe",
     "download_cifar10",
     "encrypt_dataset",
     "find_dataset",

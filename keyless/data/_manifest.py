@@ -1,0 +1,114 @@
+"""The upload manifest: what ``keyless encrypt`` wrote into a folder, never any key material.
+
+``keyless.json`` next to the ciphertexts says which cipher (name and options) and which key mode
+made them, the image size, class names and counts, a hash of the payload and, for a master key,
+its public check value (HKDF of the secret, never the secret). The cloud reads it to know what it
+holds; ``decrypt`` reads it to refuse a wrong master key; ``encrypt`` into the same folder again
+(a resume) must use the same cipher and key mode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from PIL import Image
+
+from keyless._atomic import write_bytes_atomic
+from keyless.data._datasets import find_files, load_npz
+from keyless.data._io import IMAGE_SUFFIXES
+from keyless.errors import InputError, KeyMaterialError
+
+MANIFEST = "keyless.json"
+FORMAT, VERSION = "keyless-upload", 1
+KeyMode = Literal["independent", "common", "master-key", "seed"]
+
+
+@dataclass
+class Manifest:
+    """An upload's description (JSON-able; no key material).
+
+    Attributes:
+        cipher: the cipher's settings (``create_cipher(**cipher)`` rebuilds it).
+        keys: ``independent`` (CSPRNG keys, thrown away), ``common`` (one shared key),
+            ``master-key`` (derived from a kept secret) or ``seed`` (reproducible experiments).
+        master_key_check: the master key's public check value, for ``master-key``.
+        image_size: (H, W) when every image has it, else ``None``.
+        classes: class names (class sub-folders of image folders, or the npz label range).
+        counts: images per split (npz) or per top-level folder.
+        payload_sha256: hash over every payload file's relative path and contents.
+    """
+
+    cipher: dict[str, Any]
+    keys: KeyMode
+    master_key_check: str | None = None
+    image_size: list[int] | None = None
+    classes: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    payload_sha256: str = ""
+
+    def same_encryption(self, other: Manifest) -> bool:
+        """Whether ``other`` describes ciphertexts made the same way (cipher, keys, secret)."""
+        mine = (self.cipher, self.keys, self.master_key_check)
+        return mine == (other.cipher, other.keys, other.master_key_check)
+
+    def write(self, folder: Path) -> None:
+        data = {"format": FORMAT, "version": VERSION, **asdict(self)}
+        write_bytes_atomic(folder / MANIFEST, (json.dumps(data, indent=2) + "\n").encode())
+
+    @classmethod
+    def read(cls, folder: Path) -> Manifest | None:
+        """The folder's manifest, ``None`` if it has none; a one-line error if it is damaged."""
+        path = folder / MANIFEST
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            if data.pop("format") != FORMAT or data.pop("version") > VERSION:
+                raise ValueError("not a keyless upload manifest of a version this keyless reads")
+            return cls(**data)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InputError(f"{path}: unreadable upload manifest ({exc})") from None
+
+
+def describe(folder: Path, cipher: dict[str, Any], keys: KeyMode,
+             master_key_check: str | None = None) -> Manifest:  # fmt: skip
+    """The manifest of the payload now in ``folder``: sizes, classes, counts and hash."""
+    files, _ = find_files(folder, IMAGE_SUFFIXES | {".npz"})
+    digest, sizes, counts = hashlib.sha256(), set(), {}
+    npz_classes: list[str] = []  # in label order
+    folder_classes: set[str] = set()  # class sub-folders, sorted as the loader sorts them
+    for path in files:
+        relative = path.relative_to(folder).as_posix()
+        digest.update(relative.encode("utf-8", "surrogateescape") + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        if path.suffix == ".npz":
+            for split, data in load_npz(path).items():
+                counts[split] = counts.get(split, 0) + len(data)
+                sizes.add(tuple(data.images.shape[1:3]))
+                npz_classes = max(npz_classes, list(data.classes), key=len)
+        else:
+            parts = relative.split("/")
+            group = parts[0] if len(parts) > 1 else "."
+            counts[group] = counts.get(group, 0) + 1
+            folder_classes |= {parts[-2]} if len(parts) > 1 else set()
+            with Image.open(path) as image:
+                sizes.add((image.height, image.width))
+    size = list(sizes.pop()) if len(sizes) == 1 else None
+    classes = npz_classes or sorted(folder_classes)
+    return Manifest(cipher, keys, master_key_check, size, classes, counts, digest.hexdigest())
+
+
+def check_resume(folder: Path, planned: Manifest) -> None:
+    """Refuse to add ciphertexts made another way to an upload folder (one-line error)."""
+    existing = Manifest.read(folder)
+    if existing is not None and not existing.same_encryption(planned):
+        if existing.master_key_check != planned.master_key_check and existing.keys == planned.keys:
+            raise KeyMaterialError(f"{folder}: holds images encrypted with another master key")
+        raise InputError(
+            f"{folder}: holds {existing.keys}-key {existing.cipher['name']} ciphertexts; "
+            f"refusing to add {planned.keys}-key {planned.cipher['name']} ones"
+        )

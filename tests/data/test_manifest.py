@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+from click.testing import CliRunner
+from PIL import Image
+
+from keyless.cli import main
+from keyless.data import MANIFEST, Manifest, describe
+
+
+def _photos(folder, size=(6, 5)):
+    rng = np.random.default_rng(0)
+    for name in ("cat/a.png", "cat/b.png", "dog/c.png"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / name)
+
+
+def _encrypt(*args):
+    return CliRunner().invoke(main, ["encrypt", *map(str, args)])
+
+
+def test_encrypt_describes_the_upload_and_holds_no_key(tmp_path):
+    _photos(tmp_path / "photos")
+    assert _encrypt(tmp_path / "photos", "--out", tmp_path / "up").exit_code == 0
+    data = json.loads((tmp_path / "up" / MANIFEST).read_text())
+    assert data["format"] == "keyless-upload" and data["version"] == 1
+    assert data["cipher"] == {"name": "pe", "shuffle": True, "np_mode": "coin",
+                              "np_per": "component"}  # fmt: skip
+    assert data["keys"] == "independent" and data["master_key_check"] is None
+    assert data["image_size"] == [6, 5] and data["classes"] == ["cat", "dog"]
+    assert data["counts"] == {"cat": 2, "dog": 1}
+    again = describe(tmp_path / "up", data["cipher"], "independent")
+    assert again.payload_sha256 == data["payload_sha256"]  # the hash is of what is there
+    (tmp_path / "up" / "cat" / "a.png").write_bytes(
+        (tmp_path / "photos" / "cat/b.png").read_bytes()
+    )
+    assert (
+        describe(tmp_path / "up", data["cipher"], "independent").payload_sha256
+        != data["payload_sha256"]
+    )
+
+
+def test_an_upload_refuses_ciphertexts_made_another_way(tmp_path):
+    _photos(tmp_path / "photos")
+    assert _encrypt(tmp_path / "photos", "--out", tmp_path / "up").exit_code == 0
+    before = sorted(p.name for p in (tmp_path / "up").rglob("*"))
+    Image.new("RGB", (6, 5)).save(tmp_path / "photos" / "dog" / "d.png")
+    for extra, words in ((["--cipher", "le", "--block-size", "1"], "refusing to add"),
+                         (["--seed", "1"], "holds independent-key pe ciphertexts")):  # fmt: skip
+        result = _encrypt(tmp_path / "photos", "--out", tmp_path / "up", *extra)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1 and words in lines[0], result.stderr
+    assert sorted(p.name for p in (tmp_path / "up").rglob("*")) == before  # nothing added
+    assert _encrypt(tmp_path / "photos", "--out", tmp_path / "up").exit_code == 0  # a resume
+    assert Manifest.read(tmp_path / "up").counts == {"cat": 2, "dog": 2}
+
+
+def test_a_master_key_upload_records_its_check_value_not_its_secret(tmp_path):
+    _photos(tmp_path / "photos")
+    CliRunner().invoke(main, ["keygen", "--out", str(tmp_path / "m.key")])
+    secret = (tmp_path / "m.key").read_text().split()[1]
+    assert _encrypt(tmp_path / "photos", "--out", tmp_path / "up", "--master-key",
+                    tmp_path / "m.key").exit_code == 0  # fmt: skip
+    text = (tmp_path / "up" / MANIFEST).read_text()
+    manifest = Manifest.read(tmp_path / "up")
+    assert manifest.keys == "master-key" and len(manifest.master_key_check) == 8
+    assert manifest.master_key_check not in secret and secret[:8] not in text
+
+
+def test_a_damaged_manifest_is_one_line(tmp_path):
+    _photos(tmp_path / "photos")
+    (tmp_path / "up").mkdir()
+    for text in ("{", '{"format": "other", "version": 1}', "[]", '{"format": "keyless-upload"}'):
+        (tmp_path / "up" / MANIFEST).write_text(text)
+        result = _encrypt(tmp_path / "photos", "--out", tmp_path / "up")
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1, result.stderr
+        assert "unreadable upload manifest" in lines[0]
