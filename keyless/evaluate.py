@@ -80,10 +80,17 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def test_sets(
-    test: ImageSet, cipher: Cipher, source: KeySource, common_key: Key | None
+    test: ImageSet,
+    cipher: Cipher,
+    source: KeySource,
+    common_key: Key | None,
+    ciphertexts: bool = False,
 ) -> dict[str, torch.Tensor]:
     """The protocol's test images: plain; encrypted with fresh independent keys (drawn from
-    ``source``, never the training keys); encrypted with the common key when there is one."""
+    ``source``, never the training keys); encrypted with the common key when there is one. For
+    an upload's test split (``ciphertexts``): as the owner encrypted it, and re-keyed."""
+    if ciphertexts:
+        return {"upload": test.images, "upload_rekeyed": cipher.rekey(test.images, source)[0]}
     sets = {
         "plain": test.images,
         "fresh_key": cipher.encrypt_fresh(test.images, source)[0],
@@ -103,12 +110,14 @@ def evaluate(
     device: torch.device | str = "cpu",
     precision: str = "bf16",
     progress: bool = False,
+    ciphertexts: bool = False,
 ) -> dict[str, float]:
     """Accuracy on every test set of the protocol: ``{set}`` and, with ``tta`` where the cipher
-    commutes with moving pixels, ``{set}_tta``; with ``progress``, a bar per test set."""
+    commutes with moving pixels, ``{set}_tta``; with ``progress``, a bar per test set.
+    ``ciphertexts``: ``test`` is an upload's test split (see :func:`test_sets`)."""
     tta = tta and cipher.commutes_with_moves
     results = {}
-    for name, images in test_sets(test, cipher, source, common_key).items():
+    for name, images in test_sets(test, cipher, source, common_key, ciphertexts).items():
         desc = f"test {name}" if progress else None
         views = _predict(model, images, tta, eval_batch_size(device), device, precision, desc)
         for suffix, logits in zip(("", "_tta"), views, strict=False):

@@ -48,7 +48,8 @@ def load_splits(path: Path | str) -> dict[str, ImageSet]:
 
     ``path`` may be an ``.npz`` with ``x_train, y_train, x_test, y_test``; a CIFAR-10 python
     archive (``cifar-10-python.tar.gz``) or its extracted ``cifar-10-batches-py`` folder; a folder
-    with ``train/`` and ``test/`` image folders; or one image folder (returned as ``train``).
+    with ``train/`` and ``test/`` image folders; a folder holding one npz (what ``keyless
+    encrypt`` makes of one); or one image folder (returned as ``train``).
     """
     path = Path(path)
     if not path.exists():
@@ -63,6 +64,9 @@ def load_splits(path: Path | str) -> dict[str, ImageSet]:
         return load_splits(path / "cifar-10-batches-py")
     if (path / "train").is_dir():
         return {s.name: load_image_folder(s) for s in (path / "train", path / "test") if s.is_dir()}
+    npz = sorted(path.glob("*.npz"))
+    if len(npz) == 1 and not any(p.is_dir() for p in path.iterdir()):  # e.g. an encrypted upload
+        return load_npz(npz[0])
     return {"train": load_image_folder(path)}
 
 

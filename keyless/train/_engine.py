@@ -14,7 +14,7 @@ import math
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,20 @@ from tqdm import tqdm
 
 from keyless.cipher import Cipher, create_cipher
 from keyless.config import TrainConfig
-from keyless.data import ImageSet, load_splits
+from keyless.data import ImageSet, Manifest, load_splits
 from keyless.evaluate import accuracy, evaluate, predict
 from keyless.records import git_commit, machine
 from keyless.runs import Checkpoint, Run, build_model, load_run, resolve_precision
 from keyless.train import recipes
-from keyless.train._owner import Upload, derived_source, owner_key, prepare_upload, split_data
+from keyless.train._owner import (
+    Upload,
+    derived_source,
+    owner_key,
+    prepare_upload,
+    receive_upload,
+    split_data,
+    upload_config,
+)
 
 
 @dataclass
@@ -283,11 +291,17 @@ def train(
         config = checkpoint.config
     seed = checkpoint.seed if checkpoint is not None else config.seed
     seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
+    manifest = Manifest.read(Path(data)) if not isinstance(data, dict) else None
+    if manifest is not None and checkpoint is None:
+        config = upload_config(config, manifest)
     train_plain, test = split_data(
         load_splits(data) if not isinstance(data, dict) else data, config
     )
     cipher = create_cipher(**config.cipher)
-    upload = prepare_upload(train_plain, config, cipher, seed)
+    if manifest is not None:  # the owner's ciphertexts: nothing to encrypt, no key here
+        upload = receive_upload(train_plain, config, seed)
+    else:
+        upload = prepare_upload(train_plain, config, cipher, seed)
     del train_plain  # the cloud holds ciphertexts only (the owner's copy is in upload.client)
     precision = resolve_precision(config.precision, procs.device)
     learner = _learner(config, upload, seed, procs, precision, compile_model)
@@ -299,7 +313,8 @@ def train(
         trainer.run_epoch()
     metrics = evaluate(learner.model, test, cipher, derived_source(seed, "test"), upload.common_key,
                        device=procs.device, precision=precision,
-                       progress=progress and procs.rank == 0)  # fmt: skip
+                       progress=progress and procs.rank == 0,
+                       ciphertexts=manifest is not None)  # fmt: skip
     record = {
         "command": command,
         "config": config.to_dict(),
@@ -313,7 +328,9 @@ def train(
         "device": str(procs.device),
         "train_images": len(upload.train),
         "precision": precision,
-        "keys_note": _keys_note(config, seed),
+        "keys_note": _keys_note(config, seed, manifest),
+        "data": "ciphertexts: an owner's upload" if manifest else "plain images (simulated owner)",
+        **({"upload": asdict(manifest)} if manifest else {}),
     }
     if procs.rank == 0:
         run.write_record(record)
@@ -321,8 +338,12 @@ def train(
     return record
 
 
-def _keys_note(config: TrainConfig, seed: int) -> str:
-    """What the record says about keys: a simulated owner's all derive from the seed."""
+def _keys_note(config: TrainConfig, seed: int, manifest: Manifest | None) -> str:
+    """What the record says about keys: a simulated owner's all derive from the seed; an
+    upload's never reached the cloud."""
+    if manifest is not None:
+        return (f"an owner's upload ({manifest.keys} keys): no owner key ever reached this run; "
+                f"seed {seed} orders the batches and draws the cloud's re-keying only")  # fmt: skip
     if config.keys == "plain":
         return "plain training: no keys"
     return (f"simulated owner: every training and test key of this run can be regenerated from "

@@ -2,8 +2,9 @@
 
 Keys come from a seed recorded in the run, so an interrupted run resumes on the same ciphertexts
 and ``keyless evaluate`` can rebuild a common key; in deployment the owner runs ``keyless
-encrypt`` with CSPRNG keys instead. The cloud gets :class:`Upload`; it holds plain images and keys
-only in the comparison setting where the owner augments before encrypting (``augment=client``).
+encrypt`` with CSPRNG keys instead and the cloud trains on that upload (:func:`receive_upload`).
+The cloud gets :class:`Upload`; it holds plain images and keys only in the comparison setting
+where the owner augments before encrypting (``augment=client``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import torch
 
 from keyless.cipher import Cipher, Key
 from keyless.config import TrainConfig
-from keyless.data import ImageSet
-from keyless.errors import InputError
+from keyless.data import ImageSet, Manifest
+from keyless.errors import ConfigError, InputError
 from keyless.keys import SeedSource
 
 
@@ -72,6 +73,28 @@ class Upload:
     val: ImageSet | None
     common_key: Key | None
     client: ClientAugment | None
+
+
+def upload_config(config: TrainConfig, manifest: Manifest) -> TrainConfig:
+    """The config for training on an owner's upload: its cipher, and a one-line error for
+    options that need plain images or keys the cloud does not have."""
+    keys = "common" if manifest.keys == "common" else "independent"
+    if config.keys != keys:
+        raise ConfigError(
+            f"the upload holds {manifest.keys}-key ciphertexts: --keys {config.keys} does not "
+            f"fit (use --keys {keys})"
+        )
+    if config.augment == "client":
+        raise ConfigError("--augment client needs the owner's plain images; an upload has none")
+    return config.replace(cipher=manifest.cipher)
+
+
+def receive_upload(train: ImageSet, config: TrainConfig, seed: int) -> Upload:
+    """An owner's upload as the cloud gets it: ciphertexts already, under keys it never sees;
+    only the validation split is carved."""
+    keep, val_index = hold_out(len(train), config.val_size, seed)
+    val = train.subset(val_index) if config.val_size else None
+    return Upload(train=train.subset(keep), val=val, common_key=None, client=None)
 
 
 def prepare_upload(train: ImageSet, config: TrainConfig, cipher: Cipher, seed: int) -> Upload:
