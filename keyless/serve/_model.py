@@ -79,7 +79,25 @@ class ServedModel:
             "stem": self.config.stem,
             "adapt": self.config.adapt,
             "accuracy": self.accuracy,
+            "accepts": self.accepts(),
         }
+
+    def accepts(self) -> dict[str, float | None]:
+        """The inputs this model takes, each with its measured test accuracy (TTA where the
+        record has it; ``None``: not measured): fresh-key ciphertexts and plain images; a
+        plain-trained model, plain images only."""
+        measured = self.accuracy or {}
+
+        def best(*names: str) -> float | None:
+            return next((measured[n] for n in names if n in measured), None)
+
+        fresh = best("fresh_key_tta", "fresh_key", "upload_rekeyed_tta", "upload_rekeyed")
+        plain = best("plain_tta", "plain")
+        if plain is None and self.config.stem == "invariant":
+            plain = fresh  # the stem sees the same for an image and every encryption of it
+        if self.config.keys == "plain":
+            return {"plain_images": plain}
+        return {"fresh_key_ciphertexts": fresh, "plain_images": plain}
 
 
 def top_k(probabilities: torch.Tensor, classes: tuple[str, ...], k: int) -> list[dict[str, Any]]:

@@ -54,6 +54,8 @@ def test_model_describes_what_it_was_trained_for(client, tiny_run):
     assert accuracy["plain"] == accuracy["fresh_key"]
     assert accuracy["plain_tta"] == accuracy["fresh_key_tta"]
     assert accuracy == json.loads((tiny_run / "record.json").read_text())["test"]
+    assert info["accepts"] == {"fresh_key_ciphertexts": accuracy["fresh_key_tta"],
+                               "plain_images": accuracy["plain_tta"]}  # fmt: skip
 
 
 def test_raw_array_gets_the_models_labels_and_top_k(client, tiny_run, images):
