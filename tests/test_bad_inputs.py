@@ -324,3 +324,23 @@ def test_unwritable_outputs_are_one_line_each_and_leave_nothing(tmp_path, where)
             "keyless.json",
             "ok.png",
         ]
+
+
+def test_a_full_disk_is_one_line_per_output_and_for_keygen(tmp_path, monkeypatch):
+    import keyless._atomic
+
+    def no_space(src, dst):
+        raise OSError(28, "No space left on device", str(dst))
+
+    _image(tmp_path / "in" / "a.png")
+    _image(tmp_path / "in" / "b.png")
+    monkeypatch.setattr(keyless._atomic.os, "replace", no_space)
+    result = CliRunner().invoke(main, ["encrypt", str(tmp_path / "in"), "--out",
+                                       str(tmp_path / "out")])  # fmt: skip
+    errors = [line for line in result.stderr.splitlines() if line.startswith("keyless: error:")]
+    assert result.exit_code == 1 and len(errors) == 2, result.output  # both tried, both reported
+    assert all("cannot write (No space left on device)" in line for line in errors)
+    keygen = CliRunner().invoke(main, ["keygen", "--out", str(tmp_path / "m.key")])
+    assert keygen.exit_code == 1 and keygen.stderr.count("\n") == 1, keygen.output
+    assert "No space left on device" in keygen.stderr and "Traceback" not in keygen.output
+    assert [p for p in tmp_path.rglob("*") if p.name.startswith(".")] == []  # no temporary file
