@@ -353,15 +353,18 @@ def _keys_note(config: TrainConfig, seed: int, manifest: Manifest | None) -> str
 def evaluate_run(
     run: Path | str, data: Path | str, tta: bool = True, device: str | None = None
 ) -> dict[str, float]:
-    """Re-run the evaluation protocol on a finished run (common key rebuilt from its seed)."""
+    """Re-run the evaluation protocol on a finished run (common key rebuilt from its seed); on
+    an owner's upload (a folder with a manifest), its test split as encrypted and re-keyed."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, checkpoint = load_run(run, str(dev))
     config, seed = checkpoint.config, checkpoint.seed
+    manifest = Manifest.read(Path(data)) if Path(data).is_dir() else None
     train_set, test = split_data(load_splits(data), config)
-    cipher = create_cipher(**config.cipher)
+    cipher = create_cipher(**(manifest.cipher if manifest else config.cipher))
     common_key = None
-    if config.keys == "common":
+    if config.keys == "common" and manifest is None:
         common_key = owner_key(config, cipher, 1, tuple(train_set.images.shape[1:3]), seed)
     precision = resolve_precision(config.precision, dev)
     source = derived_source(seed, "test")
-    return evaluate(model, test, cipher, source, common_key, tta, dev, precision, progress=True)
+    return evaluate(model, test, cipher, source, common_key, tta, dev, precision, progress=True,
+                    ciphertexts=manifest is not None)  # fmt: skip

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -43,6 +44,10 @@ def test_the_cloud_trains_on_an_upload_it_cannot_read(tmp_path):
     assert "plain" not in record["test"] and record["data"].startswith("ciphertexts")
     assert "no owner key ever reached this run" in record["keys_note"]
     assert record["upload"]["keys"] == "independent" and record["config"]["cipher"]["name"] == "pe"
+    again = CliRunner().invoke(main, ["evaluate", str(tmp_path / "run"), "--data",
+                                      str(tmp_path / "upload")])  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == pytest.approx(record["test"])
     # the cloud's folders hold no plain image and no key
     cloud = [p for folder in ("upload", "run") for p in (tmp_path / folder).rglob("*")]
     assert not [p for p in cloud if p.suffix == ".key"]
