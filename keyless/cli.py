@@ -172,6 +172,7 @@ def _finish(
     max_pixels: int,
     private: bool = False,
     on_done: Callable[[], None] | None = None,
+    size: tuple[int, int] | None = None,
 ) -> None:
     """Run ``fn`` over every input, then ``on_done``; report each failure on one line, exit
     non-zero if any. ``private`` outputs (plain images) are the owner's only: folder 0o700,
@@ -188,7 +189,7 @@ def _finish(
         out.mkdir(mode=0o700, parents=True, exist_ok=True)
     mode = 0o600 if private else None
     written, skipped, failed = run_jobs(
-        jobs, out, lambda job, target: transform_file(job, target, fn, max_pixels, mode), desc
+        jobs, out, lambda job, target: transform_file(job, target, fn, max_pixels, mode, size), desc
     )
     errors += failed
     if on_done is not None:
@@ -214,9 +215,14 @@ def _finish(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Derive each image's key from this master secret and the image's name.",
 )
+@click.option(
+    "--size",
+    help="HxW (or N for NxN): scale and centre-crop every image to it before encrypting; "
+    "resizing a ciphertext later would mix pixels encrypted under different keys.",
+)
 @max_pixels_option
 @cipher_options
-def encrypt(inputs, out, seed, common_key, master_key, max_pixels, cipher) -> None:
+def encrypt(inputs, out, seed, common_key, master_key, size, max_pixels, cipher) -> None:
     """Encrypt image files, folders or npz datasets into OUT (PNG or npz, lossless).
 
     By default every image gets its own key from the OS CSPRNG, and the key is thrown away:
@@ -252,6 +258,7 @@ def encrypt(inputs, out, seed, common_key, master_key, max_pixels, cipher) -> No
         "encrypt",
         max_pixels,
         on_done=lambda: _write_manifest(out, describe(out, cipher.settings(), mode, check)),
+        size=_image_size(size if "x" in size.lower() else f"{size}x{size}") if size else None,
     )
 
 

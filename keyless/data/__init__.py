@@ -11,7 +11,7 @@ from keyless.data._datasets import (
 )
 from keyless.data._download import DATA_ENV, download_cifar10, find_dataset
 from keyless.data._files import Job, KeyPlan, plan_jobs, run_jobs, transform_file
-from keyless.data._io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image, write_png
+from keyless.data._io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, fit_image, read_image, write_png
 from keyless.data._manifest import MANIFEST, Manifest, check_resume, describe
 from keyless.data._wrap import EncryptedDataset, encrypt_dataset
 
@@ -31,6 +31,7 @@ __all__ = [
     "download_cifar10",
     "encrypt_dataset",
     "find_dataset",
+    "fit_image",
     "list_images",
     "load_image_folder",
     "load_npz",

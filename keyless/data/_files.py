@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from keyless.cipher import Cipher, Key
 from keyless.data._datasets import find_files, load_npz, save_npz
-from keyless.data._io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image, write_png
+from keyless.data._io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, fit_image, read_image, write_png
 from keyless.errors import InputError, KeylessError, OutputError
 from keyless.keys import KeySource
 
@@ -91,21 +91,26 @@ def transform_file(
     fn: ImageFn,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     mode: int | None = None,
+    size: tuple[int, int] | None = None,
 ) -> None:
     """Apply ``fn(images, ids)`` to an image file (one image) or an npz (every split).
 
     Image ids are ``<job id>`` for a file and ``<job id>/<split>/<index>`` inside an npz. The
     output is written atomically in the input's format (PNG or npz), with permissions ``mode``
-    (default: a new file's usual ones; 0o600 for outputs that hold plain images).
+    (default: a new file's usual ones; 0o600 for outputs that hold plain images). With ``size``
+    (H, W), each image file is first scaled and centre-cropped to it (:func:`fit_image`).
     """
     if job.source.suffix == ".npz":
+        if size is not None:
+            raise InputError(f"{job.source}: --size resizes image files, not npz arrays")
         splits = load_npz(job.source, max_pixels)
         for split, data in splits.items():
             ids = [f"{job.image_id}/{split}/{i}" for i in range(len(data))]
             data.images = fn(data.images, ids)
         save_npz(target, splits, mode)
     else:
-        image = torch.from_numpy(read_image(job.source, max_pixels))[None]
+        image = read_image(job.source, max_pixels)
+        image = torch.from_numpy(fit_image(image, size) if size else image)[None]
         write_png(target, fn(image, [job.image_id])[0].numpy(), mode)
 
 

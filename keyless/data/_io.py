@@ -107,6 +107,20 @@ def _check_mode(name: str, img: Image.Image) -> None:
         raise InputError(f"{name}: colour mode {mode} is not supported; convert it to RGB first")
 
 
+def fit_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) uint8 scaled (Lanczos) so it covers ``size`` = (h, w), then centre-cropped to
+    it: the owner's resizing, done on plain images (resampling a ciphertext would mix pixels
+    encrypted under different keys)."""
+    h, w = size
+    if image.shape[:2] == (h, w):
+        return image
+    scale = max(h / image.shape[0], w / image.shape[1])
+    scaled_w, scaled_h = round(image.shape[1] * scale), round(image.shape[0] * scale)
+    scaled = Image.fromarray(image).resize((scaled_w, scaled_h), Image.Resampling.LANCZOS)
+    top, left = (scaled_h - h) // 2, (scaled_w - w) // 2
+    return np.asarray(scaled.crop((left, top, left + w, top + h)), dtype=np.uint8).copy()
+
+
 def _wider_than_8_bits(img: Image.Image) -> bool:
     """Whether the file stores more than 8 bits per value although Pillow opens it as 8-bit RGB
     (16-bit PNG and TIFF: a ``;16`` raw mode; 16-bit PPM: a maximum value above 255)."""

@@ -77,3 +77,27 @@ def test_a_damaged_manifest_is_one_line(tmp_path):
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.exit_code == 2 and len(lines) == 1, result.stderr
         assert "unreadable upload manifest" in lines[0]
+
+
+def test_the_owner_resizes_before_encrypting(tmp_path):
+    from keyless.data import fit_image, read_image
+
+    rng = np.random.default_rng(1)
+    for name, shape in (("a/wide.png", (40, 70, 3)), ("a/tall.png", (90, 50, 3)),
+                        ("b/same.png", (32, 32, 3))):  # fmt: skip
+        (tmp_path / "photos" / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(
+            tmp_path / "photos" / name
+        )
+    assert _encrypt(tmp_path / "photos", "--out", tmp_path / "up", "--size", "32",
+                    "--seed", "4").exit_code == 0  # fmt: skip
+    assert Manifest.read(tmp_path / "up").image_size == [32, 32]
+    runner = CliRunner()
+    runner.invoke(main, ["decrypt", str(tmp_path / "up"), "--out", str(tmp_path / "back"),
+                         "--seed", "4"])  # fmt: skip
+    for name in ("a/wide.png", "a/tall.png", "b/same.png"):
+        expected = fit_image(read_image(tmp_path / "photos" / name), (32, 32))
+        assert np.array_equal(read_image(tmp_path / "back" / name), expected)
+    assert fit_image(read_image(tmp_path / "photos" / "b/same.png"), (32, 32)).shape == (32, 32, 3)
+    bad = _encrypt(tmp_path / "photos", "--out", tmp_path / "x", "--size", "0x5")
+    assert bad.exit_code == 2 and "sides must be 1 to" in bad.stderr
