@@ -7,6 +7,7 @@ from keyless.data._datasets import (
     load_image_folder,
     load_npz,
     load_splits,
+    load_stl10,
     save_npz,
 )
 from keyless.data._download import DATA_ENV, download_cifar10, find_dataset
@@ -36,6 +37,7 @@ __all__ = [
     "load_image_folder",
     "load_npz",
     "load_splits",
+    "load_stl10",
     "plan_jobs",
     "read_image",
     "run_jobs",

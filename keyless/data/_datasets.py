@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import pickle
@@ -47,7 +48,8 @@ def load_splits(path: Path | str) -> dict[str, ImageSet]:
     """Load a dataset as named splits.
 
     ``path`` may be an ``.npz`` with ``x_train, y_train, x_test, y_test``; a CIFAR-10 python
-    archive (``cifar-10-python.tar.gz``) or its extracted ``cifar-10-batches-py`` folder; a folder
+    archive (``cifar-10-python.tar.gz``) or its extracted ``cifar-10-batches-py`` folder; STL-10's
+    ``stl10_binary.tar.gz`` or ``stl10_binary`` folder (:func:`load_stl10`); a folder
     with ``train/`` and ``test/`` image folders; a folder holding one npz (what ``keyless
     encrypt`` makes of one); or one image folder (returned as ``train``).
     """
@@ -56,6 +58,8 @@ def load_splits(path: Path | str) -> dict[str, ImageSet]:
         raise InputError(f"{path}: no such file or folder")
     if path.suffix == ".npz":
         return load_npz(path)
+    if path.name.startswith("stl10_binary") or (path / "train_X.bin").exists():
+        return load_stl10(path)
     if path.name.endswith((".tar.gz", ".tgz")):
         return _load_cifar_tar(path)
     if (path / "data_batch_1").exists():
@@ -160,6 +164,51 @@ def save_npz(path: Path | str, splits: dict[str, ImageSet], mode: int | None = N
         arrays[f"y_{split}"] = labels.astype(_label_dtype(labels))  # exact, never wrapped
     with atomic_path(path, mode) as tmp, tmp.open("wb") as f:
         np.savez_compressed(f, **arrays)
+
+
+STL10_MD5 = {  # the official stl10_binary members (train and test; unlabeled is not read)
+    "train_X.bin": "918c2871b30a85fa023e0c44e0bee87f",
+    "train_y.bin": "5a34089d4802c674881badbb80307741",
+    "test_X.bin": "7f263ba9f9e0b06b93213547f721ac82",
+    "test_y.bin": "36f9794fa4beb8a2c72628de14fa638e",
+}
+STL10_CLASSES = (
+    "airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck",
+)  # fmt: skip
+
+
+def load_stl10(path: Path | str, checksums: dict[str, str] | None = None) -> dict[str, ImageSet]:
+    """STL-10's labelled splits (96x96; 5,000 train, 8,000 test) from the official
+    ``stl10_binary.tar.gz`` or its extracted ``stl10_binary`` folder, each member checked against
+    its published MD5 (``checksums``; default :data:`STL10_MD5`)."""
+    path, checksums = Path(path), checksums or STL10_MD5
+
+    def member(name: str) -> bytes:
+        if path.is_dir():
+            data = (path / name).read_bytes() if (path / name).exists() else None
+        else:
+            with tarfile.open(path, "r:gz") as tar:
+                found = [m for m in tar.getmembers() if m.isfile() and Path(m.name).name == name]
+                data = tar.extractfile(found[0]).read() if found else None
+        if data is None:
+            raise InputError(f"{path}: lacks {name}; is it stl10_binary(.tar.gz)?")
+        if hashlib.md5(data).hexdigest() != checksums[name]:
+            raise InputError(f"{path}: {name} checksum mismatch (not the official STL-10 file)")
+        return data
+
+    try:
+        splits = {}
+        for split in ("train", "test"):
+            pixels = np.frombuffer(member(f"{split}_X.bin"), np.uint8)
+            images = pixels.reshape(-1, 3, 96, 96).transpose(0, 3, 2, 1)  # stored column-major
+            labels = np.frombuffer(member(f"{split}_y.bin"), np.uint8).astype(np.int64) - 1
+            if len(labels) != len(images) or not ((labels >= 0) & (labels < 10)).all():
+                raise InputError(f"{path}: {split} labels do not match the images")
+            splits[split] = ImageSet(torch.from_numpy(np.ascontiguousarray(images)),
+                                     torch.from_numpy(labels), STL10_CLASSES)  # fmt: skip
+        return splits
+    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable STL-10 archive ({exc})") from None
 
 
 def _load_cifar_tar(path: Path) -> dict[str, ImageSet]:

@@ -125,3 +125,37 @@ def test_cifar_archive_that_is_no_batch_is_refused_without_running_code(
         load_splits(tmp_path / "c.tar.gz")
     assert "\n" not in str(error.value)
     assert not (tmp_path / "ran").exists()
+
+
+def _stl10_archive(path, n_train=3, n_test=2):
+    """A small archive in STL-10's binary layout: column-major 3x96x96 images, labels 1..10."""
+    rng = np.random.default_rng(7)
+    images = {s: rng.integers(0, 256, (n, 96, 96, 3), dtype=np.uint8)
+              for s, n in (("train", n_train), ("test", n_test))}  # fmt: skip
+    members = {}
+    for split, x in images.items():
+        members[f"{split}_X.bin"] = x.transpose(0, 3, 2, 1).tobytes()  # HWC -> column-major CWH
+        members[f"{split}_y.bin"] = (np.arange(len(x)) % 10 + 1).astype(np.uint8).tobytes()
+    with tarfile.open(path, "w:gz") as tar:
+        for name, blob in members.items():
+            info = tarfile.TarInfo(f"stl10_binary/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    import hashlib
+
+    return images, {name: hashlib.md5(blob).hexdigest() for name, blob in members.items()}
+
+
+def test_stl10_binary_archive_is_read_in_its_layout_and_checked(tmp_path):
+    from keyless.data import load_stl10
+
+    archive = tmp_path / "stl10_binary.tar.gz"
+    images, checksums = _stl10_archive(archive)
+    splits = load_stl10(archive, checksums)
+    assert splits["train"].images.shape == (3, 96, 96, 3)
+    assert np.array_equal(splits["train"].images.numpy(), images["train"])
+    assert splits["test"].labels.tolist() == [0, 1] and splits["test"].classes[0] == "airplane"
+    with pytest.raises(InputError, match=r"train_X\.bin checksum mismatch"):
+        load_splits(archive)  # the official checksums: this is not the real STL-10
+    with pytest.raises(InputError, match=r"lacks train_X\.bin"):
+        load_stl10(tmp_path, checksums)  # a folder without the members

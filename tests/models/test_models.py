@@ -136,3 +136,12 @@ def test_every_model_stem_and_adaptation_network_trains(name, stem, adapt):
     trainable = [p for p in model.parameters() if p.requires_grad]
     assert all(p.grad is not None for p in trainable)  # every trainable parameter is reached
     assert any(p.grad.abs().sum() > 0 for p in trainable)
+
+
+@pytest.mark.parametrize("size", [32, 96])
+def test_fastnet_takes_cifar_and_stl10_sizes(size):
+    model = create_model("fastnet", num_classes=10, stem="invariant", widths=(8, 16, 16)).eval()
+    images = torch.randint(0, 256, (2, size, size, 3), dtype=torch.uint8)
+    model.init_from_data(images)
+    with torch.no_grad():
+        assert model(images).shape == (2, 10)
