@@ -13,7 +13,7 @@ from keyless.data._datasets import (
 from keyless.data._download import DATA_ENV, download_cifar10, find_dataset
 from keyless.data._files import Job, KeyPlan, plan_jobs, run_jobs, transform_file
 from keyless.data._io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, fit_image, read_image, write_png
-from keyless.data._manifest import MANIFEST, Manifest, check_resume, describe
+from keyless.data._manifest import MANIFEST, Manifest, check_resume, describe, verify_payload
 from keyless.data._wrap import EncryptedDataset, encrypt_dataset
 
 __all__ = [
@@ -43,5 +43,6 @@ __all__ = [
     "run_jobs",
     "save_npz",
     "transform_file",
+    "verify_payload",
     "write_png",
 ]

@@ -102,6 +102,16 @@ def describe(folder: Path, cipher: dict[str, Any], keys: KeyMode,
     return Manifest(cipher, keys, master_key_check, size, classes, counts, digest.hexdigest())
 
 
+def verify_payload(folder: Path, manifest: Manifest) -> None:
+    """Refuse an upload whose files are not the ones its manifest describes (one line)."""
+    found = describe(folder, manifest.cipher, manifest.keys, manifest.master_key_check)
+    if found.payload_sha256 != manifest.payload_sha256:
+        raise InputError(
+            f"{folder}: the files do not match {MANIFEST} (payload hash {found.payload_sha256[:12]}"
+            f"..., recorded {manifest.payload_sha256[:12]}...): files were added, changed or lost"
+        )
+
+
 def check_resume(folder: Path, planned: Manifest) -> None:
     """Refuse to add ciphertexts made another way to an upload folder (one-line error)."""
     existing = Manifest.read(folder)

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from keyless.cipher import Cipher, create_cipher
 from keyless.config import TrainConfig
-from keyless.data import ImageSet, Manifest, load_splits
+from keyless.data import ImageSet, Manifest, load_splits, verify_payload
 from keyless.evaluate import accuracy, evaluate, predict
 from keyless.records import git_commit, machine
 from keyless.runs import Checkpoint, Run, build_model, load_run, resolve_precision
@@ -292,8 +292,10 @@ def train(
     seed = checkpoint.seed if checkpoint is not None else config.seed
     seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
     manifest = Manifest.read(Path(data)) if not isinstance(data, dict) else None
-    if manifest is not None and checkpoint is None:
-        config = upload_config(config, manifest)
+    if manifest is not None:
+        verify_payload(Path(data), manifest)
+        if checkpoint is None:
+            config = upload_config(config, manifest)
     train_plain, test = split_data(
         load_splits(data) if not isinstance(data, dict) else data, config
     )

@@ -66,6 +66,11 @@ def test_options_that_need_plain_images_or_keys_are_refused_for_an_upload(tmp_pa
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.exit_code == 2 and len(lines) == 1 and words in lines[0], result.output
         assert not (tmp_path / "r").exists()
+    next((tmp_path / "up" / "train").rglob("*.png")).unlink()  # a file lost on the way
+    result = _train("--data", tmp_path / "up", "--epochs", "1", "--out", tmp_path / "r")
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert "the files do not match keyless.json" in lines[0] and not (tmp_path / "r").exists()
 
 
 def test_an_encrypted_npz_upload_is_read_as_its_splits(tmp_path):
