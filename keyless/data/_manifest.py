@@ -77,14 +77,12 @@ class Manifest:
 def describe(folder: Path, cipher: dict[str, Any], keys: KeyMode,
              master_key_check: str | None = None) -> Manifest:  # fmt: skip
     """The manifest of the payload now in ``folder``: sizes, classes, counts and hash."""
-    files, _ = find_files(folder, IMAGE_SUFFIXES | {".npz"})
-    digest, sizes, counts = hashlib.sha256(), set(), {}
+    files = _payload(folder)
+    sizes, counts = set(), {}
     npz_classes: list[str] = []  # in label order
     folder_classes: set[str] = set()  # class sub-folders, sorted as the loader sorts them
     for path in files:
         relative = path.relative_to(folder).as_posix()
-        digest.update(relative.encode("utf-8", "surrogateescape") + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
         if path.suffix == ".npz":
             for split, data in load_npz(path).items():
                 counts[split] = counts.get(split, 0) + len(data)
@@ -99,15 +97,30 @@ def describe(folder: Path, cipher: dict[str, Any], keys: KeyMode,
                 sizes.add((image.height, image.width))
     size = list(sizes.pop()) if len(sizes) == 1 else None
     classes = npz_classes or sorted(folder_classes)
-    return Manifest(cipher, keys, master_key_check, size, classes, counts, digest.hexdigest())
+    return Manifest(cipher, keys, master_key_check, size, classes, counts, payload_hash(folder))
+
+
+def _payload(folder: Path) -> list[Path]:
+    return find_files(folder, IMAGE_SUFFIXES | {".npz"})[0]
+
+
+def payload_hash(folder: Path) -> str:
+    """SHA-256 over every payload file's relative path and contents, in sorted order."""
+    digest = hashlib.sha256()
+    for path in _payload(folder):
+        digest.update(
+            path.relative_to(folder).as_posix().encode("utf-8", "surrogateescape") + b"\0"
+        )
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def verify_payload(folder: Path, manifest: Manifest) -> None:
     """Refuse an upload whose files are not the ones its manifest describes (one line)."""
-    found = describe(folder, manifest.cipher, manifest.keys, manifest.master_key_check)
-    if found.payload_sha256 != manifest.payload_sha256:
+    found = payload_hash(folder)  # the hash only: the images are read once, by the loader
+    if found != manifest.payload_sha256:
         raise InputError(
-            f"{folder}: the files do not match {MANIFEST} (payload hash {found.payload_sha256[:12]}"
+            f"{folder}: the files do not match {MANIFEST} (payload hash {found[:12]}"
             f"..., recorded {manifest.payload_sha256[:12]}...): files were added, changed or lost"
         )
 
