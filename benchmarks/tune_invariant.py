@@ -29,6 +29,12 @@ def batch(size: int) -> dict[str, Any]:
     return {"batch_size": size, **airbench_sgd(11.5, 0.0153, 0.85, size)}
 
 
+def muon(size: int, lr: float = 0.24) -> dict[str, Any]:
+    """airbench94_muon: Muon on the conv filters, linear decay from the first step to zero."""
+    return {**batch(size), "optimizer": "muon", "muon_lr": lr, "warmup_fraction": 0.0,
+            "lr_end": 0.0}  # fmt: skip
+
+
 VARIANTS: dict[str, dict[str, Any]] = {
     "invariant": {},
     "batch-512": batch(512),
@@ -36,6 +42,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "smoothing-0.1": {"label_smoothing": 0.1},
     "batch-512-smoothing-0.1": {**batch(512), "label_smoothing": 0.1},
     "spline-w48": {"stem": "spline", "model_kwargs": {**CPU_WIDTH, "whiten_width": 48}},
+    "muon-b1000": {**muon(1000), "lookahead": False},
+    "muon-b1000-lookahead": muon(1000),
+    "muon-b500": {**muon(500, lr=0.17), "lookahead": False},
 }
 
 

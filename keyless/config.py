@@ -31,6 +31,9 @@ class TrainConfig:
     epochs: float = 10.0
     batch_size: int = 1024  # images per optimizer step, all processes together
     lr: float = 0.1  # per step, torch SGD
+    optimizer: Literal["sgd", "muon"] = "sgd"  # muon: conv filters by Muon, the rest by SGD
+    muon_lr: float = 0.24  # Muon: step length of each filter bank's orthogonalised update
+    muon_momentum: float = 0.6  # Muon: Nesterov momentum of the filter updates
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4  # torch SGD: multiplied by the lr

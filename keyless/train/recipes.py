@@ -160,8 +160,74 @@ def whitening_sample(images: torch.Tensor, seed: int) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:
-    """SGD with three groups: [whitening bias, backbone BatchNorm biases, the rest].
+def orthogonalize(g: torch.Tensor, steps: int = 3, eps: float = 1e-7) -> torch.Tensor:
+    """Approximately ``U V^T`` of ``g = U S V^T`` (Muon's quintic Newton-Schulz iteration in bf16):
+    every direction of the update gets the same length, so rare directions learn as fast as
+    common ones. Its singular values land in roughly 0.5..1.5, which does not hurt."""
+    a, b, c = 3.4445, -4.7750, 2.0315
+    x = g.bfloat16()
+    x = x / (x.norm() + eps)  # the top singular value at most 1
+    wide = x.shape[0] > x.shape[1]
+    if wide:
+        x = x.T
+    for _ in range(steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return (x.T if wide else x).to(g.dtype)
+
+
+class Muon(torch.optim.Optimizer):
+    """Muon (airbench94_muon): Nesterov momentum, then each filter bank's update orthogonalised
+    (``orthogonalize`` of the filters as rows) and the filters rescaled to norm sqrt(out): the
+    step length is then the lr alone, whatever the gradient's scale."""
+
+    def __init__(self, params: list[nn.Parameter], lr: float, momentum: float) -> None:
+        super().__init__(params, {"lr": lr, "momentum": momentum})
+
+    @torch.no_grad()
+    def step(self) -> None:  # type: ignore[override]
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                buf = state.setdefault("momentum_buffer", torch.zeros_like(p.grad))
+                buf.mul_(group["momentum"]).add_(p.grad)
+                g = p.grad.add(buf, alpha=group["momentum"])
+                p.mul_(len(p) ** 0.5 / p.norm())
+                update = orthogonalize(g.reshape(len(g), -1)).view_as(p)
+                p.add_(update, alpha=-group["lr"])
+
+
+class Optimizers:
+    """Several optimizers stepped as one: their groups in order, one state dict."""
+
+    def __init__(self, *optimizers: torch.optim.Optimizer) -> None:
+        self.optimizers = optimizers
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return [g for o in self.optimizers for g in o.param_groups]
+
+    def step(self) -> None:
+        for o in self.optimizers:
+            o.step()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for o in self.optimizers:
+            o.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {str(i): o.state_dict() for i, o in enumerate(self.optimizers)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for i, o in enumerate(self.optimizers):
+            o.load_state_dict(state[str(i)])
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.SGD | Optimizers:
+    """SGD with three groups: [whitening bias, backbone BatchNorm biases, the rest]; with
+    ``optimizer="muon"`` the trainable conv filters leave "the rest" for a fourth group, Muon's.
 
     BatchNorm biases learn ``bias_lr_scale`` times faster with decay divided by it (the same
     decay per step); the whitening bias learns at the base lr and is frozen later
@@ -178,6 +244,8 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:
     ]
     special = {id(p) for p in whiten_bias + norms}
     rest = [p for p in model.parameters() if p.requires_grad and id(p) not in special]
+    filters = [p for p in rest if p.ndim == 4] if config.optimizer == "muon" else []
+    rest = [p for p in rest if p.ndim != 4] if filters else rest
     fast = config.lr * config.bias_lr_scale
     groups = [
         {"params": whiten_bias, "base": config.lr, "weight_decay": config.weight_decay},
@@ -186,7 +254,12 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:
     ]
     for group in groups:
         group["lr"] = group["base"]
-    return torch.optim.SGD(groups, momentum=config.momentum, nesterov=config.nesterov)
+    sgd = torch.optim.SGD(groups, momentum=config.momentum, nesterov=config.nesterov)
+    if not filters:
+        return sgd
+    muon = Muon(filters, lr=config.muon_lr, momentum=config.muon_momentum)
+    muon.param_groups[0]["base"] = config.muon_lr
+    return Optimizers(sgd, muon)
 
 
 # ---------------------------------------------------------------------------------------------

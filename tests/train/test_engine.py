@@ -17,8 +17,11 @@ from tests.synthetic import quadrant_splits, save_quadrant_npz
 TINY = {"model_kwargs": {"widths": [16, 32, 32]}, "batch_size": 64, "seed": 0, "precision": "fp32"}
 
 
-def test_tiny_training_on_independent_keys_beats_chance(tmp_path):
-    config = recipe("fast", keys="independent", stem="invariant", epochs=10, **TINY)
+@pytest.mark.parametrize("optimizer", ["sgd", "muon"])
+def test_tiny_training_on_independent_keys_beats_chance(tmp_path, optimizer):
+    config = recipe(
+        "fast", keys="independent", stem="invariant", epochs=10, optimizer=optimizer, **TINY
+    )
     record = train(
         config, quadrant_splits(n_train=320, n_test=400), tmp_path / "run", progress=False
     )
@@ -75,8 +78,11 @@ def test_kill_then_resume_continues_from_the_last_checkpoint(tmp_path):
     assert record["history"][: first.epoch] == first.history  # kept, not retrained
 
 
-def test_resume_mid_epoch_gives_the_uninterrupted_run(tmp_path, monkeypatch):
-    config = recipe("fast", keys="independent", rekey=True, epochs=2, **TINY)  # 5 steps/epoch
+@pytest.mark.parametrize("optimizer", ["sgd", "muon"])
+def test_resume_mid_epoch_gives_the_uninterrupted_run(tmp_path, monkeypatch, optimizer):
+    config = recipe(  # 5 steps/epoch
+        "fast", keys="independent", rekey=True, epochs=2, optimizer=optimizer, **TINY
+    )
     whole = train(config, quadrant_splits(), tmp_path / "whole", progress=False)
 
     def interrupt_at_step_7(config, step, total, steps_per_epoch):

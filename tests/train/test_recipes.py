@@ -109,3 +109,33 @@ def test_invariant_recipe_keeps_airbench_per_example_lr_and_decay_per_epoch():
     }
     assert per_epoch[256] == pytest.approx(per_epoch[1024])
     assert recipe("invariant", stem="spline").stem == "spline"  # the CLI's --stem still wins
+
+
+def test_orthogonalize_evens_out_the_singular_values():
+    g = torch.randn(64, 576, generator=torch.Generator().manual_seed(0))
+    g = g * torch.logspace(-2, 0, 576)  # singular values spread over two decades
+    s = torch.linalg.svdvals(recipes.orthogonalize(g).float())
+    assert s.min() > 0.5 and s.max() < 1.5  # Muon's band, about U V^T
+    assert recipes.orthogonalize(g.T).shape == (576, 64)
+
+
+def test_muon_takes_the_conv_filters_and_sgd_the_rest():
+    config = recipe("fast", model_kwargs={"widths": [16, 32, 32]}, optimizer="muon", muon_lr=0.3)
+    model = build_model(config, 10)
+    optimizer = recipes.make_optimizer(model, config)
+    whiten, _, rest, filters = optimizer.param_groups
+    convs = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d)]
+    convs = [w for w in convs if w.requires_grad]  # not the frozen whitening
+    assert {id(p) for p in filters["params"]} == {id(w) for w in convs} and len(convs) == 6
+    assert [p.ndim for p in rest["params"]] == [2]  # the head
+    assert filters["base"] == 0.3 and whiten["params"] == [model.backbone.whiten.bias]
+    rescaled = [w.detach() * len(w) ** 0.5 / w.norm() for w in convs]  # norm sqrt(out)
+    model(torch.randint(0, 256, (8, 32, 32, 3), dtype=torch.uint8)).square().sum().backward()
+    optimizer.step()
+    for w, start in zip(convs, rescaled, strict=True):  # then an orthogonal step of length lr
+        step = (w.detach() - start).reshape(len(w), -1)
+        s = torch.linalg.svdvals(step / 0.3)
+        assert s.min() > 0.3 and s.max() < 1.5 and len(s) == min(step.shape)
+    state = optimizer.state_dict()
+    optimizer.load_state_dict(state)
+    assert optimizer.param_groups[3]["momentum"] == config.muon_momentum
