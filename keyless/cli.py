@@ -439,6 +439,15 @@ data_option = click.option(
 )  # fmt: skip
 
 
+upload_flag = click.option(
+    "--upload",
+    "require_upload",
+    is_flag=True,
+    help="DATA must be an owner's encrypted upload (a folder with keyless.json); plain data "
+    "are refused. The cloud's setting: nothing is encrypted here by mistake.",
+)
+
+
 @main.command("train")
 @data_option
 @click.option("--model", default=None, help=f"Backbone: {', '.join(list_models())}.")
@@ -527,10 +536,11 @@ data_option = click.option(
     is_flag=True,
     help="torch.compile the network for training (worth it on a GPU; slow to start).",
 )
+@upload_flag
 @cipher_options
 def train_cmd(
     data, recipe_name, widths, whiten_width, milestones, out, resume, checkpoint_minutes, device,
-    compile_model, cipher, **options,
+    compile_model, require_upload, cipher, **options,
 ):  # fmt: skip
     """Train a classifier on encrypted CIFAR-10 (or any dataset) and evaluate it.
 
@@ -558,6 +568,7 @@ def train_cmd(
         compile_model=compile_model,
         device=device,
         command=" ".join(["keyless", *sys.argv[1:]]),
+        require_upload=require_upload,
     )
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one report
         click.echo(json.dumps(record["test"], indent=2))
@@ -623,9 +634,12 @@ def reproduce(table, budget, data, out, only, results_only, reuse, device) -> No
 @data_option
 @click.option("--no-tta", is_flag=True, help="Skip the flip-and-translate test-time augmentation.")
 @click.option("--device", help="cpu or cuda.")
-def evaluate_cmd(run, data, no_tta, device) -> None:
-    """Evaluate a trained run on plain, fresh-key and (if any) common-key test images."""
-    click.echo(json.dumps(evaluate_run(run, find_dataset(data), not no_tta, device), indent=2))
+@upload_flag
+def evaluate_cmd(run, data, no_tta, device, require_upload) -> None:
+    """Evaluate a trained run on plain, fresh-key and (if any) common-key test images, or on an
+    owner's upload: its test split as encrypted and re-keyed."""
+    metrics = evaluate_run(run, find_dataset(data), not no_tta, device, require_upload)
+    click.echo(json.dumps(metrics, indent=2))
 
 
 @main.command()

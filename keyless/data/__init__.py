@@ -13,7 +13,14 @@ from keyless.data._datasets import (
 from keyless.data._download import DATA_ENV, download_cifar10, find_dataset
 from keyless.data._files import Job, KeyPlan, plan_jobs, run_jobs, transform_file
 from keyless.data._io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, fit_image, read_image, write_png
-from keyless.data._manifest import MANIFEST, Manifest, check_resume, describe, verify_payload
+from keyless.data._manifest import (
+    MANIFEST,
+    Manifest,
+    check_resume,
+    check_splits,
+    describe,
+    open_upload,
+)
 from keyless.data._wrap import EncryptedDataset, encrypt_dataset
 
 __all__ = [
@@ -28,6 +35,7 @@ __all__ = [
     "KeyPlan",
     "Manifest",
     "check_resume",
+    "check_splits",
     "describe",
     "download_cifar10",
     "encrypt_dataset",
@@ -38,11 +46,11 @@ __all__ = [
     "load_npz",
     "load_splits",
     "load_stl10",
+    "open_upload",
     "plan_jobs",
     "read_image",
     "run_jobs",
     "save_npz",
     "transform_file",
-    "verify_payload",
     "write_png",
 ]

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from PIL import Image
 
 from keyless._atomic import write_bytes_atomic
-from keyless.data._datasets import find_files, load_npz
+from keyless.data._datasets import ImageSet, find_files, load_npz
 from keyless.data._io import IMAGE_SUFFIXES
 from keyless.errors import InputError, KeyMaterialError
 
@@ -123,6 +123,42 @@ def verify_payload(folder: Path, manifest: Manifest) -> None:
             f"{folder}: the files do not match {MANIFEST} (payload hash {found[:12]}"
             f"..., recorded {manifest.payload_sha256[:12]}...): files were added, changed or lost"
         )
+
+
+def open_upload(data: Path, required: bool = False) -> Manifest | None:
+    """The manifest of ``data`` as the cloud receives it, its payload hash checked; ``None`` for
+    plain data (refused when ``required``). A file or folder inside an upload is refused: read
+    alone, its ciphertexts would pass for plain images and be encrypted again."""
+    data = Path(data)
+    for parent in data.absolute().parents:
+        if (parent / MANIFEST).is_file():
+            raise InputError(f"{data}: part of the encrypted upload {parent}; pass that folder")
+    manifest = Manifest.read(data) if data.is_dir() else None
+    if manifest is None:
+        if required:
+            raise InputError(f"{data}: not an encrypted upload (no {MANIFEST}, which `keyless "
+                             f"encrypt` writes next to the ciphertexts)")  # fmt: skip
+        return None
+    verify_payload(data, manifest)
+    return manifest
+
+
+def check_splits(data: Path, manifest: Manifest, splits: dict[str, ImageSet]) -> None:
+    """Refuse an upload whose loaded images contradict its manifest (counts, classes, size):
+    the manifest was edited, or belongs to other files."""
+    found = {name: len(split) for name, split in splits.items()}
+    classes = list(splits["train"].classes) if "train" in splits else manifest.classes
+    sizes = {tuple(split.images.shape[1:3]) for split in splits.values()}
+    problems = []
+    if found != manifest.counts:
+        problems.append(f"counts {found}, recorded {manifest.counts}")
+    if classes != manifest.classes:
+        problems.append(f"classes {classes}, recorded {manifest.classes}")
+    if manifest.image_size is not None and sizes != {tuple(manifest.image_size)}:
+        problems.append(f"image sizes {sorted(sizes)}, recorded {manifest.image_size}")
+    if problems:
+        found_text = "; ".join(problems)
+        raise InputError(f"{data / MANIFEST}: does not describe these files ({found_text})")
 
 
 def check_resume(folder: Path, planned: Manifest) -> None:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from keyless.cipher import Cipher, create_cipher
 from keyless.config import TrainConfig
-from keyless.data import ImageSet, Manifest, load_splits, verify_payload
+from keyless.data import ImageSet, Manifest, check_splits, load_splits, open_upload
 from keyless.evaluate import accuracy, evaluate, predict
 from keyless.records import git_commit, machine
 from keyless.runs import Checkpoint, Run, build_model, load_run, resolve_precision
@@ -269,6 +269,7 @@ def train(
     command: str | None = None,
     checkpoint_minutes: float = 10.0,
     compile_model: bool = False,
+    require_upload: bool = False,
 ) -> dict[str, Any]:
     """Train and evaluate one configuration; writes the run folder ``out`` (:mod:`keyless.runs`).
 
@@ -281,6 +282,8 @@ def train(
         checkpoint_minutes: also checkpoint within an epoch after this much training time.
         compile_model: ``torch.compile`` the training step's network (pays off on a GPU, where
             the first epoch absorbs the compile time; results match to rounding).
+        require_upload: refuse ``data`` unless it is an owner's encrypted upload (the cloud's
+            setting: no plain image may be trained on by mistake).
 
     Returns:
         The run record (also written to ``out/record.json``).
@@ -291,14 +294,13 @@ def train(
         config = checkpoint.config
     seed = checkpoint.seed if checkpoint is not None else config.seed
     seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
-    manifest = Manifest.read(Path(data)) if not isinstance(data, dict) else None
+    manifest = open_upload(Path(data), require_upload) if not isinstance(data, dict) else None
+    if manifest is not None and checkpoint is None:
+        config = upload_config(config, manifest)
+    splits = load_splits(data) if not isinstance(data, dict) else data
     if manifest is not None:
-        verify_payload(Path(data), manifest)
-        if checkpoint is None:
-            config = upload_config(config, manifest)
-    train_plain, test = split_data(
-        load_splits(data) if not isinstance(data, dict) else data, config
-    )
+        check_splits(Path(data), manifest, splits)
+    train_plain, test = split_data(splits, config)
     cipher = create_cipher(**config.cipher)
     if manifest is not None:  # the owner's ciphertexts: nothing to encrypt, no key here
         upload = receive_upload(train_plain, config, seed)
@@ -353,15 +355,22 @@ def _keys_note(config: TrainConfig, seed: int, manifest: Manifest | None) -> str
 
 
 def evaluate_run(
-    run: Path | str, data: Path | str, tta: bool = True, device: str | None = None
+    run: Path | str,
+    data: Path | str,
+    tta: bool = True,
+    device: str | None = None,
+    require_upload: bool = False,
 ) -> dict[str, float]:
     """Re-run the evaluation protocol on a finished run (common key rebuilt from its seed); on
     an owner's upload (a folder with a manifest), its test split as encrypted and re-keyed."""
+    manifest = open_upload(Path(data), require_upload)
+    splits = load_splits(data)
+    if manifest is not None:
+        check_splits(Path(data), manifest, splits)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, checkpoint = load_run(run, str(dev))
     config, seed = checkpoint.config, checkpoint.seed
-    manifest = Manifest.read(Path(data)) if Path(data).is_dir() else None
-    train_set, test = split_data(load_splits(data), config)
+    train_set, test = split_data(splits, config)
     cipher = create_cipher(**(manifest.cipher if manifest else config.cipher))
     common_key = None
     if config.keys == "common" and manifest is None:

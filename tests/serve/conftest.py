@@ -1,6 +1,12 @@
 import io
+import socket
+import subprocess
+import sys
+import time
 import warnings
+from contextlib import contextmanager
 
+import httpx
 import numpy as np
 import pytest
 import torch
@@ -61,3 +67,42 @@ def png(image: np.ndarray, mode: str | None = None) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(image, mode).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(run, log, *options):
+    """``keyless serve RUN`` in a subprocess on 127.0.0.1 and a free port, logging to ``log``;
+    yields its URL once healthy, always terminated."""
+    port = free_port()
+    command = [sys.executable, "-m", "keyless.cli", "serve", str(run), "--host", "127.0.0.1",
+               "--port", str(port), "--device", "cpu", *options]  # fmt: skip
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"server not healthy after 60 s:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

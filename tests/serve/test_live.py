@@ -1,8 +1,6 @@
 """A real uvicorn server in a subprocess on loopback, used through the client and the CLI."""
 
 import socket
-import subprocess
-import sys
 import time
 
 import httpx
@@ -13,49 +11,17 @@ from PIL import Image
 
 from keyless.cli import main
 from keyless.serve import Client
-from tests.serve.conftest import expected_labels
+from tests.serve.conftest import expected_labels, free_port, serving
 
 REQUEST_TIMEOUT = 3.0  # seconds the test server gives a connection to deliver a whole request
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tiny_run, tmp_path_factory):
     """``keyless serve`` on 127.0.0.1 and a free ephemeral port; always terminated."""
-    port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
-    command = [sys.executable, "-m", "keyless.cli", "serve", str(tiny_run), "--host", "127.0.0.1",
-               "--port", str(port), "--device", "cpu",
-               "--request-timeout", str(REQUEST_TIMEOUT)]  # fmt: skip
-    with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not healthy after 60 s:\n{log.read_text()}")
-            time.sleep(0.1)
+    with serving(tiny_run, log, "--request-timeout", str(REQUEST_TIMEOUT)) as url:
         yield url, log
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.mark.slow  # needs the tiny_run fixture (a trained model)

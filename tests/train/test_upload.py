@@ -1,14 +1,17 @@
 """The real deployment: the owner encrypts with CSPRNG keys, the cloud trains on the upload."""
 
 import json
+import shutil
 
+import httpx
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
 from keyless.cli import main
-from keyless.data import read_image
+from keyless.data import MANIFEST, read_image
+from tests.serve.conftest import expected_labels, serving
 from tests.synthetic import quadrant_splits
 
 
@@ -48,6 +51,20 @@ def test_the_cloud_trains_on_an_upload_it_cannot_read(tmp_path):
                                       str(tmp_path / "upload")])  # fmt: skip
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout) == pytest.approx(record["test"])
+    # serving closes the loop: a client sends plain images and fresh-key ciphertexts
+    photos = sorted((tmp_path / "photos" / "test").rglob("*.png"))[::25]
+    wanted = expected_labels(tmp_path / "run", np.stack([read_image(p) for p in photos]))
+    with serving(tmp_path / "run", tmp_path / "serve.log", "--input-size", "16", "16") as url:
+        model = httpx.get(f"{url}/v1/model").json()
+        for flags in ((), ("--plain",)):
+            result = CliRunner().invoke(main, ["classify", *map(str, photos), "--server", url,
+                                               *flags])  # fmt: skip
+            assert result.exit_code == 0, result.output
+            labels = [int(line.split()[1]) for line in result.stdout.splitlines()[1:]]
+            assert labels == wanted
+    assert model["cipher"]["name"] == "pe" and model["keys"] == "independent"
+    assert model["accepts"] == {"fresh_key_ciphertexts": record["test"]["upload_rekeyed_tta"],
+                                "plain_images": record["test"]["upload_rekeyed_tta"]}  # fmt: skip
     # the cloud's folders hold no plain image and no key
     cloud = [p for folder in ("upload", "run") for p in (tmp_path / folder).rglob("*")]
     assert not [p for p in cloud if p.suffix == ".key"]
@@ -82,3 +99,85 @@ def test_an_encrypted_npz_upload_is_read_as_its_splits(tmp_path):
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "run" / "record.json").read_text())
     assert record["train_images"] == 64 and record["upload"]["counts"] == {"train": 64, "test": 16}
+
+
+def _edit_manifest(folder, **changes):
+    data = json.loads((folder / MANIFEST).read_text())
+    (folder / MANIFEST).write_text(json.dumps({**data, **changes}))
+
+
+def _replace_first_png(folder):
+    first = sorted((folder / "train").rglob("*.png"))[0]
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(first)
+
+
+def _add_foreign_ciphertext(folder, other):
+    """A file of another upload (LE ciphertexts) copied in: mixed ciphers."""
+    source = next((other / "train").rglob("*.png"))
+    shutil.copy(source, next((folder / "train").iterdir()) / "foreign.png")
+
+
+BAD_UPLOADS = {  # how the upload is damaged, what --data is, and the words of the one line
+    "missing manifest": (lambda up, _: (up / MANIFEST).unlink(), ".", "not an encrypted upload"),
+    "damaged manifest": (lambda up, _: (up / MANIFEST).write_text("{"), ".", "unreadable upload"),
+    "edited hash": (
+        lambda up, _: _edit_manifest(up, payload_sha256="0" * 64),
+        ".",
+        "the files do not match keyless.json",
+    ),
+    "edited counts": (
+        lambda up, _: _edit_manifest(up, counts={"train": 9, "test": 200}),
+        ".",
+        "does not describe these files (counts",
+    ),
+    "edited classes": (
+        lambda up, _: _edit_manifest(up, classes=["w", "x", "y", "z"]),
+        ".",
+        "does not describe these files (classes",
+    ),
+    "edited size": (
+        lambda up, _: _edit_manifest(up, image_size=[32, 32]),
+        ".",
+        "does not describe these files (image sizes",
+    ),
+    "a ciphertext replaced": (
+        lambda up, _: _replace_first_png(up),
+        ".",
+        "the files do not match keyless.json",
+    ),
+    "mixed ciphers": (_add_foreign_ciphertext, ".", "the files do not match keyless.json"),
+    "a sub-folder of an upload": (lambda up, _: None, "train", "part of the encrypted upload"),
+    "a plain npz": (lambda up, _: None, "../plain.npz", "not an encrypted upload"),
+}
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_bad_uploads_are_one_line_naming_the_file_and_write_nothing(tmp_path, command):
+    _photo_folders(tmp_path / "photos")
+    for cipher in ("pe", "le"):
+        CliRunner().invoke(main, ["encrypt", str(tmp_path / "photos"), "--cipher", cipher,
+                                  "--out", str(tmp_path / f"up-{cipher}")])  # fmt: skip
+    splits = quadrant_splits(n_train=64, n_test=16)
+    np.savez(tmp_path / "plain.npz", **{f"x_{s}": d.images.numpy() for s, d in splits.items()},
+             **{f"y_{s}": d.labels.numpy() for s, d in splits.items()})  # fmt: skip
+    if command == "evaluate":
+        assert _train("--data", tmp_path / "up-pe", "--epochs", "1", "--out",
+                      tmp_path / "run").exit_code == 0  # fmt: skip
+    for case, (damage, data, words) in BAD_UPLOADS.items():
+        upload = tmp_path / case.replace(" ", "-")
+        shutil.copytree(tmp_path / "up-pe", upload)
+        damage(upload, tmp_path / "up-le")
+        target = (upload / data).resolve() if data != "." else upload
+        before = sorted(tmp_path.rglob("*"))
+        if command == "train":
+            result = _train("--data", target, "--upload", "--epochs", "1", "--out", upload / "r")
+        else:
+            result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "run"), "--data",
+                                               str(target), "--upload"])  # fmt: skip
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1, (case, result.output)
+        assert words in lines[0] and str(target.parent if data == "train" else target) in lines[0]
+        assert sorted(tmp_path.rglob("*")) == before, case  # nothing written
+    again = CliRunner().invoke(main, ["encrypt", str(tmp_path / "photos"), "--cipher", "le",
+                                      "--out", str(tmp_path / "up-pe")])  # fmt: skip
+    assert again.exit_code == 2 and "refusing to add independent-key le" in again.stderr
