@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+import keyless
 from keyless.cli import main
 from keyless.data import MANIFEST, read_image
 from tests.serve.conftest import expected_labels, serving
@@ -99,6 +101,49 @@ def test_an_encrypted_npz_upload_is_read_as_its_splits(tmp_path):
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "run" / "record.json").read_text())
     assert record["train_images"] == 64 and record["upload"]["counts"] == {"train": 64, "test": 16}
+
+
+def _sample_photo_folders(root, rng):
+    """train/ and test/ class folders of real photos: each bundled 96x96 sample is a class,
+    seen through random crops of an enlarged copy (larger than 96 and not square)."""
+    samples = sorted((Path(keyless.__file__).parent / "samples").glob("*.png"))
+    for sample in samples:
+        big = Image.open(sample).convert("RGB").resize((136, 120), Image.Resampling.BICUBIC)
+        for split, n in (("train", 24), ("test", 8)):
+            (root / split / sample.stem).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                w, h = rng.integers(104, 136), rng.integers(100, 120)
+                x, y = rng.integers(0, 137 - w), rng.integers(0, 121 - h)
+                crop = big.crop((x, y, x + w, y + h))
+                if rng.random() < 0.5:
+                    crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+                crop.save(root / split / sample.stem / f"{i}.png")
+    return samples
+
+
+@pytest.mark.slow  # trains a model on 96x96 images
+def test_real_photos_at_96x96_from_the_owner_to_a_client(tmp_path):
+    samples = _sample_photo_folders(tmp_path / "photos", np.random.default_rng(0))
+    result = CliRunner().invoke(main, ["encrypt", str(tmp_path / "photos"), "--size", "96",
+                                       "--out", str(tmp_path / "upload")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert {read_image(p).shape for p in (tmp_path / "upload").rglob("*.png")} == {(96, 96, 3)}
+    result = _train("--data", tmp_path / "upload", "--upload", "--epochs", "8", "--batch-size",
+                    "32", "--out", tmp_path / "run")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "run" / "record.json").read_text())
+    chance_plus_5_se = 1 / 6 + 5 * (1 / 6 * 5 / 6 / 48) ** 0.5
+    assert record["upload"]["image_size"] == [96, 96] and len(record["upload"]["classes"]) == 6
+    assert record["test"]["upload"] > chance_plus_5_se, record["test"]
+    originals = np.stack([read_image(p) for p in samples])
+    wanted = expected_labels(tmp_path / "run", originals)
+    with serving(tmp_path / "run", tmp_path / "serve.log", "--input-size", "96", "96") as url:
+        for flags in ((), ("--plain",)):
+            result = CliRunner().invoke(main, ["classify", *map(str, samples), "--server", url,
+                                               *flags])  # fmt: skip
+            assert result.exit_code == 0, result.output
+            rows = [line.split() for line in result.stdout.splitlines()[1:]]
+            assert [int(row[1]) for row in rows] == wanted
 
 
 def _edit_manifest(folder, **changes):
