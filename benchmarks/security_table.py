@@ -5,8 +5,10 @@ and common keys side by side, for one cipher.
     python benchmarks/security_table.py --update SECURITY.md
 
 ``--update`` rewrites, in place, every table between a ``<!-- security-table INDEPENDENT COMMON
--->`` line and the next ``<!-- /security-table -->`` line, from the two report folders the
-opening line names (relative to the document); the prose around them stays as written.
+-->`` line and the next ``<!-- /security-table -->`` line, from the report folders the opening
+line names (relative to the document); the prose around them stays as written. Each of the two
+may be a comma-separated list of folders, merged in order: a later report's row for an attack
+replaces an earlier one's (e.g. one attack measured again, or added, in a folder of its own).
 """
 
 from __future__ import annotations
@@ -30,13 +32,15 @@ def table(independent: dict, common: dict) -> str:
     by_mode = [{r["attack"]: r for r in report["rows"]} for report in (independent, common)]
     attacks = list(dict.fromkeys([*by_mode[0], *by_mode[1]]))
     lines = [
-        "| attack | independent keys: SSIM | PSNR (dB) | common key: SSIM | PSNR (dB) | seconds |",
-        "|---|---|---|---|---|---|",
+        "| attack | independent keys: SSIM | PSNR (dB) | common key: SSIM | PSNR (dB) | seconds "
+        "| attacker images |",
+        "|---|---|---|---|---|---|---|",
     ]
     for attack in attacks:
         rows = [rows.get(attack) for rows in by_mode]
         seconds = " / ".join(f"{r['seconds']:.0f}" if r else "-" for r in rows)
-        lines.append(f"| {attack} | {_cell(rows[0])} | {_cell(rows[1])} | {seconds} |")
+        images = " / ".join(f"{r['attacker_images']:,}" if r else "-" for r in rows)
+        lines.append(f"| {attack} | {_cell(rows[0])} | {_cell(rows[1])} | {seconds} | {images} |")
     notes = [f"{name}: {why}" for name, why in independent.get("skipped", {}).items()]
     space = independent.get("keyspace")
     if space:
@@ -44,8 +48,27 @@ def table(independent: dict, common: dict) -> str:
     return "\n".join(lines) + ("\n\n" + "; ".join(notes) + "." if notes else "") + "\n"
 
 
-def _load(folders: list[Path]) -> list[dict]:
-    return [json.loads((folder / "report.json").read_text()) for folder in folders]
+def merged(folders: list[Path]) -> dict:
+    """One report from several of the same cipher and key mode, in order: each row keeps the
+    attacker images of its report; a later row for an attack replaces an earlier one."""
+    reports = [json.loads((folder / "report.json").read_text()) for folder in folders]
+    kinds = {(r["cipher"], r["keys"], r["victims"], r["seed"]) for r in reports}
+    if len(kinds) > 1:
+        raise SystemExit(f"{', '.join(map(str, folders))}: reports of different settings {kinds}")
+    rows: dict[str, dict] = {}
+    result = {**reports[0], "skipped": {}}
+    for report in reports:
+        for row in report["rows"]:
+            rows[row["attack"]] = {**row, "attacker_images": report["attacker_images"]}
+        result.update({k: v for k, v in report.items() if k == "keyspace"})
+        result["skipped"].update(report.get("skipped", {}))
+    result["skipped"] = {k: v for k, v in result["skipped"].items() if k not in rows}
+    return {**result, "rows": list(rows.values())}
+
+
+def _load(groups: list[str | Path], base: Path = Path()) -> list[dict]:
+    """A merged report per group (a folder, or comma-separated folders, under ``base``)."""
+    return [merged([base / name for name in str(group).split(",")]) for group in groups]
 
 
 MARKER = re.compile(r"<!-- security-table (\S+) (\S+) -->\n.*?<!-- /security-table -->", re.S)
@@ -55,7 +78,7 @@ def update(document: Path) -> int:
     """Regenerate every marked table of ``document``; returns how many were rewritten."""
 
     def render(match: re.Match) -> str:
-        reports = _load([document.parent / name for name in match.groups()])
+        reports = _load(list(match.groups()), document.parent)
         return f"{match.group(0).splitlines()[0]}\n{table(*reports)}<!-- /security-table -->"
 
     text, count = MARKER.subn(render, document.read_text())
@@ -65,7 +88,7 @@ def update(document: Path) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("reports", type=Path, nargs="*", help="independent, then common folder")
+    parser.add_argument("reports", nargs="*", help="independent, then common folder(s)")
     parser.add_argument("--update", type=Path, help="rewrite the marked tables of this document")
     args = parser.parse_args()
     if args.update:

@@ -22,7 +22,8 @@ class PixelSum(nn.Module):
 
 
 def test_tta_is_the_weighted_mean_over_mirror_and_one_pixel_shifts():
-    images = torch.randint(0, 256, (7, 8, 8, 3), dtype=torch.uint8)
+    images = torch.randint(0, 256, (7, 8, 8, 3), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(1))  # fmt: skip
     model = PixelSum()
     plain = predict(model, images, precision="fp32", batch_size=3)
     torch.testing.assert_close(plain, model(images).detach())
@@ -32,7 +33,8 @@ def test_tta_is_the_weighted_mean_over_mirror_and_one_pixel_shifts():
 
     expected = both(images) / 2 + (both(shift(images, -1, -1)) + both(shift(images, 1, 1))) / 4
     tta = predict(model, images, tta=True, precision="fp32", batch_size=3)
-    torch.testing.assert_close(tta, expected.detach())
+    # logits of about +-1000 summed in another order: absolute rounding, not relative
+    torch.testing.assert_close(tta, expected.detach(), rtol=1e-5, atol=1e-2)
     assert not torch.allclose(tta, plain)
 
 

@@ -10,10 +10,14 @@ def _record(folder, keys, cipher, test):
     return folder / "record.json"
 
 
-def _report(folder, cipher, keys, rows):
+def _report(folder, cipher, keys, rows, attacker_images=10_000, victims=1000):
     folder.mkdir(parents=True)
-    rows = [{"attack": "encrypted image itself", "ssim_mean": 0.9}, *rows]
-    (folder / "report.json").write_text(json.dumps({"cipher": cipher, "keys": keys, "rows": rows}))
+    itself = {"attack": "encrypted image itself", "ssim_mean": 0.9, "ssim_std": 0.0,
+              "psnr_mean": 9.0, "psnr_std": 1.0, "seconds": 0.0}  # fmt: skip
+    rows = [itself, *rows]
+    report = {"cipher": cipher, "keys": keys, "rows": rows, "victims": victims, "seed": 0,
+              "attacker_images": attacker_images}  # fmt: skip
+    (folder / "report.json").write_text(json.dumps(report))
     return folder / "report.json"
 
 
@@ -61,3 +65,31 @@ def test_security_tables_are_rewritten_between_their_markers_only(tmp_path):
     assert text.startswith("Prose stays.\n<!-- security-table pe-independent pe-common -->\n")
     assert "stale" not in text and text.endswith("<!-- /security-table -->\nMore prose.\n")
     assert "| helper | 0.250 +/- 0.000 | 9.00 +/- 1.00 | 1.000 +/- 0.000 |" in text
+
+
+def _row(attack, ssim):
+    return {"attack": attack, "ssim_mean": ssim, "ssim_std": 0.1, "psnr_mean": 12.0,
+            "psnr_std": 1.0, "seconds": 60.0}  # fmt: skip
+
+
+def test_reports_of_one_cipher_and_key_mode_are_merged_in_order(tmp_path):
+    import pytest
+
+    from benchmarks.security_table import merged, table
+
+    _report(tmp_path / "old", "pe", "independent", [_row("fr", 0.1), _row("invariant", 0.3)])
+    _report(tmp_path / "new", "pe", "independent", [_row("invariant", 0.6)], 50_000)
+    report = merged([tmp_path / "old", tmp_path / "new"])
+    by_attack = {row["attack"]: row for row in report["rows"]}
+    assert list(by_attack) == ["encrypted image itself", "fr", "invariant"]
+    assert by_attack["invariant"]["ssim_mean"] == 0.6  # the later report wins
+    assert by_attack["fr"]["attacker_images"] == 10_000
+    assert by_attack["invariant"]["attacker_images"] == 50_000
+    common = merged([tmp_path / "old"])
+    assert (
+        "| invariant | 0.600 +/- 0.100 | 12.00 +/- 1.00 | 0.300 +/- 0.100 | 12.00 +/- 1.00 "
+        "| 60 / 60 | 50,000 / 10,000 |" in table(report, common)
+    )
+    _report(tmp_path / "other", "pe", "independent", [_row("fr", 0.2)], victims=10)
+    with pytest.raises(SystemExit, match="reports of different settings"):
+        merged([tmp_path / "old", tmp_path / "other"])

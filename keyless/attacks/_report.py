@@ -41,6 +41,7 @@ def run_attacks(
         The report (rows of SSIM/PSNR mean and std, seconds per attack) and the images by column.
     """
     selected = [create_attack(name) for name in attacks]
+    commit = git_commit()  # the code that runs now, whatever is committed while it runs
     n, h, w, _ = victims.images.shape
     source = SeedSource(seed)
     common = cipher.keygen(1, (h, w), source) if keys == "common" else None
@@ -85,7 +86,7 @@ def run_attacks(
                 "seconds": result.seconds,
             }
         )
-    report.update(rows=rows, machine=machine(), git_commit=git_commit(), seed=seed)
+    report.update(rows=rows, machine=machine(), git_commit=commit, seed=seed)
     return report, columns
 
 

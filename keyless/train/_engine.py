@@ -289,6 +289,7 @@ def train(
         The run record (also written to ``out/record.json``).
     """
     run, procs = Run(out), Processes.start(device)
+    commit = git_commit()  # the code that trains, whatever is committed while it runs
     checkpoint = run.load() if resume and run.has_checkpoint() else None
     if checkpoint is not None:
         config = checkpoint.config
@@ -323,7 +324,7 @@ def train(
         "command": command,
         "config": config.to_dict(),
         "seed": seed,
-        "git_commit": git_commit(),
+        "git_commit": commit,
         "history": trainer.history,
         "train_seconds": trainer.train_seconds,
         "test": metrics,
