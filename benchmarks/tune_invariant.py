@@ -5,7 +5,7 @@ CIFAR-10 training set less a 5,000-image validation split; compare ``val_acc`` o
 epoch in each record (``history``), then confirm the chosen one on the test set once.
 
     python benchmarks/tune_invariant.py --data ../shared/data/cifar10/cifar10.npz \\
-        --out runs/tune [VARIANT ...]
+        --out runs/tune [--full-width] [--seed N] [VARIANT ...]
 
 Finished variants (record.json present) are skipped, interrupted ones resume.
 """
@@ -53,13 +53,17 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--epochs", type=float, default=10.0)
+    parser.add_argument("--full-width", action="store_true", help="fastnet 64/256/256")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("variants", nargs="*", default=list(VARIANTS))
     args = parser.parse_args()
     for name in args.variants:
         out = args.out / name
         if (out / "record.json").exists():
             continue
-        changes = {"model_kwargs": CPU_WIDTH, **BASE, "epochs": args.epochs, **VARIANTS[name]}
+        width = {} if args.full_width else CPU_WIDTH
+        changes = {"model_kwargs": width, **BASE, "seed": args.seed, "epochs": args.epochs,
+                   **VARIANTS[name]}  # fmt: skip
         config = recipe("fast", **changes)
         record = train(config, args.data, out, resume=True, command=" ".join(sys.argv))
         print(name, "val_acc", record["history"][-1]["val_acc"], flush=True)
