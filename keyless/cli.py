@@ -558,7 +558,8 @@ def train_cmd(
         milestones=tuple(_integers(milestones)) if milestones else None,
     )
     if resume and Run(out).has_checkpoint():
-        _check_resume(click.get_current_context(), config, Run(out).load().config, out)
+        saved = Run(out).load(mmap=True).config  # the config only: tensors stay on disk
+        _check_resume(click.get_current_context(), config, saved, out)
     record = train(
         config,
         find_dataset(data),
@@ -716,6 +717,17 @@ def attack(data, keys, attack_names, victims, attacker_images, budget_minutes, s
     click.echo((out / "report.md").read_text(), nl=False)
 
 
+def _limit(name: str, default: float, text: str, positive: bool = False) -> Callable:
+    """A serve limit option: an int or float (as its default) of at least 0, or 1 for ints
+    (``positive``: above 0), with its default shown."""
+    kind = (
+        click.IntRange(min=1)
+        if isinstance(default, int)
+        else click.FloatRange(min=0, min_open=positive)
+    )
+    return click.option(name, default=default, type=kind, show_default=True, help=text)
+
+
 @main.command("serve")
 @click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
@@ -740,62 +752,21 @@ def attack(data, keys, attack_names, victims, attacker_images, budget_minutes, s
     show_default=True,
     help="H W the model takes; images of other sizes are refused.",
 )
-@click.option(
-    "--max-batch",
-    default=128,
-    type=click.IntRange(min=1),
-    show_default=True,
-    help="A forward pass starts, without waiting, once it holds this many images.",
+@_limit(
+    "--max-batch", 128, "A forward pass starts, without waiting, once it holds this many images."
 )
-@click.option(
-    "--max-wait-ms",
-    default=2.0,
-    type=click.FloatRange(min=0),
-    show_default=True,
-    help="How long a forward pass waits to gather concurrent requests.",
-)
-@click.option(
-    "--max-request-bytes",
-    default=Limits.max_request_bytes,
-    type=click.IntRange(min=1),
-    show_default=True,
-    help="Largest request body.",
-)
-@click.option(
-    "--max-images",
-    default=Limits.max_images,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Images per request.",
-)
-@click.option(
-    "--max-pixels",
-    default=Limits.max_pixels,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Pixels per image.",
-)
-@click.option(
-    "--max-requests",
-    default=256,
-    type=click.IntRange(min=1),
-    show_default=True,
-    help="Requests handled at once; more are answered 503.",
-)
-@click.option(
-    "--max-connections",
-    default=1024,
-    type=click.IntRange(min=1),
-    show_default=True,
-    help="Open connections; more are closed on arrival.",
-)
-@click.option(
+@_limit("--max-wait-ms", 2.0, "How long a forward pass waits to gather concurrent requests.")
+@_limit("--max-request-bytes", Limits.max_request_bytes, "Largest request body.")
+@_limit("--max-images", Limits.max_images, "Images per request.")
+@_limit("--max-pixels", Limits.max_pixels, "Pixels per image.")
+@_limit("--max-requests", 256, "Requests handled at once; more are answered 503.")
+@_limit("--max-connections", 1024, "Open connections; more are closed on arrival.")
+@_limit(
     "--request-timeout",
-    default=10.0,
-    type=click.FloatRange(min=0, min_open=True),
-    show_default=True,
-    help="Seconds a connection has to deliver a whole request (headers and body) after opening "
+    10.0,
+    "Seconds a connection has to deliver a whole request (headers and body) after opening "
     "or after its previous answer; idle and slow connections are then closed.",
+    positive=True,
 )
 @click.option(
     "--threads",

@@ -85,12 +85,15 @@ class Run:
         with atomic_path(self.checkpoint_path, mode=0o600) as tmp:
             torch.save(checkpoint.to_state(), tmp)
 
-    def load(self, device: torch.device | str = "cpu") -> Checkpoint:
-        """The checkpoint, loaded without unpickling code; a one-line error if it is not one."""
+    def load(self, device: torch.device | str = "cpu", mmap: bool = False) -> Checkpoint:
+        """The checkpoint, loaded without unpickling code; a one-line error if it is not one.
+        ``mmap`` maps the tensors instead of reading them (to look at the config only)."""
         if not self.has_checkpoint():
             raise InputError(f"{self.path}: no {CHECKPOINT}; is it a keyless run folder?")
         try:
-            state = torch.load(self.checkpoint_path, map_location=device, weights_only=True)
+            state = torch.load(
+                self.checkpoint_path, map_location=device, weights_only=True, mmap=mmap
+            )
             return Checkpoint.from_state(state)
         except (RuntimeError, KeyError, TypeError, ValueError, EOFError, OSError, MemoryError,
                 pickle.UnpicklingError) as exc:  # fmt: skip
