@@ -492,7 +492,8 @@ upload_flag = click.option(
     default="fast",
     show_default=True,
     help="fast: airbench94; invariant: independent keys, key-invariant stem, batches of 256 "
-    "(the best measured on the fold); paper: SGD 0.1, steps at 150/225.",
+    "(the best measured on the fold); muon: the same with airbench94_muon's optimizer, batches "
+    "of 1000; paper: SGD 0.1, steps at 150/225.",
 )
 @click.option("--epochs", type=float, help="Training epochs (default from the recipe).")
 @click.option("--batch-size", type=int, help="Global batch size (default from the recipe).")

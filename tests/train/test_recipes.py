@@ -139,3 +139,18 @@ def test_muon_takes_the_conv_filters_and_sgd_the_rest():
     state = optimizer.state_dict()
     optimizer.load_state_dict(state)
     assert optimizer.param_groups[3]["momentum"] == config.muon_momentum
+
+
+def test_muon_recipe_is_the_invariant_one_with_airbench94_muons_optimizer():
+    muon, invariant = recipe("muon"), recipe("invariant")
+    assert (muon.keys, muon.stem, muon.optimizer, muon.batch_size) == (
+        "independent",
+        "invariant",
+        "muon",
+        1000,
+    )
+    assert (muon.muon_lr, muon.muon_momentum, muon.lookahead) == (0.24, 0.6, False)
+    assert muon.lr == invariant.lr  # the SGD groups keep airbench's per-example lr
+    total = 500
+    factors = [recipes.lr_factor(muon, step, total, 50) for step in (0, 250, total)]
+    assert factors == pytest.approx([1.0, 0.5, 0.0])  # linear from the first step to zero
