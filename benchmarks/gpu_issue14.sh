@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Issue 14 on a lent GPU, as one prepared script: the independent-key recipes at airbench94's
+# compute (full-width fastnet, 10 epochs, 3 seeds each), then the longer and wider budgets the
+# 93.6 % point allows, then the tables. Each run starts only while the time budget lasts, and
+# every run resumes, so the script can simply be started again on the next lent machine.
+#   bash benchmarks/gpu_issue14.sh DATA RUNS_DIR [BUDGET_SECONDS]
+set -u
+DATA=$1
+RUNS=$2
+BUDGET=${3:-480}
+START=$(date +%s)
+KEYLESS=${KEYLESS:-python3 -m keyless.cli}
+run() {
+  local name=$1; shift
+  local left=$((BUDGET - ($(date +%s) - START)))
+  if [ "$left" -lt 30 ]; then echo "skipped $name: budget spent"; return; fi
+  timeout "$left" $KEYLESS train --data "$DATA" --device cuda --compile --resume \
+    --out "$RUNS/$name" "$@" || echo "run $name did not finish"
+}
+for seed in 0 1 2; do
+  run "muon-s$seed" --recipe muon --seed "$seed"
+  run "invariant-s$seed" --recipe invariant --seed "$seed"
+  run "plain-s$seed" --recipe fast --keys plain --seed "$seed"  # the gap's other end
+done
+for seed in 0 1 2; do
+  run "muon-wide-40-s$seed" --recipe muon --widths 128,384,384 --epochs 40 --seed "$seed"
+done
+$KEYLESS report --mean "$RUNS"/*/ --out "$RUNS/table.md"
