@@ -2,19 +2,21 @@
 we measured (x) against the best attack's SSIM (y), read from run records and attack reports.
 
     python benchmarks/privacy_chart.py --reports benchmarks/reports \\
-        --records results benchmarks/records --out benchmarks/privacy.png
+        --records results benchmarks/records --out benchmarks/privacy.png [--update SECURITY.md]
 
 Accuracy: the highest test accuracy of any record trained with that cipher (default settings)
 and key mode, on the images that mode serves: fresh-key ciphertexts for independent keys,
 common-key ciphertexts for a common key (with TTA where the record has it). Attack: the highest
 mean SSIM of any attack in the report for that cipher and key mode. Prints a Markdown table of
-the points, each with the run and the attack it comes from.
+the points, each with the run and the attack it comes from; ``--update`` also writes that table
+between a document's ``<!-- privacy-table -->`` and ``<!-- /privacy-table -->`` lines.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -96,17 +98,32 @@ def table(accuracy: dict[Point, tuple[float, str]], attack: dict[Point, tuple[fl
     return "\n".join(lines) + "\n"
 
 
+MARKER = re.compile(r"(<!-- privacy-table -->\n).*?(<!-- /privacy-table -->)", re.S)
+
+
+def update(document: Path, markdown: str) -> None:
+    """Put ``markdown`` between the document's privacy-table markers (which must be there)."""
+    text, count = MARKER.subn(lambda m: m.group(1) + markdown + m.group(2), document.read_text())
+    if count != 1:
+        raise SystemExit(f"{document}: needs one privacy-table marker pair")
+    document.write_text(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=Path, required=True, help="folder of attack reports")
     parser.add_argument("--records", type=Path, nargs="+", required=True,
                         help="folders searched for record.json")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="the chart (PNG)")
+    parser.add_argument("--update", type=Path, help="also write the table into this document")
     args = parser.parse_args()
     accuracy = best_accuracy([p for f in args.records for p in sorted(f.rglob("record.json"))])
     attack = best_attack(sorted(args.reports.rglob("report.json")))
     points = chart(accuracy, attack, args.out)
-    print(table(accuracy, attack, points), end="")
+    markdown = table(accuracy, attack, points)
+    if args.update:
+        update(args.update, markdown)
+    print(markdown, end="")
 
 
 if __name__ == "__main__":

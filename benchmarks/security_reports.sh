@@ -30,4 +30,4 @@ for cipher in pe le ele etc; do
 done
 "$PYTHON" benchmarks/security_table.py --update SECURITY.md
 "$PYTHON" benchmarks/privacy_chart.py --reports benchmarks/reports --records results benchmarks/records \
-  --out benchmarks/privacy.png
+  --out benchmarks/privacy.png --update SECURITY.md

@@ -39,13 +39,17 @@ def table(independent: dict, common: dict) -> str:
     for attack in attacks:
         rows = [rows.get(attack) for rows in by_mode]
         seconds = " / ".join(f"{r['seconds']:.0f}" if r else "-" for r in rows)
-        images = " / ".join(f"{r['attacker_images']:,}" if r else "-" for r in rows)
+        images = " / ".join(f"{r['attacker_images']:,}" if r and "attacker_images" in r else "-"
+                            for r in rows)  # fmt: skip
         lines.append(f"| {attack} | {_cell(rows[0])} | {_cell(rows[1])} | {seconds} | {images} |")
     notes = [f"{name}: {why}" for name, why in independent.get("skipped", {}).items()]
     space = independent.get("keyspace")
     if space:
         notes.insert(0, f"key space {space['bits']:,.0f} bits per image")
     return "\n".join(lines) + ("\n\n" + "; ".join(notes) + "." if notes else "") + "\n"
+
+
+CIPHERTEXT = "encrypted image itself"
 
 
 def merged(folders: list[Path]) -> dict:
@@ -59,7 +63,10 @@ def merged(folders: list[Path]) -> dict:
     result = {**reports[0], "skipped": {}}
     for report in reports:
         for row in report["rows"]:
-            rows[row["attack"]] = {**row, "attacker_images": report["attacker_images"]}
+            if row["attack"] == CIPHERTEXT and CIPHERTEXT in rows:
+                continue  # the same victims' ciphertexts in every report: no attack, no attacker
+            attacker = {"attacker_images": report["attacker_images"]}
+            rows[row["attack"]] = {**row, **({} if row["attack"] == CIPHERTEXT else attacker)}
         result.update({k: v for k, v in report.items() if k == "keyspace"})
         result["skipped"].update(report.get("skipped", {}))
     result["skipped"] = {k: v for k, v in result["skipped"].items() if k not in rows}

@@ -85,11 +85,29 @@ def test_reports_of_one_cipher_and_key_mode_are_merged_in_order(tmp_path):
     assert by_attack["invariant"]["ssim_mean"] == 0.6  # the later report wins
     assert by_attack["fr"]["attacker_images"] == 10_000
     assert by_attack["invariant"]["attacker_images"] == 50_000
+    assert "attacker_images" not in by_attack["encrypted image itself"]  # not an attack
     common = merged([tmp_path / "old"])
     assert (
         "| invariant | 0.600 +/- 0.100 | 12.00 +/- 1.00 | 0.300 +/- 0.100 | 12.00 +/- 1.00 "
         "| 60 / 60 | 50,000 / 10,000 |" in table(report, common)
     )
+    assert table(report, common).splitlines()[2].endswith("| 0 / 0 | - / - |")
     _report(tmp_path / "other", "pe", "independent", [_row("fr", 0.2)], victims=10)
     with pytest.raises(SystemExit, match="reports of different settings"):
         merged([tmp_path / "old", tmp_path / "other"])
+
+
+def test_the_privacy_table_is_written_between_its_markers(tmp_path):
+    import pytest
+
+    from benchmarks.privacy_chart import update
+
+    document = tmp_path / "SECURITY.md"
+    document.write_text("Before.\n<!-- privacy-table -->\nold\n<!-- /privacy-table -->\nAfter.\n")
+    update(document, "| new |\n")
+    assert document.read_text() == (
+        "Before.\n<!-- privacy-table -->\n| new |\n<!-- /privacy-table -->\nAfter.\n"
+    )
+    (tmp_path / "other.md").write_text("no markers\n")
+    with pytest.raises(SystemExit, match="needs one privacy-table marker pair"):
+        update(tmp_path / "other.md", "| new |\n")
