@@ -71,15 +71,19 @@ def chart(accuracy: dict[Point, tuple[float, str]], attack: dict[Point, tuple[fl
     """Plot every (cipher, key mode) that has both numbers; returns the points drawn."""
     points = sorted(set(accuracy) & set(attack))
     fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=100)
-    for cipher, keys in points:
+    above: tuple[float, float] | None = None  # the last point labelled above itself
+    for cipher, keys in sorted(points, key=lambda p: accuracy[p][0]):
         x, y = accuracy[cipher, keys][0], attack[cipher, keys][0]
         ax.scatter(x, y, marker="o" if keys == "independent" else "s",
                    color="C0" if keys == "independent" else "C3")  # fmt: skip
+        crowded = above is not None and abs(x - above[0]) < 4 and abs(y - above[1]) < 0.1
+        above = None if crowded else (x, y)  # a crowded point's label goes below it
         ax.annotate(f"{cipher.upper()} {keys}\n({attack[cipher, keys][1]})", (x, y),
-                    textcoords="offset points", xytext=(5, 4), fontsize=7)  # fmt: skip
+                    textcoords="offset points", xytext=(5, -22 if crowded else 4),
+                    fontsize=7)  # fmt: skip
     ax.set_xlabel("best CIFAR-10 test accuracy on the images served (%)")
     ax.set_ylabel("best attack's mean SSIM (higher leaks more)")
-    ax.set_ylim(-0.05, 1.05)
+    ax.set_ylim(-0.05, 1.15)
     ax.set_title("Privacy against utility (circles: independent keys, squares: common)", fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp:
