@@ -10,13 +10,8 @@ RUNS=$2
 BUDGET=${3:-480}
 START=$(date +%s)
 KEYLESS=${KEYLESS:-python3 -m keyless.cli}
-run() {
-  local name=$1; shift
-  local left=$((BUDGET - ($(date +%s) - START)))
-  if [ "$left" -lt 30 ]; then echo "skipped $name: budget spent"; return; fi
-  timeout "$left" $KEYLESS train --data "$DATA" --device cuda --compile --resume \
-    --out "$RUNS/$name" "$@" || echo "run $name did not finish"
-}
+COMMON=(--device cuda --compile --resume)
+source "$(dirname "$0")/gpu_budget.sh"
 for seed in 0 1 2; do
   run "muon-s$seed" --recipe muon --seed "$seed"
   run "invariant-s$seed" --recipe invariant --seed "$seed"

@@ -9,13 +9,8 @@ RUNS=$2
 BUDGET=${3:-480}
 START=$(date +%s)
 KEYLESS=${KEYLESS:-python3 -m keyless.cli}
-run() {
-  local name=$1; shift
-  local left=$((BUDGET - ($(date +%s) - START)))
-  if [ "$left" -lt 30 ]; then echo "skipped $name: budget spent"; return; fi
-  timeout "$left" $KEYLESS train --data "$DATA" --seed 0 --device cuda --out "$RUNS/$name" "$@" \
-    || echo "run $name did not finish"
-}
+COMMON=(--seed 0 --device cuda)
+source "$(dirname "$0")/gpu_budget.sh"
 fast=(--model fastnet --epochs 10)
 run fast-independent-invariant "${fast[@]}" --keys independent --stem invariant
 run fast-independent "${fast[@]}" --keys independent
