@@ -17,9 +17,8 @@ from keyless.data._manifest import (
     MANIFEST,
     Manifest,
     check_resume,
-    check_splits,
     describe,
-    open_upload,
+    load_received,
 )
 from keyless.data._wrap import EncryptedDataset, encrypt_dataset
 
@@ -35,7 +34,6 @@ __all__ = [
     "KeyPlan",
     "Manifest",
     "check_resume",
-    "check_splits",
     "describe",
     "download_cifar10",
     "encrypt_dataset",
@@ -44,9 +42,9 @@ __all__ = [
     "list_images",
     "load_image_folder",
     "load_npz",
+    "load_received",
     "load_splits",
     "load_stl10",
-    "open_upload",
     "plan_jobs",
     "read_image",
     "run_jobs",

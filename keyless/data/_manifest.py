@@ -18,7 +18,7 @@ from typing import Any, Literal
 from PIL import Image
 
 from keyless._atomic import write_bytes_atomic
-from keyless.data._datasets import ImageSet, find_files, load_npz
+from keyless.data._datasets import ImageSet, find_files, load_npz, load_splits
 from keyless.data._io import IMAGE_SUFFIXES
 from keyless.errors import InputError, KeyMaterialError
 
@@ -159,6 +159,18 @@ def check_splits(data: Path, manifest: Manifest, splits: dict[str, ImageSet]) ->
     if problems:
         found_text = "; ".join(problems)
         raise InputError(f"{data / MANIFEST}: does not describe these files ({found_text})")
+
+
+def load_received(
+    data: Path, require_upload: bool = False
+) -> tuple[Manifest | None, dict[str, ImageSet]]:
+    """What the cloud was given: (its manifest, or ``None`` for plain data, and its splits),
+    the upload checked against its manifest (:func:`open_upload`, :func:`check_splits`)."""
+    manifest = open_upload(data, require_upload)
+    splits = load_splits(data)
+    if manifest is not None:
+        check_splits(data, manifest, splits)
+    return manifest, splits
 
 
 def check_resume(folder: Path, planned: Manifest) -> None:

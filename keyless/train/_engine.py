@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from keyless.cipher import Cipher, create_cipher
 from keyless.config import TrainConfig
-from keyless.data import ImageSet, Manifest, check_splits, load_splits, open_upload
+from keyless.data import ImageSet, Manifest, load_received
 from keyless.evaluate import accuracy, evaluate, predict
 from keyless.records import git_commit, machine
 from keyless.runs import Checkpoint, Run, build_model, load_run, resolve_precision
@@ -295,12 +295,11 @@ def train(
         config = checkpoint.config
     seed = checkpoint.seed if checkpoint is not None else config.seed
     seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
-    manifest = open_upload(Path(data), require_upload) if not isinstance(data, dict) else None
+    manifest, splits = (
+        (None, data) if isinstance(data, dict) else load_received(Path(data), require_upload)
+    )
     if manifest is not None and checkpoint is None:
         config = upload_config(config, manifest)
-    splits = load_splits(data) if not isinstance(data, dict) else data
-    if manifest is not None:
-        check_splits(Path(data), manifest, splits)
     train_plain, test = split_data(splits, config)
     cipher = create_cipher(**config.cipher)
     if manifest is not None:  # the owner's ciphertexts: nothing to encrypt, no key here
@@ -364,10 +363,7 @@ def evaluate_run(
 ) -> dict[str, float]:
     """Re-run the evaluation protocol on a finished run (common key rebuilt from its seed); on
     an owner's upload (a folder with a manifest), its test split as encrypted and re-keyed."""
-    manifest = open_upload(Path(data), require_upload)
-    splits = load_splits(data)
-    if manifest is not None:
-        check_splits(Path(data), manifest, splits)
+    manifest, splits = load_received(Path(data), require_upload)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, checkpoint = load_run(run, str(dev))
     config, seed = checkpoint.config, checkpoint.seed
