@@ -5,11 +5,6 @@
 # every run resumes, so the script can simply be started again on the next lent machine.
 #   bash benchmarks/gpu_issue14.sh DATA RUNS_DIR [BUDGET_SECONDS]
 set -u
-DATA=$1
-RUNS=$2
-BUDGET=${3:-480}
-START=$(date +%s)
-KEYLESS=${KEYLESS:-python3 -m keyless.cli}
 COMMON=(--device cuda --compile --resume)
 source "$(dirname "$0")/gpu_budget.sh"
 for seed in 0 1 2; do

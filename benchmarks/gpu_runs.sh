@@ -4,11 +4,6 @@
 # Each run starts only while the time budget lasts.
 #   bash benchmarks/gpu_runs.sh DATA RUNS_DIR [BUDGET_SECONDS]
 set -u
-DATA=$1
-RUNS=$2
-BUDGET=${3:-480}
-START=$(date +%s)
-KEYLESS=${KEYLESS:-python3 -m keyless.cli}
 COMMON=(--seed 0 --device cuda)
 source "$(dirname "$0")/gpu_budget.sh"
 fast=(--model fastnet --epochs 10)
