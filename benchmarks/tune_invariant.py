@@ -24,9 +24,10 @@ CPU_WIDTH: dict[str, Any] = {"widths": [32, 64, 128]}
 BASE: dict[str, Any] = {"keys": "independent", "stem": "invariant", "val_size": 5000, "seed": 0}
 
 
-def batch(size: int) -> dict[str, Any]:
-    """airbench's per-example lr and decay at another batch size (more, smaller steps)."""
-    return {"batch_size": size, **airbench_sgd(11.5, 0.0153, 0.85, size)}
+def batch(size: int, lr: float = 11.5) -> dict[str, Any]:
+    """airbench's per-example lr (or ``lr`` in its units) and decay per example at another batch
+    size (more, smaller steps)."""
+    return {"batch_size": size, **airbench_sgd(lr, 0.0153, 0.85, size)}
 
 
 def muon(size: int, lr: float = 0.24) -> dict[str, Any]:
@@ -39,6 +40,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "invariant": {},
     "batch-512": batch(512),
     "batch-256": batch(256),
+    "batch-128": batch(128),
+    "batch-256-lr-1.5": batch(256, lr=11.5 * 1.5),
+    "batch-256-smoothing-0.1": {**batch(256), "label_smoothing": 0.1},
     "smoothing-0.1": {"label_smoothing": 0.1},
     "batch-512-smoothing-0.1": {**batch(512), "label_smoothing": 0.1},
     "spline-w48": {"stem": "spline", "model_kwargs": {**CPU_WIDTH, "whiten_width": 48}},
