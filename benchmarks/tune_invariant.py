@@ -43,6 +43,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "batch-128": batch(128),
     "batch-256-lr-1.5": batch(256, lr=11.5 * 1.5),
     "batch-256-smoothing-0.1": {**batch(256), "label_smoothing": 0.1},
+    "batch-256-lookahead-20": {**batch(256), "lookahead_every": 20},
     "smoothing-0.1": {"label_smoothing": 0.1},
     "batch-512-smoothing-0.1": {**batch(512), "label_smoothing": 0.1},
     "spline-w48": {"stem": "spline", "model_kwargs": {**CPU_WIDTH, "whiten_width": 48}},

@@ -48,7 +48,8 @@ class TrainConfig:
     translate: int = 2  # pixels: random shift in -translate..translate, reflected
     flip: bool = True
     alternating_flip: bool = True  # airbench: each image mirrored on alternate epochs
-    lookahead: bool = False  # airbench's EMA of weights every 5 steps
+    lookahead: bool = False  # airbench's EMA of weights every few steps
+    lookahead_every: int = 5  # steps between lookahead updates (airbench: 5 of 1024 images)
     whiten_bias_epochs: float = 3.0  # fastnet: the whitening bias is frozen after this
     val_size: int = 0  # images carved from the training set for validation (tuning)
     seed: int | None = None

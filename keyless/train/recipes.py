@@ -314,16 +314,15 @@ def set_lr(
 
 
 # ---------------------------------------------------------------------------------------------
-# 6. Lookahead: every 5 steps the weights move to an exponential average of themselves
+# 6. Lookahead: every few steps the weights move to an exponential average of themselves
 # ---------------------------------------------------------------------------------------------
-
-LOOKAHEAD_EVERY = 5
 
 
 def lookahead_decay(done: int, total: int) -> float:
-    """airbench's decay after ``done`` of ``total`` steps: 0.95^5 (done / total)^3, so almost no
-    averaging early and the strongest at the end, where the lr is low and noise dominates."""
-    return 0.95**LOOKAHEAD_EVERY * (done / total) ** 3
+    """airbench's decay after ``done`` of ``total`` steps: 0.95^5 (done / total)^3 per update
+    (airbench updates every 5 steps), so almost no averaging early and the strongest at the end,
+    where the lr is low and noise dominates."""
+    return 0.95**5 * (done / total) ** 3
 
 
 class Lookahead:
@@ -379,7 +378,7 @@ class Learner:
         self.optimizer.step()
         done = step + 1
         if self.lookahead is not None:
-            if done % LOOKAHEAD_EVERY == 0:
+            if done % self.config.lookahead_every == 0:
                 self.lookahead.update(self.model, lookahead_decay(done, self.total_steps))
             if done == self.total_steps:  # the final weights are the average
                 self.lookahead.update(self.model, decay=1.0)

@@ -32,10 +32,11 @@ def test_lookahead_decay_grows_to_its_maximum_at_the_end():
     assert recipes.lookahead_decay(5, 480) == pytest.approx(0.7737809375 * (5 / 480) ** 3)
 
 
-def test_learner_averages_every_5_steps_and_ends_on_the_average(monkeypatch):
+@pytest.mark.parametrize(("every", "updates"), [(5, (5, 10)), (4, (4, 8, 12)), (20, ())])
+def test_learner_averages_every_few_steps_and_ends_on_the_average(monkeypatch, every, updates):
     torch.manual_seed(0)
     model = nn.Linear(4, 3)
-    config = recipe("fast", batch_size=8)
+    config = recipe("fast", batch_size=8, lookahead_every=every)
     groups = [{"params": [], "base": 0.0}, {"params": list(model.parameters()), "base": 0.1}]
     optimizer = torch.optim.SGD(groups, lr=0.1)  # group 0: no whitening bias here
     lookahead = recipes.Lookahead(model)
@@ -51,7 +52,7 @@ def test_learner_averages_every_5_steps_and_ends_on_the_average(monkeypatch):
     x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
     for step in range(12):
         learner.step(x, y, step)
-    assert decays == pytest.approx([0.95**5 * (5 / 12) ** 3, 0.95**5 * (10 / 12) ** 3, 1.0])
+    assert decays == pytest.approx([0.95**5 * (done / 12) ** 3 for done in updates] + [1.0])
     for name, value in model.state_dict().items():  # the final weights are the average
         torch.testing.assert_close(value, lookahead.ema[name])
 
