@@ -3,9 +3,9 @@
 Every view is an image and its mirror, shifted by (dy, dx) with reflection; ``level2`` is what
 keyless evaluates (airbench's: half weight on the unshifted pair, half on the pairs shifted
 (-1, -1) and (1, 1)); the others replace those two shifts by the 4 diagonal ones or the 8
-neighbours (``uniform``: all 9 pairs the same weight). The
-validation images are the run's own split of the CIFAR-10 training set, plain: with the
-key-invariant stem a plain image and every fresh-key encryption of it give the same logits.
+neighbours (``uniform``: all 9 pairs the same weight). The validation images are the run's own
+split of the CIFAR-10 training set, plain: with the key-invariant stem a plain image and every
+fresh-key encryption of it give the same logits.
 
     python benchmarks/tta_views.py --data ../shared/data/cifar10/cifar10.npz RUN [RUN ...]
 """
@@ -21,12 +21,10 @@ from keyless.data import load_splits
 from keyless.runs import load_run
 from keyless.train._owner import hold_out
 
-SHIFTS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
-DIAGONAL = [(-1, -1), (1, 1), (-1, 1), (1, -1)]
-NEIGHBOURS = [s for s in SHIFTS if s != (0, 0)]
-
-
 Shift = tuple[int, int]
+SHIFTS: list[Shift] = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+DIAGONAL: list[Shift] = [(-1, -1), (1, 1), (-1, 1), (1, -1)]
+NEIGHBOURS = [s for s in SHIFTS if s != (0, 0)]
 COLUMNS = "mirror only | level2 | diagonal 4 | neighbours 8 | 9 uniform"
 
 

@@ -60,6 +60,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.keys not in KEY_MODES:
             raise ConfigError(f"keys must be one of {', '.join(KEY_MODES)}, got {self.keys!r}")
+        if self.lookahead_every < 1:
+            every = self.lookahead_every
+            raise ConfigError(f"lookahead_every must be at least 1 step, got {every}")
         if self.rekey and self.augment == "client" and self.keys != "plain":
             raise ConfigError(
                 "--rekey re-encrypts in the cloud; it does not go with client augmentation "

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from keyless.errors import ConfigError
 from keyless.runs import build_model
 from keyless.train import recipe, recipes
 
@@ -55,6 +56,11 @@ def test_learner_averages_every_few_steps_and_ends_on_the_average(monkeypatch, e
     assert decays == pytest.approx([0.95**5 * (done / 12) ** 3 for done in updates] + [1.0])
     for name, value in model.state_dict().items():  # the final weights are the average
         torch.testing.assert_close(value, lookahead.ema[name])
+
+
+def test_lookahead_every_must_be_a_positive_number_of_steps():
+    with pytest.raises(ConfigError, match="lookahead_every must be at least 1 step, got 0"):
+        recipe("fast", lookahead_every=0)
 
 
 def test_optimizer_groups_follow_airbench():
