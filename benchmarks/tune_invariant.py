@@ -24,10 +24,10 @@ CPU_WIDTH: dict[str, Any] = {"widths": [32, 64, 128]}
 BASE: dict[str, Any] = {"keys": "independent", "stem": "invariant", "val_size": 5000, "seed": 0}
 
 
-def batch(size: int, lr: float = 11.5) -> dict[str, Any]:
-    """airbench's per-example lr (or ``lr`` in its units) and decay per example at another batch
-    size (more, smaller steps)."""
-    return {"batch_size": size, **airbench_sgd(lr, 0.0153, 0.85, size)}
+def batch(size: int, lr: float = 11.5, decay: float = 0.0153) -> dict[str, Any]:
+    """airbench's per-example lr and decay (or ``lr`` and ``decay`` in its units) at another
+    batch size (more, smaller steps)."""
+    return {"batch_size": size, **airbench_sgd(lr, decay, 0.85, size)}
 
 
 def muon(size: int, lr: float = 0.24) -> dict[str, Any]:
@@ -44,6 +44,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "batch-256-lr-1.5": batch(256, lr=11.5 * 1.5),
     "batch-256-smoothing-0.1": {**batch(256), "label_smoothing": 0.1},
     "batch-256-lookahead-20": {**batch(256), "lookahead_every": 20},
+    "batch-256-lr-0.67": batch(256, lr=11.5 / 1.5),
+    "batch-256-decay-2": batch(256, decay=0.0153 * 2),
+    "batch-256-decay-0.5": batch(256, decay=0.0153 / 2),
+    "batch-256-smoothing-0.3": {**batch(256), "label_smoothing": 0.3},
+    "batch-256-translate-3": {**batch(256), "translate": 3},
     "smoothing-0.1": {"label_smoothing": 0.1},
     "batch-512-smoothing-0.1": {**batch(512), "label_smoothing": 0.1},
     "spline-w48": {"stem": "spline", "model_kwargs": {**CPU_WIDTH, "whiten_width": 48}},
