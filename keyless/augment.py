@@ -40,3 +40,14 @@ def shift(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
 def flip_where(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mirror (left-right) the images whose ``mask`` entry is true."""
     return torch.where(mask[:, None, None, None], images.flip(2), images)
+
+
+def random_contrast(images: torch.Tensor, strength: float, generator: torch.Generator) -> torch.Tensor:
+    """Scale every image's distance from mid-grey (127.5) by its own factor in 1 +/- strength.
+
+    NP inversion is a reflection about mid-grey and the colour shuffle only reorders values, so
+    this commutes with PE (up to rounding): contrast on a ciphertext is contrast on its image.
+    """
+    factor = 1 + strength * (2 * torch.rand(len(images), 1, 1, 1, generator=generator) - 1)
+    moved = 127.5 + (images.float() - 127.5) * factor.to(images.device)
+    return moved.round().clamp(0, 255).to(torch.uint8)

@@ -20,6 +20,7 @@ from keyless.models._inputs import (
     FoldInput,
     GreyInput,
     InvariantInput,
+    LearnedInput,
     NibbleInput,
     PlainInput,
     SplineInput,
@@ -34,6 +35,7 @@ MODELS.register("densenet")(DenseNetBC)
 STEMS = {
     "plain": PlainInput,
     "invariant": InvariantInput,
+    "learned": LearnedInput,  # the sorted fold and a learned per-pixel correction
     "spline": SplineInput,  # the sorted fold's hinges (key-invariant)
     "nibbles": NibbleInput,
     "fold": FoldInput,  # diagnostics: NP's invariant (unsorted fold) and luma

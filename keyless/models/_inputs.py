@@ -39,6 +39,26 @@ class InvariantInput(nn.Module):
         return ((x - 63.75) / 32.0).contiguous(memory_format=torch.channels_last)
 
 
+class LearnedInput(nn.Module):
+    """(N, H, W, 3) uint8 -> (N, 3, H, W): the sorted fold plus a learned per-pixel correction
+    (a 1x1 network, 3 -> ``hidden`` -> 3, its last layer zero-initialised): still a function of
+    the sorted fold alone, and at initialisation exactly ``InvariantInput``'s output, so the
+    whitening layer is computed on the sorted fold."""
+
+    out_channels = 3
+
+    def __init__(self, hidden: int = 32) -> None:
+        super().__init__()
+        self.fold = InvariantInput()
+        self.correction = nn.Sequential(nn.Conv2d(3, hidden, 1), nn.GELU(), nn.Conv2d(hidden, 3, 1))
+        nn.init.zeros_(self.correction[-1].weight)
+        nn.init.zeros_(self.correction[-1].bias)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.fold(images)
+        return x + self.correction(x)
+
+
 class SplineInput(nn.Module):
     """(N, H, W, 3) uint8 -> (N, 12, H, W) float: each sorted-fold value v expanded into the
     hinges max(v - t, 0) for t in 0, 32, 64, 96, each centred and mapped to about -2..2.

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from keyless.augment import flip_where, random_translate
+from keyless.augment import flip_where, random_contrast, random_translate
 from keyless.config import TrainConfig
 
 # ---------------------------------------------------------------------------------------------
@@ -156,7 +156,10 @@ def augment(
     """Mirror the chosen images, then shift each by up to ``translate`` pixels with reflection."""
     if config.flip:
         images = flip_where(images, flips)
-    return random_translate(images, config.translate, generator)
+    images = random_translate(images, config.translate, generator)
+    if config.contrast:
+        images = random_contrast(images, config.contrast, generator)
+    return images
 
 
 # ---------------------------------------------------------------------------------------------
