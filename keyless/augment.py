@@ -1,7 +1,8 @@
 """Batched augmentation on uint8 (N, H, W, 3) images: valid on ciphertexts as on plain images.
 
 Moving pixels (flip, translate) commutes with PE when the key moves with them, so augmenting
-ciphertexts in the cloud equals encrypting augmented images under a moved key.
+ciphertexts in the cloud equals encrypting augmented images under a moved key. Contrast about
+mid-grey commutes with PE under the same key.
 """
 
 from __future__ import annotations
@@ -42,12 +43,21 @@ def flip_where(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask[:, None, None, None], images.flip(2), images)
 
 
-def random_contrast(images: torch.Tensor, strength: float, generator: torch.Generator) -> torch.Tensor:
-    """Scale every image's distance from mid-grey (127.5) by its own factor in 1 +/- strength.
+def scale_contrast(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Scale each image's distance from mid-grey (127.5) by its ``factor`` (N,), rounding to the
+    nearest value symmetrically about mid-grey.
 
-    NP inversion is a reflection about mid-grey and the colour shuffle only reorders values, so
-    this commutes with PE (up to rounding): contrast on a ciphertext is contrast on its image.
+    NP inversion is the reflection about mid-grey and the colour shuffle only reorders values, so
+    this commutes exactly with PE: contrast on a ciphertext is contrast on its plain image.
     """
-    factor = 1 + strength * (2 * torch.rand(len(images), 1, 1, 1, generator=generator) - 1)
-    moved = 127.5 + (images.float() - 127.5) * factor.to(images.device)
-    return moved.round().clamp(0, 255).to(torch.uint8)
+    offset = images.float() - 127.5  # never 0: values are half-integers away from mid-grey
+    distance = (offset.abs() * factor.to(offset.device)[:, None, None, None]).floor()
+    return (127.5 + offset.sign() * (distance.clamp(max=127) + 0.5)).to(torch.uint8)
+
+
+def random_contrast(
+    images: torch.Tensor, strength: float, generator: torch.Generator
+) -> torch.Tensor:
+    """Scale every image's contrast about mid-grey by its own random factor in 1 +/- strength."""
+    factor = 1 + strength * (2 * torch.rand(len(images), generator=generator) - 1)
+    return scale_contrast(images, factor)

@@ -47,7 +47,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     translate: int = 2  # pixels: random shift in -translate..translate, reflected
     flip: bool = True
-    contrast: float = 0.0  # each image's distance from mid-grey scaled by 1 +/- this (PE only)
+    contrast: float = 0.0  # each image's distance from mid-grey scaled by 1 +/- this (commutes with PE)
     alternating_flip: bool = True  # airbench: each image mirrored on alternate epochs
     lookahead: bool = False  # airbench's EMA of weights every few steps
     lookahead_every: int = 5  # steps between lookahead updates (airbench: 5 of 1024 images)
@@ -64,6 +64,8 @@ class TrainConfig:
         if self.lookahead_every < 1:
             every = self.lookahead_every
             raise ConfigError(f"lookahead_every must be at least 1 step, got {every}")
+        if not 0 <= self.contrast < 1:
+            raise ConfigError(f"contrast must be at least 0 and below 1, got {self.contrast}")
         if self.rekey and self.augment == "client" and self.keys != "plain":
             raise ConfigError(
                 "--rekey re-encrypts in the cloud; it does not go with client augmentation "

@@ -2,7 +2,14 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keyless.augment import flip_where, random_translate, reflect_index, shift
+from keyless.augment import (
+    flip_where,
+    random_contrast,
+    random_translate,
+    reflect_index,
+    scale_contrast,
+    shift,
+)
 from keyless.cipher import PixelCipher, PixelKey
 
 
@@ -25,3 +32,22 @@ def test_reflect_index_and_shift():
     assert reflect_index(torch.arange(-2, 6), 4).tolist() == [2, 1, 0, 1, 2, 3, 2, 1]
     x = torch.arange(4, dtype=torch.uint8).view(1, 1, 4, 1).expand(1, 1, 4, 3)
     assert shift(x, 0, 1)[0, 0, :, 0].tolist() == [1, 2, 3, 2]
+
+
+@given(seed=st.integers(0, 2**31), strength=st.floats(0.0, 1.0))
+def test_contrast_on_ciphertexts_equals_contrast_on_images(seed, strength):
+    cipher = PixelCipher()
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (4, 5, 5, 3), dtype=torch.uint8, generator=gen)
+    key = cipher.keygen(4, (5, 5))
+
+    def contrast(images):
+        return random_contrast(images, strength, torch.Generator().manual_seed(seed))
+
+    assert torch.equal(contrast(cipher.encrypt(x, key)), cipher.encrypt(contrast(x), key))
+
+
+def test_scale_contrast_moves_values_about_mid_grey():
+    values = torch.tensor([0, 100, 127, 128, 255], dtype=torch.uint8).view(1, 1, 5, 1)
+    scaled = [scale_contrast(values, torch.tensor([f]))[0, 0, :, 0].tolist() for f in (1, 0.5, 2)]
+    assert scaled == [[0, 100, 127, 128, 255], [64, 114, 127, 128, 191], [0, 72, 126, 129, 255]]

@@ -79,8 +79,9 @@ def create_model(
     Args:
         name: ``fastnet``, ``resnet18`` or ``densenet`` (see :func:`list_models`).
         num_classes: output logits.
-        stem: ``plain``, ``invariant`` (key-invariant sorted fold), ``nibbles`` (4-bit halves),
-            or the diagnostics ``fold`` (unsorted fold) and ``grey`` (luma).
+        stem: ``plain``, ``invariant`` (key-invariant sorted fold), ``learned`` and ``spline``
+            (the sorted fold with a learned per-pixel correction, or its hinges), ``nibbles``
+            (4-bit halves), or the diagnostics ``fold`` (unsorted fold) and ``grey`` (luma).
         adapt: ``none``; ``pixel``, the ICIP adaptation network (1x1 convs, 8 then 32 maps;
             ``True`` means this one); ``block``, Tanaka's block-wise network.
         block_size: the block side M for ``adapt="block"`` (match the cipher's).
@@ -115,6 +116,7 @@ __all__ = [
     "FoldInput",
     "GreyInput",
     "InvariantInput",
+    "LearnedInput",
     "NibbleInput",
     "PlainInput",
     "SplineInput",

@@ -2,7 +2,8 @@
 
 ``PlainInput`` scales values; ``InvariantInput`` is the key-invariant stem: per value
 min(p, 255 - p), then each pixel's three values sorted, so a plain image and every PE encryption
-of it give bit-identical features; ``SplineInput`` feeds piecewise-linear hinges of the same
+of it give bit-identical features; ``LearnedInput`` adds a learned per-pixel correction to it and
+``SplineInput`` feeds piecewise-linear hinges of the same
 sorted fold; ``FoldInput`` (the fold unsorted) and ``GreyInput`` (luma)
 are diagnostics of where the sorted fold's cost comes from; ``NibbleInput`` splits every value
 into its 4-bit halves (the units Tanaka's LE shuffles). ``AdaptationNetwork`` is the ICIP 2019

@@ -8,6 +8,8 @@ from keyless.models import (
     ADAPTERS,
     STEMS,
     BlockAdaptationNetwork,
+    InvariantInput,
+    LearnedInput,
     NibbleInput,
     SplineInput,
     create_model,
@@ -35,6 +37,19 @@ def test_invariant_stems_give_identical_logits_for_plain_and_encrypted(stem):
     encrypted = cipher.encrypt(plain, cipher.keygen(8, (32, 32)))
     with torch.no_grad():
         assert torch.equal(model(plain), model(encrypted))
+
+
+def test_learned_stem_starts_as_the_sorted_fold_and_stays_key_invariant():
+    torch.manual_seed(0)
+    plain = torch.randint(0, 256, (4, 16, 16, 3), dtype=torch.uint8)
+    stem = LearnedInput()
+    assert torch.equal(stem(plain), InvariantInput()(plain))  # zero-initialised correction
+    nn.init.normal_(stem.correction[-1].weight)  # as if trained
+    cipher = PixelCipher()
+    encrypted = cipher.encrypt(plain, cipher.keygen(4, (16, 16)))
+    with torch.no_grad():
+        assert not torch.equal(stem(plain), InvariantInput()(plain))
+        assert torch.equal(stem(plain), stem(encrypted))
 
 
 def test_spline_stem_hinges_each_sorted_fold_value():

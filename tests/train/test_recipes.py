@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from keyless.augment import random_contrast
 from keyless.errors import ConfigError
 from keyless.runs import build_model
 from keyless.train import recipe, recipes
@@ -61,6 +62,24 @@ def test_learner_averages_every_few_steps_and_ends_on_the_average(monkeypatch, e
 def test_lookahead_every_must_be_a_positive_number_of_steps():
     with pytest.raises(ConfigError, match="lookahead_every must be at least 1 step, got 0"):
         recipe("fast", lookahead_every=0)
+
+
+@pytest.mark.parametrize("strength", [-0.1, 1.0])
+def test_contrast_strength_must_keep_factors_positive(strength):
+    with pytest.raises(
+        ConfigError, match=f"contrast must be at least 0 and below 1, got {strength}"
+    ):
+        recipe("fast", contrast=strength)
+
+
+def test_augment_applies_contrast_only_when_asked():
+    images = torch.randint(0, 256, (6, 8, 8, 3), dtype=torch.uint8)
+    flips = torch.zeros(6, dtype=torch.bool)
+    still = recipe("fast", translate=0)
+    assert torch.equal(recipes.augment(images, flips, still, torch.Generator()), images)
+    moved = recipes.augment(images, flips, still.replace(contrast=0.5), torch.Generator())
+    expected = random_contrast(images, 0.5, torch.Generator())
+    assert torch.equal(moved, expected) and not torch.equal(moved, images)
 
 
 def test_optimizer_groups_follow_airbench():
