@@ -466,7 +466,8 @@ upload_flag = click.option(
     type=click.Choice(sorted(STEMS)),
     help="Default the recipe's (plain; invariant for --recipe invariant). invariant: feed the "
     "key-invariant sorted fold to the network; spline: its piecewise-linear hinges (12 maps, "
-    "also key-invariant); learned: the fold plus a learned per-pixel 1x1 net; nibbles: the 4-bit halves of every value (for LE).",
+    "also key-invariant); learned: the fold plus a learned per-pixel 1x1 net; nibbles: the "
+    "4-bit halves of every value (for LE).",
 )
 @click.option(
     "--adapt",
