@@ -47,9 +47,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     translate: int = 2  # pixels: random shift in -translate..translate, reflected
     flip: bool = True
-    contrast: float = (
-        0.0  # each image's distance from mid-grey scaled by 1 +/- this (commutes with PE)
-    )
+    contrast: float = 0.0  # each image's distance from mid-grey times 1 +/- this (PE-exact)
     alternating_flip: bool = True  # airbench: each image mirrored on alternate epochs
     lookahead: bool = False  # airbench's EMA of weights every few steps
     lookahead_every: int = 5  # steps between lookahead updates (airbench: 5 of 1024 images)

@@ -3,13 +3,12 @@
 ``PlainInput`` scales values; ``InvariantInput`` is the key-invariant stem: per value
 min(p, 255 - p), then each pixel's three values sorted, so a plain image and every PE encryption
 of it give bit-identical features; ``LearnedInput`` adds a learned per-pixel correction to it and
-``SplineInput`` feeds piecewise-linear hinges of the same
-sorted fold; ``FoldInput`` (the fold unsorted) and ``GreyInput`` (luma)
-are diagnostics of where the sorted fold's cost comes from; ``NibbleInput`` splits every value
-into its 4-bit halves (the units Tanaka's LE shuffles). ``AdaptationNetwork`` is the ICIP 2019
-block of two 1x1 convolutions (8 then 32 maps) placed in front of the classifier;
-``BlockAdaptationNetwork`` is Tanaka's block-wise one, which sees a whole M x M block at once and
-so can learn to undo a permutation inside blocks.
+``SplineInput`` feeds piecewise-linear hinges of the same sorted fold; ``FoldInput`` (the fold
+unsorted) and ``GreyInput`` (luma) are diagnostics of where the sorted fold's cost comes from;
+``NibbleInput`` splits every value into its 4-bit halves (the units Tanaka's LE shuffles).
+``AdaptationNetwork`` is the ICIP 2019 block of two 1x1 convolutions (8 then 32 maps) placed in
+front of the classifier; ``BlockAdaptationNetwork`` is Tanaka's block-wise one, which sees a
+whole M x M block at once and so can learn to undo a permutation inside blocks.
 """
 
 from __future__ import annotations

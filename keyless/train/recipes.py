@@ -154,7 +154,8 @@ def epoch_flips(
 def augment(
     images: torch.Tensor, flips: torch.Tensor, config: TrainConfig, generator: torch.Generator
 ) -> torch.Tensor:
-    """Mirror the chosen images, then shift each by up to ``translate`` pixels with reflection."""
+    """Mirror the chosen images, shift each by up to ``translate`` pixels with reflection, then
+    (with ``contrast``) scale each one's contrast about mid-grey."""
     if config.flip:
         images = flip_where(images, flips)
     images = random_translate(images, config.translate, generator)
