@@ -655,14 +655,22 @@ def evaluate_cmd(run, data, no_tta, device, require_upload) -> None:
     is_flag=True,
     help="One row per setting: mean ± std over the runs that differ only in their seed.",
 )
-def report(runs, out, mean) -> None:
+@click.option(
+    "--pool-commits",
+    is_flag=True,
+    help="With --mean: also pool runs of different commits (when the training code did not "
+    "change between them); the commit column lists each.",
+)
+def report(runs, out, mean, pool_commits) -> None:
     """Print (and write) a Markdown table generated from run records."""
+    if pool_commits and not mean:
+        raise click.UsageError("--pool-commits needs --mean")
     records = []
     for run in runs:
         record = read_record(run)
         record["name"] = Path(run).name if Path(run).is_dir() else Path(run).parent.name
         records.append(record)
-    table = mean_table(records) if mean else report_table(records)
+    table = mean_table(records, pool_commits) if mean else report_table(records)
     if out:
         write_bytes_atomic(out, table.encode())
     click.echo(table, nl=False)

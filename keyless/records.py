@@ -144,13 +144,16 @@ def _mean_std(values: list[float]) -> str:
     return f"{100 * mean:.2f} ± {100 * std:.2f}"
 
 
-def mean_table(records: list[dict[str, Any]]) -> str:
+def mean_table(records: list[dict[str, Any]], pool_commits: bool = False) -> str:
     """Runs that differ only in their seed, grouped (same config, commit and machine): mean ±
-    standard deviation of each test accuracy, and the seeds."""
+    standard deviation of each test accuracy, and the seeds. ``pool_commits`` also groups runs
+    of different commits (for when the training code did not change between them); the commit
+    cell then lists each one."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         config = {k: v for k, v in r["config"].items() if k != "seed"}
-        key = json.dumps([config, _commit(r), _where(r)], sort_keys=True)
+        commit = "" if pool_commits else _commit(r)
+        key = json.dumps([config, commit, _where(r)], sort_keys=True)
         groups.setdefault(key, []).append(r)
     sets = ("plain", "fresh_key", "plain_tta", "fresh_key_tta")
     lines = [
@@ -165,9 +168,10 @@ def mean_table(records: list[dict[str, Any]]) -> str:
             for s in sets
         ]
         seeds = ",".join(str(r["seed"]) for r in runs)
+        commits = ",".join(dict.fromkeys(_commit(r) for r in runs))
         lines.append(
             f"| {_model_label(c)} | {c['keys']} | {c['stem']} | {'yes' if c['rekey'] else ''} "
             f"| {c['epochs']:g} | {seeds} | {' | '.join(cells)} | {_where(runs[0])} "
-            f"| {_commit(runs[0])} |"
+            f"| {commits} |"
         )
     return "\n".join(lines) + "\n"

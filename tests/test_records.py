@@ -1,3 +1,8 @@
+import json
+
+from click.testing import CliRunner
+
+from keyless.cli import main
 from keyless.records import mean_table, report_table
 from keyless.train import recipe
 
@@ -24,6 +29,20 @@ def test_mean_table_groups_runs_that_differ_only_in_their_seed():
     assert lines[0].startswith("| fastnet 8/16/32 | plain | plain |  | 10 | 0,1 | 85.00 ± 7.07 |")
     assert "| Some CPU, 2 cores, bf16 | abc1234 |" in lines[0]
     assert "| 0 | 70.00 ± 0.00 |" in lines[1] and "| independent |" in lines[2]
+
+
+def test_mean_table_pools_commits_on_request_and_lists_them():
+    records = [_record(0, 0.80), _record(1, 0.90, commit="fff0000"), _record(2, 0.70)]
+    lines = mean_table(records, pool_commits=True).splitlines()[2:]
+    assert len(lines) == 1
+    assert "| 0,1,2 | 80.00 ± 10.00 |" in lines[0]
+    assert lines[0].endswith("| abc1234,fff0000 |")
+
+
+def test_report_pool_commits_needs_mean(tmp_path):
+    (tmp_path / "record.json").write_text(json.dumps(_record(0, 0.8)))
+    result = CliRunner().invoke(main, ["report", str(tmp_path), "--pool-commits"])
+    assert result.exit_code == 2 and "--pool-commits needs --mean" in result.output
 
 
 def test_report_table_names_widths_precision_and_commit():

@@ -14,7 +14,13 @@ from keyless.attacks._base import (
     list_attacks,
     register_attack,
 )
-from keyless.attacks._classic import HelperImageAttack, fr_advanced_attack, fr_attack, keyspace_bits
+from keyless.attacks._classic import (
+    BlockHelperAttack,
+    HelperImageAttack,
+    fr_advanced_attack,
+    fr_attack,
+    keyspace_bits,
+)
 from keyless.attacks._learned import GANAttack, ITNAttack, UNet, pixel_stack, ssim_loss
 from keyless.attacks._metrics import per_image, similarity
 from keyless.attacks._report import run_attacks, write_report
@@ -23,6 +29,7 @@ __all__ = [
     "ATTACKS",
     "Attack",
     "AttackResult",
+    "BlockHelperAttack",
     "GANAttack",
     "HelperImageAttack",
     "ITNAttack",

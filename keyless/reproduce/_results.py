@@ -1,4 +1,5 @@
-"""RESULTS.md sections and a bar chart, from the run records of a reproduction (never by hand)."""
+"""RESULTS.md sections and charts (bars; lines for the budget table), from the run records of
+a reproduction (never by hand)."""
 
 from __future__ import annotations
 
