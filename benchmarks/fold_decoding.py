@@ -19,25 +19,16 @@ import itertools
 
 import torch
 
-from keyless.attacks import fr_advanced_attack
-from keyless.cipher import PERMUTATIONS, PixelCipher
+from keyless.attacks import candidate_decryptions, fr_advanced_attack
+from keyless.cipher import PixelCipher
 from keyless.data import load_splits
 from keyless.invariant import fold, sorted_fold
 from keyless.keys import SeedSource
 
-ORDERS = torch.tensor(PERMUTATIONS)  # (6, 3)
-INVERSIONS = torch.tensor(list(itertools.product([False, True], repeat=3)))  # (8, 3)
-
-
-def orbit(pixels: torch.Tensor) -> torch.Tensor:
-    """(..., 3) values -> (..., 48, 3): every reordering and inversion of each pixel's values."""
-    reordered = pixels[..., ORDERS][..., :, None, :]  # (..., 6, 1, 3)
-    return torch.where(INVERSIONS, 255 - reordered, reordered).flatten(-3, -2)
-
 
 def error_after_best_global_map(decoded: torch.Tensor, plain: torch.Tensor) -> float:
     """Mean over images of min over the 48 image-wide maps of mean |map(decoded) - plain|."""
-    views = orbit(decoded.float()).movedim(-2, 1)  # (N, 48, H, W, 3)
+    views = candidate_decryptions(decoded).float().movedim(-2, 1)  # (N, 48, H, W, 3)
     errors = (views - plain.float()[:, None]).abs().mean((2, 3, 4))
     return errors.min(1).values.mean().item()
 
@@ -49,7 +40,7 @@ def raster_decode(invariant: torch.Tensor, first: float, second: float) -> torch
     upper and upper-left ones; the neighbours alone where no extrapolation exists yet). The first
     pixel is its sorted fold."""
     n, h, w, _ = invariant.shape
-    candidates = orbit(invariant).float()  # (N, H, W, 48, 3)
+    candidates = candidate_decryptions(invariant).float()  # (N, H, W, 48, 3)
     out = torch.zeros(n, h, w, 3)
     out[:, 0, 0] = invariant[:, 0, 0].float()
     rows = torch.arange(n)
@@ -68,7 +59,7 @@ def raster_decode(invariant: torch.Tensor, first: float, second: float) -> torch
         used = used or [(1, guess) for _, guess, present in predictions[:2] if present]
         cost = sum(weight * (options - guess[:, None]).abs().sum(-1) for weight, guess in used)
         out[:, r, c] = options[rows, cost.argmin(1)]
-    return out
+    return out.to(torch.uint8)
 
 
 def main() -> None:

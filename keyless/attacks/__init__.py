@@ -17,6 +17,7 @@ from keyless.attacks._base import (
 from keyless.attacks._classic import (
     BlockHelperAttack,
     HelperImageAttack,
+    candidate_decryptions,
     fr_advanced_attack,
     fr_attack,
     keyspace_bits,
@@ -35,6 +36,7 @@ __all__ = [
     "ITNAttack",
     "Scenario",
     "UNet",
+    "candidate_decryptions",
     "create_attack",
     "fr_advanced_attack",
     "fr_attack",

@@ -37,8 +37,9 @@ def fr_attack(ciphertexts: torch.Tensor, grey: bool = False) -> torch.Tensor:
     return folded.contiguous()
 
 
-def _candidates(pixels: torch.Tensor) -> torch.Tensor:
-    """(..., 3) ciphertext pixels -> (..., 48, 3): the pixel decrypted under every code."""
+def candidate_decryptions(pixels: torch.Tensor) -> torch.Tensor:
+    """(..., 3) uint8 ciphertext pixels -> (..., 48, 3): each pixel decrypted under every code
+    (code 0 leaves it as it is); the same 48 for every encryption of one plain pixel."""
     table = torch.from_numpy(DECRYPT_TABLE).to(pixels.device)
     gathered = pixels[..., None, :].expand(*pixels.shape[:-1], NUM_CODES, 3)
     return torch.gather(
@@ -54,7 +55,7 @@ def fr_advanced_attack(ciphertexts: torch.Tensor) -> torch.Tensor:
     column by column and every later row in one vectorised step.
     """
     n, h, w, _ = ciphertexts.shape
-    candidates = _candidates(ciphertexts).int()  # (N, H, W, 48, 3)
+    candidates = candidate_decryptions(ciphertexts).int()  # (N, H, W, 48, 3)
     out = torch.empty(n, h, w, 3, dtype=torch.int32, device=ciphertexts.device)
     out[:, 0, 0] = fold(ciphertexts[:, 0, 0]).int()
 
