@@ -22,6 +22,7 @@ from keyless.data import (
     DEFAULT_MAX_PIXELS,
     KeyPlan,
     Manifest,
+    check_decryption,
     check_resume,
     describe,
     find_dataset,
@@ -170,13 +171,13 @@ def _finish(
     fn: Callable,
     desc: str,
     max_pixels: int,
-    private: bool = False,
+    decrypting: bool = False,
     on_done: Callable[[], None] | None = None,
     size: tuple[int, int] | None = None,
 ) -> None:
     """Run ``fn`` over every input, then ``on_done``; report each failure on one line, exit
-    non-zero if any. ``private`` outputs (plain images) are the owner's only: folder 0o700,
-    files 0o600."""
+    non-zero if any. ``decrypting`` names images as ``keyless encrypt`` did (relative to their
+    upload) and keeps the outputs, plain images, the owner's only: folder 0o700, files 0o600."""
     for raw in inputs:
         folder = Path(raw).resolve()
         if folder.is_dir() and (out.resolve() == folder or folder in out.resolve().parents):
@@ -184,10 +185,11 @@ def _finish(
                 f"{out} is inside the input folder {raw}; write the outputs elsewhere",
                 param_hint="--out",
             )
-    jobs, errors = plan_jobs(inputs)
-    if private:
+    jobs, errors = plan_jobs(inputs, upload_ids=decrypting)
+    if decrypting:
         out.mkdir(mode=0o700, parents=True, exist_ok=True)
-    mode = 0o600 if private else None
+        out.chmod(0o700)  # an existing folder too
+    mode = 0o600 if decrypting else None
     written, skipped, failed = run_jobs(
         jobs, out, lambda job, target: transform_file(job, target, fn, max_pixels, mode, size), desc
     )
@@ -239,17 +241,8 @@ def encrypt(inputs, out, seed, common_key, master_key, size, max_pixels, cipher)
         if master_key
         else CsprngSource()
     )
-    mode = (
-        "seed"
-        if seed is not None
-        else "master-key"
-        if master_key
-        else "common"
-        if common_key
-        else "independent"
-    )
-    check = source.check_value() if isinstance(source, MasterKeySource) else None
-    check_resume(out, Manifest(cipher.settings(), mode, check))
+    planned = _planned(cipher, seed, common_key, source)
+    check_resume(out, planned)
     plan = KeyPlan(cipher, source, common_path=common_key, create=True)
     _finish(
         inputs,
@@ -257,29 +250,27 @@ def encrypt(inputs, out, seed, common_key, master_key, size, max_pixels, cipher)
         lambda x, ids: cipher.encrypt(x, plan.keys(x, ids)),
         "encrypt",
         max_pixels,
-        on_done=lambda: _write_manifest(out, describe(out, cipher.settings(), mode, check)),
+        on_done=lambda: _write_manifest(
+            out, describe(out, planned.cipher, planned.keys, planned.master_key_check)
+        ),
         size=_image_size(size if "x" in size.lower() else f"{size}x{size}") if size else None,
     )
+
+
+def _planned(cipher: Any, seed: int | None, common_key: Path | None, source: Any) -> Manifest:
+    """What a manifest says before any image: the cipher, the key mode, the master key's check."""
+    master = isinstance(source, MasterKeySource)
+    mode = (
+        "seed" if seed is not None else "master-key" if master else "common" if common_key
+        else "independent"
+    )  # fmt: skip
+    return Manifest(cipher.settings(), mode, source.check_value() if master else None)
 
 
 def _write_manifest(out: Path, manifest: Manifest) -> None:
     """Describe what ``out`` now holds, if anything (a call that wrote nothing writes nothing)."""
     if manifest.counts:
         manifest.write(out)
-
-
-def _verify_check_value(inputs: Any, source: MasterKeySource) -> None:
-    """Refuse (exit 3) a master key whose check value differs from the one in the manifest of
-    its ciphertexts' folder: a wrong key would otherwise decrypt to noise without a word."""
-    for raw in inputs:
-        folder = Path(raw) if Path(raw).is_dir() else Path(raw).parent
-        manifest = Manifest.read(folder)
-        recorded = manifest.master_key_check if manifest is not None else None
-        if recorded is not None and recorded != source.check_value():
-            raise KeyMaterialError(
-                f"{raw}: encrypted with another master key (check value {recorded}, this "
-                f"key's is {source.check_value()})"
-            )
 
 
 @main.command()
@@ -301,8 +292,10 @@ def _verify_check_value(inputs: Any, source: MasterKeySource) -> None:
 def decrypt(inputs, out, seed, common_key, master_key, max_pixels, cipher) -> None:
     """Decrypt images encrypted with --master-key, --common-key or --seed.
 
-    Images are identified by their path relative to the folder given (or their file name), so
-    pass the folder `keyless encrypt` wrote, or files from it, unrenamed.
+    Each image's key follows its name as `keyless encrypt` gave it: its path inside the
+    upload (the folder holding keyless.json), so pass the upload, a sub-folder or files of it,
+    unrenamed. The manifest refuses a wrong key mode, cipher or master key; files moved out of
+    their upload are named relative to the folder given (or by file name) and not checked.
     """
     if sum(v is not None for v in (seed, common_key, master_key)) != 1:
         raise click.UsageError("give exactly one of --master-key, --common-key, --seed")
@@ -313,8 +306,8 @@ def decrypt(inputs, out, seed, common_key, master_key, max_pixels, cipher) -> No
         if master_key
         else None
     )
-    if master_key:
-        _verify_check_value(inputs, source)
+    for raw in inputs:
+        check_decryption(Path(raw), _planned(cipher, seed, common_key, source))
     plan = KeyPlan(cipher, source, common_path=common_key)
     _finish(
         inputs,
@@ -322,7 +315,7 @@ def decrypt(inputs, out, seed, common_key, master_key, max_pixels, cipher) -> No
         lambda x, ids: cipher.decrypt(x, plan.keys(x, ids)),
         "decrypt",
         max_pixels,
-        private=True,
+        decrypting=True,
     )
 
 
@@ -426,7 +419,10 @@ def _image_size(value: str) -> tuple[int, int]:
     return h, w
 
 
-def _integers(value: str) -> list[int]:
+def _integers(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+    """Click callback: comma-separated integers (``None`` when the option is not given)."""
+    if value is None:
+        return None
     try:
         return [int(v) for v in value.split(",")]
     except ValueError:
@@ -498,14 +494,20 @@ upload_flag = click.option(
 )
 @click.option("--epochs", type=float, help="Training epochs (default from the recipe).")
 @click.option("--batch-size", type=int, help="Global batch size (default from the recipe).")
-@click.option("--widths", help="Backbone widths, e.g. 32,64,128 for a CPU-sized fastnet.")
+@click.option(
+    "--widths",
+    callback=_integers,
+    help="fastnet: widths of its three blocks, e.g. 32,64,128 for a CPU-sized fastnet.",
+)
 @click.option(
     "--whiten-width",
     type=click.IntRange(min=2),
     help="fastnet: maps of the frozen whitening layer (even; default 24, fewer for 1 channel).",
 )
 @click.option(
-    "--milestones", help="Step schedule: epochs at which lr is divided by 10, e.g. 150,225."
+    "--milestones",
+    callback=_integers,
+    help="Step schedule: epochs at which lr is divided by 10, e.g. 150,225.",
 )
 @click.option("--val-size", type=int, help="Carve this many training images out as validation.")
 @click.option(
@@ -554,11 +556,11 @@ def train_cmd(
         recipe_name,
         **options,
         cipher=_cipher_options(cipher),
-        model_kwargs=_model_kwargs(
-            widths=_integers(widths) if widths else None, whiten_width=whiten_width
-        ),
-        milestones=tuple(_integers(milestones)) if milestones else None,
+        model_kwargs=_model_kwargs(widths=widths, whiten_width=whiten_width),
+        milestones=tuple(milestones) if milestones else None,
     )
+    if config.model_kwargs and config.model != "fastnet":
+        raise click.UsageError(f"--widths and --whiten-width shape fastnet, not {config.model}")
     if resume and Run(out).has_checkpoint():
         saved = Run(out).load(mmap=True).config  # the config only: tensors stay on disk
         _check_resume(click.get_current_context(), config, saved, out)
@@ -705,6 +707,7 @@ def report(runs, out, mean, pool_commits) -> None:
     "--budget-minutes",
     default=10.0,
     show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
     help="Training time for each learned attack.",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed for the victims' keys.")

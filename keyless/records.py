@@ -113,9 +113,18 @@ def _commit(record: dict[str, Any]) -> str:
     return (record.get("git_commit") or "")[:7]
 
 
+def _scores(test: dict[str, float]) -> dict[str, float]:
+    """A record's test accuracies; for a run trained on an upload, its re-keyed test split
+    (the owner's test ciphertexts under keys no image had before) fills the fresh-key cells."""
+    rekeyed = {k.replace("upload_rekeyed", "fresh_key"): v for k, v in test.items()
+               if k.startswith("upload_rekeyed")}  # fmt: skip
+    return {**rekeyed, **test}
+
+
 def report_table(records: list[dict[str, Any]]) -> str:
     """A Markdown table of runs: setting, accuracies on each test set (plain / fresh key /
-    common key, without and with TTA), training time, machine, commit and the command."""
+    common key, without and with TTA; an upload's re-keyed test split as the fresh-key one),
+    training time, machine, commit and the command."""
     header = (
         "| run | model | keys | cipher | rekey | stem | adapt | epochs | plain | fresh key "
         "| common key | plain TTA | fresh key TTA | common key TTA | train s | machine "
@@ -124,7 +133,7 @@ def report_table(records: list[dict[str, Any]]) -> str:
     )
     rows = []
     for r in records:
-        c, t = r["config"], r["test"]
+        c, t = r["config"], _scores(r["test"])
         command = f"`{r['command']}`" if r.get("command") else ""
         rows.append(
             f"| {r.get('name', '')} | {_model_label(c)} | {c['keys']} | {cipher_label(c)} "
@@ -163,9 +172,9 @@ def mean_table(records: list[dict[str, Any]], pool_commits: bool = False) -> str
     ]
     for runs in groups.values():
         c = runs[0]["config"]
+        scores = [_scores(r["test"]) for r in runs]
         cells = [
-            _mean_std([r["test"][s] for r in runs]) if all(s in r["test"] for r in runs) else ""
-            for s in sets
+            _mean_std([t[s] for t in scores]) if all(s in t for t in scores) else "" for s in sets
         ]
         seeds = ",".join(str(r["seed"]) for r in runs)
         commits = ",".join(dict.fromkeys(_commit(r) for r in runs))

@@ -7,7 +7,6 @@ loaded with ``torch.load(weights_only=True)``, so a crafted ``checkpoint.pt`` ca
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,8 +94,9 @@ class Run:
                 self.checkpoint_path, map_location=device, weights_only=True, mmap=mmap
             )
             return Checkpoint.from_state(state)
-        except (RuntimeError, KeyError, TypeError, ValueError, EOFError, OSError, MemoryError,
-                pickle.UnpicklingError) as exc:  # fmt: skip
+        except InputError:
+            raise
+        except Exception as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(
                 f"{self.checkpoint_path}: not a keyless checkpoint ({reason})"

@@ -63,6 +63,18 @@ def test_master_key_round_trip_restores_every_file(tmp_path, photos):
     assert err.count("\n") == 1 and not (tmp_path / "wrong").exists()
     _, err = run("encrypt", photos, "--out", tmp_path / "enc", *other, code=3)  # no mixing
     assert "holds images encrypted with another master key" in err
+    # a file or sub-folder of the upload decrypts under its own keys, named as encrypt named it
+    run("decrypt", tmp_path / "enc" / "cat" / "a.png", tmp_path / "enc" / "dog", "--out",
+        tmp_path / "part", *key)  # fmt: skip
+    part = pixels(tmp_path / "part")
+    assert sorted(part) == ["cat/a.png", "dog/c.png"]
+    assert all(np.array_equal(part[name], read_image(photos / name)) for name in part)
+    _, err = run("decrypt", tmp_path / "enc" / "dog", "--out", tmp_path / "w", "--seed", 0, code=2)
+    assert "encrypted with master-key keys, not seed ones" in err and err.count("\n") == 1
+    _, err = run("decrypt", tmp_path / "enc", "--out", tmp_path / "w", "--cipher", "le",
+                 "--block-size", "1", *key, code=2)  # fmt: skip
+    assert "encrypted with cipher pe (" in err and "not le (block_size=1, " in err
+    assert not (tmp_path / "w").exists()
     # files moved away from their folder's check value: still decryptable, still unchecked
     (tmp_path / "moved").mkdir()
     (tmp_path / "enc" / "cat" / "a.png").rename(tmp_path / "moved" / "a.png")
@@ -126,6 +138,8 @@ def test_independent_keys_differ_and_cannot_be_decrypted(tmp_path, photos):
         assert np.array_equal(sorted_fold(enc[name]), sorted_fold(plain[name])), name
     _, err = run("decrypt", tmp_path / "a", "--out", tmp_path / "d", code=2)
     assert "exactly one of" in err and not (tmp_path / "d").exists()
+    _, err = run("decrypt", tmp_path / "a" / "cat", "--out", tmp_path / "d", "--seed", 0, code=3)
+    assert "independent keys, thrown away" in err and not (tmp_path / "d").exists()
 
 
 def test_key_choice_errors(tmp_path, photos):
@@ -315,3 +329,13 @@ def test_an_output_that_cannot_be_written_is_one_line_and_the_others_are_written
     assert len(errors) == 1 and "dog/c.png: cannot write" in errors[0], err
     assert sorted(pixels(tmp_path / "enc")) == ["cat/a.png", "cat/b.png"]
     assert not [p for p in (tmp_path / "enc").rglob(".*")]  # no temporary file left behind
+
+
+def test_attack_refuses_a_budget_of_no_time(tmp_path):
+    (tmp_path / "d.npz").write_bytes(b"")  # never read: the option is refused first
+    args = ["attack", "--data", tmp_path / "d.npz", "--budget-minutes", "0", "--out", tmp_path]
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == 2 and "Invalid value for '--budget-minutes'" in result.stderr, (
+        result.output
+    )
+    assert not (tmp_path / "report.json").exists()

@@ -50,6 +50,21 @@ def test_evaluate_reports_each_test_set_with_and_without_tta():
     assert results["plain_tta"] == accuracy(tta, labels)
 
 
+def test_evaluate_scores_the_fresh_key_and_common_key_sets_on_ciphertexts():
+    images = torch.randint(0, 256, (30, 8, 8, 3), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(2))  # fmt: skip
+    model, cipher = PixelSum(), PixelCipher()
+    labels = model(images).argmax(1)  # every plain image right
+    common = cipher.keygen(1, (8, 8), SeedSource(9))
+    results = evaluate(model, ImageSet(images, labels, list("abcde")), cipher, SeedSource(0),
+                       common, tta=False, precision="fp32")  # fmt: skip
+    assert results.keys() == {"plain", "fresh_key", "common_key"} and results["plain"] == 1.0
+    fresh = cipher.encrypt_fresh(images, SeedSource(0))[0]
+    for name, encrypted in (("fresh_key", fresh), ("common_key", cipher.encrypt(images, common))):
+        expected = accuracy(predict(model, encrypted, precision="fp32"), labels)
+        assert results[name] == expected < 0.9, name
+
+
 def test_evaluate_shows_a_progress_bar_per_test_set_only_when_asked(capsys):
     images = torch.randint(0, 256, (30, 8, 8, 3), dtype=torch.uint8)
     test = ImageSet(images, torch.randint(0, 5, (30,)), list("abcde"))

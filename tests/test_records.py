@@ -49,3 +49,12 @@ def test_report_table_names_widths_precision_and_commit():
     table = report_table([_record(0, 0.8)])
     assert "| fastnet 8/16/32 | independent | pe |" in table
     assert "| Some CPU, 2 cores, bf16 | abc1234 |" in table
+
+
+def test_an_upload_run_shows_its_re_keyed_test_split_as_the_fresh_key_one():
+    record = _record(0, 0.8)
+    record["test"] = {"upload": 0.6, "upload_tta": 0.61, "upload_rekeyed": 0.62,
+                      "upload_rekeyed_tta": 0.63}  # fmt: skip
+    row = report_table([record]).splitlines()[2]
+    assert "| 10 |  | 62.00 |  |  | 63.00 |  | 10 |" in row  # no plain or common-key test set
+    assert "| 0 |  | 62.00 ± 0.00 |  | 63.00 ± 0.00 |" in mean_table([record]).splitlines()[2]

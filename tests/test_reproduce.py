@@ -75,6 +75,9 @@ def test_reproduce_trains_the_chosen_rows_and_resumes(tmp_path):
     copied = read_record(tmp_path / "access" / "fastnet-plain")
     assert copied["reused_from"] == str(out / "plain")
     assert copied["test"] == read_record(out / "plain")["test"]
+    copy = tmp_path / "access" / "fastnet-plain"  # the owner's seed inside: owner-only
+    assert copy.stat().st_mode & 0o777 == 0o700
+    assert (copy / "checkpoint.pt").stat().st_mode & 0o777 == 0o600
     assert "**fastnet-plain** from" in access.read_text()
     independent = table_rows("access", "cpu")[2]
     row = Row(independent.name, "", independent.config.replace(**TINY), "fresh_key")

@@ -63,6 +63,16 @@ def test_the_service_does_not_import_the_training_engine():
     assert result.stdout.strip() == "False"
 
 
+def test_random_bytes_are_never_a_checkpoint(tmp_path):
+    (tmp_path / "run").mkdir()
+    for seed in range(100):  # junk makes the weights-only unpickler raise many kinds of errors
+        junk = torch.randint(0, 256, (5000,), dtype=torch.uint8,
+                             generator=torch.Generator().manual_seed(seed))  # fmt: skip
+        (tmp_path / "run" / "checkpoint.pt").write_bytes(junk.numpy().tobytes())
+        with pytest.raises(InputError, match="not a keyless checkpoint"):
+            Run(tmp_path / "run").load()
+
+
 @pytest.mark.parametrize("damage", ["empty", "random", "truncated", "text", "zip of junk"])
 def test_a_damaged_checkpoint_is_one_line_for_evaluate_serve_and_resume(tmp_path, damage):
     from click.testing import CliRunner
@@ -72,11 +82,13 @@ def test_a_damaged_checkpoint_is_one_line_for_evaluate_serve_and_resume(tmp_path
     model = build_model(CONFIG, 10)
     Run(tmp_path / "good").save(Checkpoint(CONFIG, 3, list("abcdefghij"), model.state_dict()))
     whole = (tmp_path / "good" / "checkpoint.pt").read_bytes()
-    data = {"empty": b"", "random": torch.randint(0, 256, (5000,), dtype=torch.uint8).numpy()
-            .tobytes(), "truncated": whole[: len(whole) // 2], "text": b"not a checkpoint\n",
-            "zip of junk": whole[:30] + bytes(200)}[damage]  # fmt: skip
+    junk = torch.randint(
+        0, 256, (5000,), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
+    data = {"empty": b"", "random": junk.numpy().tobytes(), "truncated": whole[: len(whole) // 2],
+            "text": b"not a checkpoint\n", "zip of junk": whole[:30] + bytes(200)}  # fmt: skip
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "checkpoint.pt").write_bytes(data)
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(data[damage])
     npz = tmp_path / "d.npz"
     import numpy as np
 

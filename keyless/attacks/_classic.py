@@ -145,7 +145,7 @@ class BlockHelperAttack:
         perm[positions] = perm_rows
         mask = torch.zeros(blocks, size, dtype=torch.uint8)
         mask[positions[:, None], perm_rows] = mask_out.view(blocks, size).to(torch.uint8)
-        return BlockKey(mask[None], perm[None].to(torch.int16), positions[None].to(torch.int16))
+        return BlockKey(mask[None], perm[None].to(torch.int16), positions[None].to(torch.int32))
 
     def reconstruct(self, ciphertexts: torch.Tensor) -> torch.Tensor:
         key = self.recover_key(*ciphertexts.shape[1:3])

@@ -36,6 +36,11 @@ def pixel_stack() -> nn.Module:
     return nn.Sequential(*layers, nn.Conv2d(256, 3, 1), nn.Sigmoid())
 
 
+def _out_of_time(start: float, budget_seconds: float | None) -> bool:
+    """Whether a training that began at ``start`` (perf_counter) has spent its budget."""
+    return budget_seconds is not None and time.perf_counter() - start > budget_seconds
+
+
 class UNet(nn.Module):
     """U-Net with ``levels`` resolutions of width, 2 width, 4 width, ... maps (two 3x3 conv-BN-ReLU
     blocks at each) and a sigmoid output in 0..1."""
@@ -175,10 +180,10 @@ class ITNAttack(_Generated):
                 loss.backward()
                 optimizer.step()
                 total, done = total + loss.item() * len(index), done + len(index)
-                if self.budget_seconds and time.perf_counter() - start > self.budget_seconds:
+                if _out_of_time(start, self.budget_seconds):
                     break
             self.losses.append(total / done)
-            if self.budget_seconds and time.perf_counter() - start > self.budget_seconds:
+            if _out_of_time(start, self.budget_seconds):
                 break
         return self
 
@@ -239,7 +244,7 @@ class GANAttack(_Generated):
                 g_opt.step()
                 d_total, g_total = d_total + d_loss.item(), g_total + g_loss.item()
             self.losses.append((d_total / len(batches), g_total / len(batches)))
-            if self.budget_seconds and time.perf_counter() - start > self.budget_seconds:
+            if _out_of_time(start, self.budget_seconds):
                 break
         return self
 

@@ -42,8 +42,9 @@ class BlockKey:
     """Keys of a block-wise cipher for N images of B blocks of S symbols.
 
     ``mask`` (N, B or 1, S) uint8 XOR mask; ``perm`` (N, B or 1, S) int16, output symbol ``s``
-    takes masked input symbol ``perm[..., s]``; ``positions`` (N, B) int16, output block ``b``
-    takes input block ``positions[:, b]``, or None (blocks stay in place). N == 1 is a common key.
+    takes masked input symbol ``perm[..., s]``; ``positions`` (N, B) int32 (a large photo has
+    more than 32,767 blocks), output block ``b`` takes input block ``positions[:, b]``, or None
+    (blocks stay in place). N == 1 is a common key.
     """
 
     mask: torch.Tensor
@@ -59,9 +60,9 @@ class BlockKey:
                 f"{tuple(self.mask.shape)} and {tuple(self.perm.shape)}"
             )
         if self.positions is not None and (
-            self.positions.dtype != torch.int16 or self.positions.shape[0] != len(self)
+            self.positions.dtype != torch.int32 or self.positions.shape[0] != len(self)
         ):
-            raise KeyMaterialError("block positions must be (N, B) int16, one row per key")
+            raise KeyMaterialError("block positions must be (N, B) int32, one row per key")
 
     def __len__(self) -> int:
         return self.mask.shape[0]
@@ -91,7 +92,10 @@ class BlockKey:
         try:
             with np.load(io.BytesIO(data[len(_KEY_MAGIC) :]), allow_pickle=False) as arrays:
                 tensors = {k: torch.from_numpy(arrays[k].copy()) for k in arrays.files}
-            return cls(tensors["mask"], tensors["perm"], tensors.get("positions"))
+            positions = tensors.get("positions")
+            if positions is not None and positions.dtype == torch.int16:
+                positions = positions.int()  # key files written before positions became int32
+            return cls(tensors["mask"], tensors["perm"], positions)
         except (ValueError, KeyError, OSError) as exc:
             raise KeyMaterialError(f"not a keyless block key ({exc})") from None
 
@@ -108,10 +112,12 @@ class BlockKey:
             raise KeyMaterialError(f"{path}: {exc}") from None
 
 
-def random_permutations(stream: ByteStream, rows: int, size: int) -> np.ndarray:
-    """(rows, size) int16 permutations: argsort of 64-bit keystream words (ties ~2^-50)."""
+def random_permutations(
+    stream: ByteStream, rows: int, size: int, dtype: type[np.integer] = np.int16
+) -> np.ndarray:
+    """(rows, size) permutations: argsort of 64-bit keystream words (ties ~2^-50)."""
     scores = stream.read(rows * size * 8).view(np.uint64).reshape(rows, size)
-    return np.argsort(scores, axis=1, kind="stable").astype(np.int16)
+    return np.argsort(scores, axis=1, kind="stable").astype(dtype)
 
 
 class BlockCipher(CipherBase):
@@ -271,7 +277,7 @@ class LearnableCipher(BlockCipher):
         s, kb = self.symbols_per_block(), blocks if self.per_block else 1
         mask = (_bits(stream, n * kb * s) * 15).reshape(n, kb, s)
         perm = random_permutations(stream, n * kb, s).reshape(n, kb, s)
-        positions = random_permutations(stream, n, blocks) if self.scramble else None
+        positions = random_permutations(stream, n, blocks, np.int32) if self.scramble else None
         return mask, perm, positions
 
 
@@ -323,4 +329,4 @@ class EtCCipher(BlockCipher):
         perm = table[codes].reshape(n, blocks, table.shape[1])
         inverted = _bits(stream, n * blocks).reshape(n, blocks, 1) * 255
         mask = np.broadcast_to(inverted, perm.shape).astype(np.uint8)
-        return mask, perm, random_permutations(stream, n, blocks)
+        return mask, perm, random_permutations(stream, n, blocks, np.int32)

@@ -16,6 +16,7 @@ from keyless.data._io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, fit_image, read
 from keyless.data._manifest import (
     MANIFEST,
     Manifest,
+    check_decryption,
     check_resume,
     describe,
     load_received,
@@ -33,6 +34,7 @@ __all__ = [
     "Job",
     "KeyPlan",
     "Manifest",
+    "check_decryption",
     "check_resume",
     "describe",
     "download_cifar10",

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from keyless.cipher import Cipher, Key
 from keyless.data._datasets import find_files, load_npz, save_npz
 from keyless.data._io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, fit_image, read_image, write_png
+from keyless.data._manifest import upload_root
 from keyless.errors import InputError, KeylessError, OutputError
 from keyless.keys import KeySource
 
@@ -27,20 +28,28 @@ class Job:
         return out_dir / f"{self.image_id}{suffix}"
 
 
-def plan_jobs(inputs: Iterable[Path | str]) -> tuple[list[Job], list[KeylessError]]:
-    """Expand files and folders into jobs; unreadable inputs and clashing ids become errors."""
+def plan_jobs(
+    inputs: Iterable[Path | str], upload_ids: bool = False
+) -> tuple[list[Job], list[KeylessError]]:
+    """Expand files and folders into jobs; unreadable inputs and clashing ids become errors.
+
+    Ids are paths relative to each folder given (a file's is its name); with ``upload_ids``,
+    relative to the encrypted upload holding the input, as ``keyless encrypt`` named them, so
+    that a file or sub-folder of an upload decrypts under its own keys.
+    """
     jobs: dict[str, Job] = {}
     errors: list[KeylessError] = []
     for raw in inputs:
         path = Path(raw)
+        root = upload_root(path) if upload_ids else None
         if path.is_dir():
             found, unlisted = find_files(path, IMAGE_SUFFIXES | {".npz"})
             errors += unlisted
             if not found and not unlisted:
                 errors.append(InputError(f"{path}: folder holds no image files"))
-            candidates = [Job(p, p.relative_to(path).with_suffix("").as_posix()) for p in found]
+            candidates = [Job(p, _image_id(p, root or path)) for p in found]
         elif path.exists() or path.is_symlink():
-            candidates = [Job(path, path.stem)]
+            candidates = [Job(path, _image_id(path, root) if root else path.stem)]
         else:
             errors.append(InputError(f"{path}: no such file or folder"))
             candidates = []
@@ -52,6 +61,10 @@ def plan_jobs(inputs: Iterable[Path | str]) -> tuple[list[Job], list[KeylessErro
             else:
                 jobs[job.image_id] = job
     return list(jobs.values()), errors
+
+
+def _image_id(path: Path, root: Path) -> str:
+    return path.absolute().relative_to(root.absolute()).with_suffix("").as_posix()
 
 
 def run_jobs(

@@ -64,7 +64,8 @@ def _decode(
 ) -> np.ndarray:
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # max_pixels below is the limit; Pillow's warning threshold would cap it silently
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             warnings.filterwarnings(
                 "ignore", category=UserWarning, module="PIL"
             )  # the error says it
@@ -79,7 +80,7 @@ def _decode(
                 img.load()
                 rgb = img if img.mode == "RGB" else img.convert("RGB")
                 return np.asarray(rgb, dtype=np.uint8).copy()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:  # above twice Pillow's MAX_IMAGE_PIXELS
         raise InputError(f"{name}: refused as a decompression bomb ({exc})") from None
     except Image.UnidentifiedImageError:
         raise InputError(f"{name}: not an image file (format not recognised)") from None

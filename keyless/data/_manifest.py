@@ -3,8 +3,8 @@
 ``keyless.json`` next to the ciphertexts says which cipher (name and options) and which key mode
 made them, the image size, class names and counts, a hash of the payload and, for a master key,
 its public check value (HKDF of the secret, never the secret). The cloud reads it to know what it
-holds; ``decrypt`` reads it to refuse a wrong master key; ``encrypt`` into the same folder again
-(a resume) must use the same cipher and key mode.
+holds; ``decrypt`` reads it to refuse a wrong key mode, cipher or master key; ``encrypt`` into the
+same folder again (a resume) must use the same cipher, key mode and master key.
 """
 
 from __future__ import annotations
@@ -49,11 +49,6 @@ class Manifest:
     classes: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     payload_sha256: str = ""
-
-    def same_encryption(self, other: Manifest) -> bool:
-        """Whether ``other`` describes ciphertexts made the same way (cipher, keys, secret)."""
-        mine = (self.cipher, self.keys, self.master_key_check)
-        return mine == (other.cipher, other.keys, other.master_key_check)
 
     def write(self, folder: Path) -> None:
         data = {"format": FORMAT, "version": VERSION, **asdict(self)}
@@ -130,9 +125,9 @@ def open_upload(data: Path, required: bool = False) -> Manifest | None:
     plain data (refused when ``required``). A file or folder inside an upload is refused: read
     alone, its ciphertexts would pass for plain images and be encrypted again."""
     data = Path(data)
-    for parent in data.absolute().parents:
-        if (parent / MANIFEST).is_file():
-            raise InputError(f"{data}: part of the encrypted upload {parent}; pass that folder")
+    parent = upload_root(data.absolute().parent)
+    if parent is not None:
+        raise InputError(f"{data}: part of the encrypted upload {parent}; pass that folder")
     manifest = Manifest.read(data) if data.is_dir() else None
     if manifest is None:
         if required:
@@ -173,13 +168,54 @@ def load_received(
     return manifest, splits
 
 
+def upload_root(path: Path | str) -> Path | None:
+    """The upload holding ``path``: the folder itself or its nearest ancestor with a manifest
+    (absolute); ``None`` outside any upload."""
+    path = Path(path).absolute()
+    folders = ([path] if path.is_dir() else []) + list(path.parents)
+    return next((folder for folder in folders if (folder / MANIFEST).is_file()), None)
+
+
+def _cipher_text(cipher: dict[str, Any]) -> str:
+    options = ", ".join(f"{k}={v}" for k, v in cipher.items() if k != "name")
+    return f"{cipher['name']} ({options})" if options else cipher["name"]
+
+
+def check_same_encryption(existing: Manifest, planned: Manifest, where: str) -> None:
+    """Refuse (one line, starting with ``where``) keys, a cipher or a master key other than
+    the ones ``existing`` was encrypted with."""
+    if existing.keys != planned.keys:
+        raise InputError(f"{where} encrypted with {existing.keys} keys, not {planned.keys} ones")
+    if existing.cipher != planned.cipher:
+        raise InputError(
+            f"{where} encrypted with cipher {_cipher_text(existing.cipher)}, not "
+            f"{_cipher_text(planned.cipher)}"
+        )
+    if existing.master_key_check != planned.master_key_check:
+        raise KeyMaterialError(
+            f"{where} encrypted with another master key (check value "
+            f"{existing.master_key_check}, this key's is {planned.master_key_check})"
+        )
+
+
 def check_resume(folder: Path, planned: Manifest) -> None:
     """Refuse to add ciphertexts made another way to an upload folder (one-line error)."""
     existing = Manifest.read(folder)
-    if existing is not None and not existing.same_encryption(planned):
-        if existing.master_key_check != planned.master_key_check and existing.keys == planned.keys:
-            raise KeyMaterialError(f"{folder}: holds images encrypted with another master key")
-        raise InputError(
-            f"{folder}: holds {existing.keys}-key {existing.cipher['name']} ciphertexts; "
-            f"refusing to add {planned.keys}-key {planned.cipher['name']} ones"
+    if existing is not None:
+        check_same_encryption(existing, planned, f"{folder}: holds images")
+
+
+def check_decryption(path: Path, planned: Manifest) -> None:
+    """Refuse to decrypt ``path`` (a file or folder of an upload) with other keys, another
+    cipher or another master key than its upload's manifest names: each would turn every image
+    to noise without a word. Files outside any upload are not checked."""
+    root = upload_root(path)
+    existing = Manifest.read(root) if root is not None else None
+    if existing is None:
+        return
+    if existing.keys == "independent":
+        raise KeyMaterialError(
+            f"{path}: encrypted with independent keys, thrown away when it was made; "
+            "nobody can decrypt it"
         )
+    check_same_encryption(existing, planned, f"{path}:")

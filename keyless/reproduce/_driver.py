@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from keyless._atomic import write_bytes_atomic
+from keyless._atomic import atomic_path, write_bytes_atomic
 from keyless.cipher import create_cipher
 from keyless.data import load_splits
 from keyless.records import machine
@@ -104,9 +104,10 @@ def _reuse(row: Row, finished: dict[Run, dict[str, Any]], dest: Path) -> bool:
         if _training(TrainConfig.from_dict(record["config"])) != wanted:
             continue
         copy = Run(dest)
-        copy.path.mkdir(parents=True, exist_ok=True)
-        if run.has_checkpoint():
-            shutil.copyfile(run.checkpoint_path, copy.checkpoint_path)
+        copy.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if run.has_checkpoint():  # it holds the seed of every owner key: owner-only, like Run's
+            with atomic_path(copy.checkpoint_path, mode=0o600) as tmp:
+                shutil.copyfile(run.checkpoint_path, tmp)
         copy.write_record({**record, "reused_from": str(run.path)})
         return True
     return False

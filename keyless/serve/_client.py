@@ -77,6 +77,11 @@ class Client:
                 f"expected (N, H, W, 3) uint8 images, got {tuple(batch.shape)} {batch.dtype}"
             )
         if encrypt:
+            if "fresh_key_ciphertexts" not in self.info["accepts"]:
+                raise InputError(
+                    f"{self.url}: the served model was trained on plain images and takes "
+                    "no ciphertexts; send plain images (--plain)"
+                )
             served = self.info["cipher"]  # {"name": ..., "options": {...}}
             cipher = create_cipher(**{**served["options"], "name": served["name"]})
             batch, _ = cipher.encrypt_fresh(batch.cpu())  # CSPRNG keys, dropped here

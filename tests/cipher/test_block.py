@@ -1,5 +1,6 @@
 """The properties every registered cipher keeps, and what sets the block-wise baselines apart."""
 
+import io
 import math
 
 import numpy as np
@@ -18,7 +19,7 @@ from keyless.cipher import (
     create_cipher,
     list_ciphers,
 )
-from keyless.cipher._block import random_permutations
+from keyless.cipher._block import _KEY_MAGIC, random_permutations
 from keyless.errors import InputError, KeyMaterialError
 from keyless.invariant import fold
 from keyless.keys import SeedSource
@@ -128,19 +129,24 @@ def test_le_inverts_nibbles_and_keeps_blocks_in_place():
     cipher = LearnableCipher()
     image = torch.zeros(1, 8, 8, 3, dtype=torch.uint8)
     image[:, :4, :4] = 255  # one white block, three black
-    enc = blocks_of(cipher.encrypt(image, cipher.keygen(1, (8, 8))), 4)
+    enc = blocks_of(cipher.encrypt(image, cipher.keygen(1, (8, 8), SeedSource(0))), 4)
     # every nibble of a block is v or 15 - v, so white and black blocks map to complements
     assert torch.equal(enc[0, 0], 255 - enc[0, 1]) and torch.equal(enc[0, 1], enc[0, 3])
+    nibbles = torch.cat([enc[0, 1] >> 4, enc[0, 1] & 15]).unique().tolist()
+    assert nibbles == [0, 15]  # black's nibbles, some inverted (all alike: chance 2^-95)
 
 
 def test_etc_moves_rotates_and_inverts_whole_blocks():
     cipher = EtCCipher()
-    images = torch.randint(0, 256, (4, 16, 16, 3), dtype=torch.uint8)
-    enc = cipher.encrypt(images, cipher.keygen(4, (16, 16)))
+    images = torch.randint(0, 256, (4, 16, 16, 3), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(0))  # fmt: skip
+    enc = cipher.encrypt(images, cipher.keygen(4, (16, 16), SeedSource(0)))
     # each encrypted block is some plain block rotated/flipped, colour-shuffled, maybe inverted
     plain_sets = [sorted(fold(b).flatten().tolist()) for b in blocks_of(images, 4)[0]]
-    for b in blocks_of(enc, 4)[0]:
-        assert sorted(fold(b).flatten().tolist()) in plain_sets
+    sources = [plain_sets.index(sorted(fold(b).flatten().tolist())) for b in blocks_of(enc, 4)[0]]
+    assert sorted(sources) == list(range(16)) and sources != list(range(16))  # blocks moved
+    moved = blocks_of(images, 4)[0][sources]
+    assert not all(torch.equal(a, b) for a, b in zip(moved, blocks_of(enc, 4)[0], strict=True))
 
 
 def test_key_space_bits():
@@ -159,8 +165,27 @@ def test_key_space_bits():
 def test_random_permutations_are_uniform():
     perms = random_permutations(SeedSource(0).stream(), 6000, 4)
     assert (np.sort(perms, axis=1) == np.arange(4)).all()
-    first = np.bincount(perms[:, 0], minlength=4)
-    assert stats.chisquare(first).pvalue > 1e-3
+    codes = (perms * 4 ** np.arange(4)).sum(1)  # one integer per permutation
+    counts = np.unique(codes, return_counts=True)[1]
+    assert len(counts) == 24 and stats.chisquare(counts).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("name", ["ele", "etc"])
+def test_scrambling_ciphers_take_images_of_more_than_32767_blocks(name, tmp_path):
+    cipher = create_cipher(name, block_size=1)
+    images = torch.randint(0, 256, (1, 129, 256, 3), dtype=torch.uint8)  # 33,024 blocks
+    key = cipher.keygen(1, (129, 256), SeedSource(0))
+    assert key.positions.max() == 129 * 256 - 1
+    assert torch.equal(cipher.decrypt(cipher.encrypt(images, key), key), images)
+    # a key file from before positions were int32 still loads
+    small = cipher.keygen(1, (8, 8), SeedSource(0))
+    old = np.load(io.BytesIO(small.to_bytes()[len(_KEY_MAGIC) :]))
+    buffer = io.BytesIO()
+    np.savez(
+        buffer, mask=old["mask"], perm=old["perm"], positions=old["positions"].astype(np.int16)
+    )
+    (tmp_path / "old.key").write_bytes(_KEY_MAGIC + buffer.getvalue())
+    assert torch.equal(BlockKey.load(tmp_path / "old.key").positions, small.positions)
 
 
 def test_block_key_rejects_mismatched_parts():

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from keyless.data import ImageSet, encrypt_dataset, load_splits, save_npz
+from keyless.data import ImageSet, encrypt_dataset, load_splits, read_image, save_npz
 from keyless.errors import InputError
 from keyless.keys import SeedSource
 
@@ -31,6 +31,24 @@ def test_npz_round_trip(tmp_path):
     for s in splits:
         assert torch.equal(back[s].images, splits[s].images)
         assert torch.equal(back[s].labels, splits[s].labels)
+
+
+@pytest.mark.parametrize(
+    ("size", "train_labels", "classes"),
+    [
+        (32, [0, 9], ("airplane", "automobile")),  # CIFAR-10's shape: its names
+        (32, [0, 2], ("0", "1", "2")),  # 3 classes: one per label, not CIFAR-10's 10
+        (96, [0, 9], ("0", "1")),  # 10 classes of 96x96 (e.g. STL-10): no guessed names
+    ],
+)
+def test_npz_classes_are_one_per_label(tmp_path, size, train_labels, classes):
+    x = np.zeros((2, size, size, 3), np.uint8)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=np.array(train_labels), x_test=x[:1],
+             y_test=np.array([1]))  # fmt: skip
+    splits = load_splits(tmp_path / "d.npz")
+    assert splits["train"].classes == splits["test"].classes
+    assert len(splits["test"].classes) == max(train_labels) + 1
+    assert splits["test"].classes[: len(classes)] == classes
 
 
 def test_npz_without_expected_arrays(tmp_path):
@@ -159,3 +177,15 @@ def test_stl10_binary_archive_is_read_in_its_layout_and_checked(tmp_path):
         load_splits(archive)  # the official checksums: this is not the real STL-10
     with pytest.raises(InputError, match=r"lacks train_X\.bin"):
         load_stl10(tmp_path, checksums)  # a folder without the members
+
+
+def test_max_pixels_is_the_limit_not_pillows_warning_threshold(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow warns above 100, fails above 200
+    image = np.arange(12 * 12 * 3, dtype=np.uint8).reshape(12, 12, 3)  # 144 pixels
+    Image.fromarray(image).save(tmp_path / "a.png")
+    assert np.array_equal(read_image(tmp_path / "a.png", max_pixels=1000), image)
+    with pytest.raises(InputError, match="12x12 = 144 pixels exceeds the limit of 143"):
+        read_image(tmp_path / "a.png", max_pixels=143)
+    Image.fromarray(np.zeros((15, 15, 3), np.uint8)).save(tmp_path / "b.png")  # 225 pixels
+    with pytest.raises(InputError, match="refused as a decompression bomb"):
+        read_image(tmp_path / "b.png", max_pixels=1000)

@@ -5,8 +5,11 @@ import tempfile
 import numpy as np
 import pytest
 import starlette.formparsers
+import torch
 from PIL import Image
 
+from keyless.errors import InputError
+from keyless.invariant import sorted_fold
 from keyless.serve import Client
 from tests.serve.conftest import TEST_IMAGES, expected_labels, png
 
@@ -97,11 +100,29 @@ def test_greyscale_png_is_converted_to_rgb(client, images):
     assert len(response.json()["results"]) == 1 and response.json() == expected.json()
 
 
-def test_client_encrypts_with_fresh_keys_and_gets_the_plain_label(client, tiny_run, images):
-    """The invariant stem gives a plain image and any encryption of it the same prediction."""
+def test_client_encrypts_with_fresh_keys_and_gets_the_plain_label(
+    client, tiny_run, images, monkeypatch
+):
+    """The invariant stem gives a plain image and any encryption of it the same prediction, so
+    what the client sends is checked byte for byte: fresh-key ciphertexts, or the plain images."""
+    sent, request = [], client.request
+
+    def record(method, path, **kwargs):
+        if "content" in kwargs:
+            sent.append(kwargs["content"])
+        return request(method, path, **kwargs)
+
+    monkeypatch.setattr(client, "request", record)
     service = Client("http://testserver", http=client)
     encrypted = service.classify(images, top_k=4)  # 8 images: sent in requests of 3
+    first, sent[:] = b"".join(sent), []
+    service.classify(images, top_k=4)
+    again, sent[:] = b"".join(sent), []
     plain = service.classify(images, top_k=4, encrypt=False)
+    assert b"".join(sent) == images.tobytes()
+    ciphertexts = torch.frombuffer(bytearray(first), dtype=torch.uint8).view(images.shape)
+    assert not torch.equal(ciphertexts, torch.from_numpy(images)) and first != again
+    assert torch.equal(sorted_fold(ciphertexts), sorted_fold(torch.from_numpy(images)))
     assert [r["label"] for r in encrypted] == [r["label"] for r in plain]
     assert [r["label"] for r in plain] == expected_labels(tiny_run, images)
     for e, p in zip(encrypted, plain, strict=True):
@@ -109,6 +130,13 @@ def test_client_encrypts_with_fresh_keys_and_gets_the_plain_label(client, tiny_r
         assert [t["probability"] for t in e["top_k"]] == pytest.approx(
             [t["probability"] for t in p["top_k"]], abs=1e-6
         )
+
+
+def test_client_refuses_to_encrypt_for_a_model_trained_on_plain_images(client, images):
+    service = Client("http://testserver", http=client)
+    service._info = {**service.info, "accepts": {"plain_images": 0.9}}  # as a plain model says
+    with pytest.raises(InputError, match="trained on plain images and takes no ciphertexts"):
+        service.classify(images)
 
 
 def _bad_pngs(images):

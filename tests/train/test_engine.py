@@ -204,3 +204,18 @@ def test_resume_refuses_options_that_contradict_the_run_and_accepts_the_same_one
     assert "--epochs (the run has epochs=1.0), --stem (the run has stem='plain')" in changed.stderr
     same = runner.invoke(main, [*first, "--resume"])  # the same options: the run goes on
     assert same.exit_code == 0, same.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (["--widths", "16,x,32"], "Invalid value for '--widths': expected comma-separated"),
+        (["--milestones", "1;2"], "Invalid value for '--milestones': expected comma-separated"),
+        (["--model", "resnet18", "--widths", "8,8,8"], "shape fastnet, not resnet18"),
+    ],
+)
+def test_train_refuses_bad_shape_options_before_reading_data(tmp_path, extra, words):
+    args = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), *extra]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and words in result.stderr, result.output
+    assert not (tmp_path / "run").exists()

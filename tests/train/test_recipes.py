@@ -162,9 +162,7 @@ def test_muon_takes_the_conv_filters_and_sgd_the_rest():
         step = (w.detach() - start).reshape(len(w), -1)
         s = torch.linalg.svdvals(step / 0.3)
         assert s.min() > 0.3 and s.max() < 1.5 and len(s) == min(step.shape)
-    state = optimizer.state_dict()
-    optimizer.load_state_dict(state)
-    assert optimizer.param_groups[3]["momentum"] == config.muon_momentum
+    # its state survives a checkpoint: test_engine.py resumes a Muon run mid-epoch exactly
 
 
 def test_muon_recipe_is_the_invariant_one_with_airbench94_muons_optimizer():

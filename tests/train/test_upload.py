@@ -225,4 +225,4 @@ def test_bad_uploads_are_one_line_naming_the_file_and_write_nothing(tmp_path, co
         assert sorted(tmp_path.rglob("*")) == before, case  # nothing written
     again = CliRunner().invoke(main, ["encrypt", str(tmp_path / "photos"), "--cipher", "le",
                                       "--out", str(tmp_path / "up-pe")])  # fmt: skip
-    assert again.exit_code == 2 and "refusing to add independent-key le" in again.stderr
+    assert again.exit_code == 2 and "encrypted with cipher pe (" in again.stderr
