@@ -30,6 +30,7 @@ from keyless.data import (
     plan_jobs,
     run_jobs,
     transform_file,
+    upload_root,
 )
 from keyless.errors import ConfigError, KeylessError, KeyMaterialError
 from keyless.invariant import fold
@@ -179,16 +180,18 @@ def _finish(
     non-zero if any. ``decrypting`` names images as ``keyless encrypt`` did (relative to their
     upload) and keeps the outputs, plain images, the owner's only: folder 0o700, files 0o600."""
     for raw in inputs:
-        folder = Path(raw).resolve()
-        if folder.is_dir() and (out.resolve() == folder or folder in out.resolve().parents):
-            raise click.BadParameter(
-                f"{out} is inside the input folder {raw}; write the outputs elsewhere",
-                param_hint="--out",
-            )
+        folders = [(Path(raw).resolve(), f"the input folder {raw}")]
+        upload = upload_root(raw) if decrypting else None
+        if upload is not None:  # plain images must never join the upload
+            folders.append((upload.resolve(), f"the encrypted upload {upload}"))
+        for folder, name in folders:
+            if folder.is_dir() and folder in (out.resolve(), *out.resolve().parents):
+                raise click.BadParameter(
+                    f"{out} is inside {name}; write the outputs elsewhere", param_hint="--out"
+                )
     jobs, errors = plan_jobs(inputs, upload_ids=decrypting)
     if decrypting:
         out.mkdir(mode=0o700, parents=True, exist_ok=True)
-        out.chmod(0o700)  # an existing folder too
     mode = 0o600 if decrypting else None
     written, skipped, failed = run_jobs(
         jobs, out, lambda job, target: transform_file(job, target, fn, max_pixels, mode, size), desc

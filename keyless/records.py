@@ -154,7 +154,7 @@ def _mean_std(values: list[float]) -> str:
 
 
 def mean_table(records: list[dict[str, Any]], pool_commits: bool = False) -> str:
-    """Runs that differ only in their seed, grouped (same config, commit and machine): mean ±
+    """Runs that differ only in their seed, grouped (same config, data, commit and machine): mean ±
     standard deviation of each test accuracy, and the seeds. ``pool_commits`` also groups runs
     of different commits (for when the training code did not change between them); the commit
     cell then lists each one."""
@@ -162,7 +162,7 @@ def mean_table(records: list[dict[str, Any]], pool_commits: bool = False) -> str
     for r in records:
         config = {k: v for k, v in r["config"].items() if k != "seed"}
         commit = "" if pool_commits else _commit(r)
-        key = json.dumps([config, commit, _where(r)], sort_keys=True)
+        key = json.dumps([config, r.get("data"), commit, _where(r)], sort_keys=True)
         groups.setdefault(key, []).append(r)
     sets = ("plain", "fresh_key", "plain_tta", "fresh_key_tta")
     lines = [

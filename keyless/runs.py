@@ -16,7 +16,7 @@ import torch
 from keyless._atomic import atomic_path
 from keyless.cipher import create_cipher
 from keyless.config import TrainConfig
-from keyless.errors import InputError
+from keyless.errors import InputError, KeylessError
 from keyless.models import Classifier, create_model
 from keyless.records import RECORD, read_record, write_record
 
@@ -94,7 +94,7 @@ class Run:
                 self.checkpoint_path, map_location=device, weights_only=True, mmap=mmap
             )
             return Checkpoint.from_state(state)
-        except InputError:
+        except KeylessError:  # a checkpoint of a newer keyless, an unknown name: said already
             raise
         except Exception as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

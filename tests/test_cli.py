@@ -75,6 +75,11 @@ def test_master_key_round_trip_restores_every_file(tmp_path, photos):
                  "--block-size", "1", *key, code=2)  # fmt: skip
     assert "encrypted with cipher pe (" in err and "not le (block_size=1, " in err
     assert not (tmp_path / "w").exists()
+    _, err = run("decrypt", tmp_path / "enc" / "cat", "--out", tmp_path / "enc" / "plain", *key,
+                 code=2)  # fmt: skip
+    assert "inside the encrypted upload" in err and not (tmp_path / "enc" / "plain").exists()
+    run("decrypt", tmp_path / "enc" / "cat" / ".." / "dog", "--out", tmp_path / "dots", *key)
+    assert all(same_pixels(photos / "dog", tmp_path / "dots" / "dog"))  # ".." walks no folder
     # files moved away from their folder's check value: still decryptable, still unchecked
     (tmp_path / "moved").mkdir()
     (tmp_path / "enc" / "cat" / "a.png").rename(tmp_path / "moved" / "a.png")

@@ -58,3 +58,5 @@ def test_an_upload_run_shows_its_re_keyed_test_split_as_the_fresh_key_one():
     row = report_table([record]).splitlines()[2]
     assert "| 10 |  | 62.00 |  |  | 63.00 |  | 10 |" in row  # no plain or common-key test set
     assert "| 0 |  | 62.00 ± 0.00 |  | 63.00 ± 0.00 |" in mean_table([record]).splitlines()[2]
+    simulated = _record(1, 0.8) | {"data": "plain images (simulated owner)"}
+    assert len(mean_table([record, simulated]).splitlines()) == 4  # other data: another row

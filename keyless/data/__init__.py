@@ -20,6 +20,7 @@ from keyless.data._manifest import (
     check_resume,
     describe,
     load_received,
+    upload_root,
 )
 from keyless.data._wrap import EncryptedDataset, encrypt_dataset
 
@@ -52,5 +53,6 @@ __all__ = [
     "run_jobs",
     "save_npz",
     "transform_file",
+    "upload_root",
     "write_png",
 ]

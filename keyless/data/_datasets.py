@@ -80,8 +80,7 @@ MAX_CLASSES = 100_000  # labels 0..MAX_CLASSES - 1; a larger one is a broken fil
 def load_npz(path: Path | str, max_pixels: int | None = None) -> dict[str, ImageSet]:
     """Load ``x_train, y_train, x_test, y_test`` (uint8 NHWC images, integer labels from 0) from
     an npz file holding those arrays and no others; with ``max_pixels``, images larger than that
-    are refused from the arrays' headers, before anything is decompressed. Classes are one per
-    label up to the largest, named by number, or CIFAR-10's names for 10 classes of 32x32."""
+    are refused from the arrays' headers, before anything is decompressed."""
     try:
         data = np.load(path, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):
@@ -99,7 +98,7 @@ def load_npz(path: Path | str, max_pixels: int | None = None) -> dict[str, Image
             arrays = {k: data[k] for k in NPZ_KEYS}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: not a readable npz file ({exc or type(exc).__name__})") from None
-    checked = {}
+    splits = {}
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if (
@@ -113,14 +112,11 @@ def load_npz(path: Path | str, max_pixels: int | None = None) -> dict[str, Image
                 f"{path}: x_{split} must be (N, H, W, 3) uint8 with one label each in y_{split}, "
                 f"got {x.dtype} {x.shape} and y_{split} of shape {y.shape}"
             )
-        checked[split] = x, _labels(y, f"{path}: y_{split}")
-    top = max(int(labels.max(initial=0)) for _, labels in checked.values())
-    cifar = top == 9 and checked["train"][0].shape[1:3] == (32, 32)  # an npz holds no names
-    classes = CIFAR10_CLASSES if cifar else tuple(str(i) for i in range(top + 1))
-    return {
-        split: ImageSet(torch.from_numpy(x), torch.from_numpy(labels), classes)
-        for split, (x, labels) in checked.items()
-    }
+        labels = _labels(y, f"{path}: y_{split}")
+        top = int(labels.max(initial=0))
+        classes = CIFAR10_CLASSES if top < 10 else tuple(str(i) for i in range(top + 1))
+        splits[split] = ImageSet(torch.from_numpy(x), torch.from_numpy(labels), classes)
+    return splits
 
 
 def _check_image_size(data: np.lib.npyio.NpzFile, path: Path | str, max_pixels: int) -> None:

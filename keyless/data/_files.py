@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +65,8 @@ def plan_jobs(
 
 
 def _image_id(path: Path, root: Path) -> str:
-    return path.absolute().relative_to(root.absolute()).with_suffix("").as_posix()
+    relative = Path(os.path.abspath(path)).relative_to(os.path.abspath(root))
+    return relative.with_suffix("").as_posix()
 
 
 def run_jobs(

@@ -64,7 +64,8 @@ def _decode(
 ) -> np.ndarray:
     try:
         with warnings.catch_warnings():
-            # max_pixels below is the limit; Pillow's warning threshold would cap it silently
+            # max_pixels below is the limit (Pillow's warning would cap it at its own threshold);
+            # Pillow still refuses twice its MAX_IMAGE_PIXELS (about 179 M) whatever max_pixels
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             warnings.filterwarnings(
                 "ignore", category=UserWarning, module="PIL"
@@ -80,8 +81,10 @@ def _decode(
                 img.load()
                 rgb = img if img.mode == "RGB" else img.convert("RGB")
                 return np.asarray(rgb, dtype=np.uint8).copy()
-    except Image.DecompressionBombError as exc:  # above twice Pillow's MAX_IMAGE_PIXELS
-        raise InputError(f"{name}: refused as a decompression bomb ({exc})") from None
+    except Image.DecompressionBombError as exc:
+        raise InputError(
+            f"{name}: refused as a decompression bomb by Pillow, above any --max-pixels ({exc})"
+        ) from None
     except Image.UnidentifiedImageError:
         raise InputError(f"{name}: not an image file (format not recognised)") from None
     except (OSError, SyntaxError, ValueError) as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -171,7 +172,7 @@ def load_received(
 def upload_root(path: Path | str) -> Path | None:
     """The upload holding ``path``: the folder itself or its nearest ancestor with a manifest
     (absolute); ``None`` outside any upload."""
-    path = Path(path).absolute()
+    path = Path(os.path.abspath(path))  # ".." collapsed, links kept (as the ids see them)
     folders = ([path] if path.is_dir() else []) + list(path.parents)
     return next((folder for folder in folders if (folder / MANIFEST).is_file()), None)
 

@@ -33,24 +33,6 @@ def test_npz_round_trip(tmp_path):
         assert torch.equal(back[s].labels, splits[s].labels)
 
 
-@pytest.mark.parametrize(
-    ("size", "train_labels", "classes"),
-    [
-        (32, [0, 9], ("airplane", "automobile")),  # CIFAR-10's shape: its names
-        (32, [0, 2], ("0", "1", "2")),  # 3 classes: one per label, not CIFAR-10's 10
-        (96, [0, 9], ("0", "1")),  # 10 classes of 96x96 (e.g. STL-10): no guessed names
-    ],
-)
-def test_npz_classes_are_one_per_label(tmp_path, size, train_labels, classes):
-    x = np.zeros((2, size, size, 3), np.uint8)
-    np.savez(tmp_path / "d.npz", x_train=x, y_train=np.array(train_labels), x_test=x[:1],
-             y_test=np.array([1]))  # fmt: skip
-    splits = load_splits(tmp_path / "d.npz")
-    assert splits["train"].classes == splits["test"].classes
-    assert len(splits["test"].classes) == max(train_labels) + 1
-    assert splits["test"].classes[: len(classes)] == classes
-
-
 def test_npz_without_expected_arrays(tmp_path):
     np.savez(tmp_path / "bad.npz", x_train=np.zeros((1, 2, 2, 3), np.uint8))
     with pytest.raises(
