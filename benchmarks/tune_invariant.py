@@ -49,6 +49,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "batch-256-decay-0.5": batch(256, decay=0.0153 / 2),
     "batch-256-smoothing-0.3": {**batch(256), "label_smoothing": 0.3},
     "batch-256-translate-3": {**batch(256), "translate": 3},
+    "batch-256-translate-1": {**batch(256), "translate": 1},
     "batch-256-contrast-0.25": {**batch(256), "contrast": 0.25},
     "batch-256-learned-stem": {**batch(256), "stem": "learned"},
     "smoothing-0.1": {"label_smoothing": 0.1},
