@@ -309,8 +309,9 @@ def decrypt(inputs, out, seed, common_key, master_key, max_pixels, cipher) -> No
         if master_key
         else None
     )
+    planned = _planned(cipher, seed, common_key, source)
     for raw in inputs:
-        check_decryption(Path(raw), _planned(cipher, seed, common_key, source))
+        check_decryption(Path(raw), planned)
     plan = KeyPlan(cipher, source, common_path=common_key)
     _finish(
         inputs,
