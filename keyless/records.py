@@ -113,7 +113,7 @@ def _commit(record: dict[str, Any]) -> str:
     return (record.get("git_commit") or "")[:7]
 
 
-def _scores(test: dict[str, float]) -> dict[str, float]:
+def with_upload_as_fresh_key(test: dict[str, float]) -> dict[str, float]:
     """A record's test accuracies; for a run trained on an upload, its re-keyed test split
     (the owner's test ciphertexts under keys no image had before) fills the fresh-key cells."""
     rekeyed = {k.replace("upload_rekeyed", "fresh_key"): v for k, v in test.items()
@@ -133,7 +133,7 @@ def report_table(records: list[dict[str, Any]]) -> str:
     )
     rows = []
     for r in records:
-        c, t = r["config"], _scores(r["test"])
+        c, t = r["config"], with_upload_as_fresh_key(r["test"])
         command = f"`{r['command']}`" if r.get("command") else ""
         rows.append(
             f"| {r.get('name', '')} | {_model_label(c)} | {c['keys']} | {cipher_label(c)} "
@@ -172,7 +172,7 @@ def mean_table(records: list[dict[str, Any]], pool_commits: bool = False) -> str
     ]
     for runs in groups.values():
         c = runs[0]["config"]
-        scores = [_scores(r["test"]) for r in runs]
+        scores = [with_upload_as_fresh_key(r["test"]) for r in runs]
         cells = [
             _mean_std([t[s] for t in scores]) if all(s in t for t in scores) else "" for s in sets
         ]

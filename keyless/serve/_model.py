@@ -11,6 +11,7 @@ from torch import nn
 
 from keyless.cipher import create_cipher
 from keyless.config import TrainConfig
+from keyless.records import with_upload_as_fresh_key
 from keyless.runs import Run, load_run, resolve_precision
 
 DEFAULT_INPUT_SIZE = (32, 32)  # every registered model is a CIFAR (32x32) design
@@ -86,12 +87,12 @@ class ServedModel:
         """The inputs this model takes, each with its measured test accuracy (TTA where the
         record has it; ``None``: not measured): fresh-key ciphertexts and plain images; a
         plain-trained model, plain images only."""
-        measured = self.accuracy or {}
+        measured = with_upload_as_fresh_key(self.accuracy or {})
 
         def best(*names: str) -> float | None:
             return next((measured[n] for n in names if n in measured), None)
 
-        fresh = best("fresh_key_tta", "fresh_key", "upload_rekeyed_tta", "upload_rekeyed")
+        fresh = best("fresh_key_tta", "fresh_key")
         plain = best("plain_tta", "plain")
         if plain is None and self.config.stem == "invariant":
             plain = fresh  # the stem sees the same for an image and every encryption of it
