@@ -3,6 +3,7 @@
 from keyless.data._datasets import (
     CIFAR10_CLASSES,
     ImageSet,
+    adopt_classes,
     list_images,
     load_image_folder,
     load_npz,
@@ -35,6 +36,7 @@ __all__ = [
     "Job",
     "KeyPlan",
     "Manifest",
+    "adopt_classes",
     "check_decryption",
     "check_resume",
     "describe",

@@ -8,7 +8,7 @@ import os
 import pickle
 import tarfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,7 +98,7 @@ def load_npz(path: Path | str, max_pixels: int | None = None) -> dict[str, Image
             arrays = {k: data[k] for k in NPZ_KEYS}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: not a readable npz file ({exc or type(exc).__name__})") from None
-    splits = {}
+    images, labels = {}, {}
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if (
@@ -112,11 +112,31 @@ def load_npz(path: Path | str, max_pixels: int | None = None) -> dict[str, Image
                 f"{path}: x_{split} must be (N, H, W, 3) uint8 with one label each in y_{split}, "
                 f"got {x.dtype} {x.shape} and y_{split} of shape {y.shape}"
             )
-        labels = _labels(y, f"{path}: y_{split}")
-        top = int(labels.max(initial=0))
-        classes = CIFAR10_CLASSES if top < 10 else tuple(str(i) for i in range(top + 1))
-        splits[split] = ImageSet(torch.from_numpy(x), torch.from_numpy(labels), classes)
-    return splits
+        images[split], labels[split] = torch.from_numpy(x), _labels(y, f"{path}: y_{split}")
+    classes = npz_classes(max(int(y.max(initial=0)) for y in labels.values()) + 1)
+    return {s: ImageSet(images[s], torch.from_numpy(labels[s]), classes) for s in images}
+
+
+def npz_classes(n: int) -> tuple[str, ...]:
+    """An npz file's class names: CIFAR-10's for 10 classes, else the labels ``0`` .. ``n - 1``
+    (the file holds no names; one class per label up to the largest in either split)."""
+    return CIFAR10_CLASSES if n == 10 else tuple(str(i) for i in range(n))
+
+
+def adopt_classes(
+    splits: dict[str, ImageSet], recorded: Sequence[str]
+) -> dict[str, ImageSet] | None:
+    """``splits`` under the class names recorded for them (an upload's manifest, a run's
+    checkpoint), or ``None`` if they hold other classes. Older keyless gave an npz of fewer than
+    10 classes CIFAR-10's ten names (and its models ten outputs); a record from then keeps them,
+    so its uploads still load and its runs still resume."""
+    recorded = tuple(recorded)
+    found = next(iter(splits.values())).classes if splits else recorded
+    if found == recorded:
+        return splits
+    if recorded == CIFAR10_CLASSES and len(found) < 10 and found == npz_classes(len(found)):
+        return {name: ImageSet(s.images, s.labels, recorded) for name, s in splits.items()}
+    return None
 
 
 def _check_image_size(data: np.lib.npyio.NpzFile, path: Path | str, max_pixels: int) -> None:

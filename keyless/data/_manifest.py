@@ -19,7 +19,7 @@ from typing import Any, Literal
 from PIL import Image
 
 from keyless._atomic import write_bytes_atomic
-from keyless.data._datasets import ImageSet, find_files, load_npz, load_splits
+from keyless.data._datasets import ImageSet, adopt_classes, find_files, load_npz, load_splits
 from keyless.data._io import IMAGE_SUFFIXES
 from keyless.errors import InputError, KeyMaterialError
 
@@ -139,22 +139,27 @@ def open_upload(data: Path, required: bool = False) -> Manifest | None:
     return manifest
 
 
-def check_splits(data: Path, manifest: Manifest, splits: dict[str, ImageSet]) -> None:
-    """Refuse an upload whose loaded images contradict its manifest (counts, classes, size):
-    the manifest was edited, or belongs to other files."""
+def check_splits(
+    data: Path, manifest: Manifest, splits: dict[str, ImageSet]
+) -> dict[str, ImageSet]:
+    """``splits`` under the manifest's class names (:func:`adopt_classes`); an upload whose
+    images contradict its manifest (counts, classes, size) is refused: the manifest was edited,
+    or belongs to other files."""
     found = {name: len(split) for name, split in splits.items()}
-    classes = list(splits["train"].classes) if "train" in splits else manifest.classes
+    adopted = adopt_classes(splits, manifest.classes)
     sizes = {tuple(split.images.shape[1:3]) for split in splits.values()}
     problems = []
     if found != manifest.counts:
         problems.append(f"counts {found}, recorded {manifest.counts}")
-    if classes != manifest.classes:
+    if adopted is None:
+        classes = list(next(iter(splits.values())).classes)
         problems.append(f"classes {classes}, recorded {manifest.classes}")
     if manifest.image_size is not None and sizes != {tuple(manifest.image_size)}:
         problems.append(f"image sizes {sorted(sizes)}, recorded {manifest.image_size}")
     if problems:
         found_text = "; ".join(problems)
         raise InputError(f"{data / MANIFEST}: does not describe these files ({found_text})")
+    return adopted
 
 
 def load_received(
@@ -165,7 +170,7 @@ def load_received(
     manifest = open_upload(data, require_upload)
     splits = load_splits(data)
     if manifest is not None:
-        check_splits(data, manifest, splits)
+        splits = check_splits(data, manifest, splits)
     return manifest, splits
 
 

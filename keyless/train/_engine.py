@@ -25,7 +25,8 @@ from tqdm import tqdm
 
 from keyless.cipher import Cipher, create_cipher
 from keyless.config import TrainConfig
-from keyless.data import ImageSet, Manifest, load_received
+from keyless.data import ImageSet, Manifest, adopt_classes, load_received
+from keyless.errors import InputError
 from keyless.evaluate import accuracy, evaluate, predict
 from keyless.records import git_commit, machine
 from keyless.runs import Checkpoint, Run, build_model, load_run, resolve_precision
@@ -300,6 +301,8 @@ def train(
     )
     if manifest is not None and checkpoint is None:
         config = upload_config(config, manifest)
+    if checkpoint is not None:
+        splits = _checkpoint_classes(splits, checkpoint, f"resuming {out}")
     train_plain, test = split_data(splits, config)
     cipher = create_cipher(**config.cipher)
     if manifest is not None:  # the owner's ciphertexts: nothing to encrypt, no key here
@@ -342,6 +345,18 @@ def train(
     return record
 
 
+def _checkpoint_classes(
+    splits: dict[str, ImageSet], checkpoint: Checkpoint, doing: str
+) -> dict[str, ImageSet]:
+    """``splits`` under the classes the run was trained on, or a one-line error: a model with
+    other outputs cannot go on training on them, nor be scored on them."""
+    adopted = adopt_classes(splits, checkpoint.classes)
+    if adopted is None:
+        found = list(next(iter(splits.values())).classes)
+        raise InputError(f"{doing}: the data has classes {found}, the run {checkpoint.classes}")
+    return adopted
+
+
 def _keys_note(config: TrainConfig, seed: int, manifest: Manifest | None) -> str:
     """What the record says about keys: a simulated owner's all derive from the seed; an
     upload's never reached the cloud."""
@@ -366,6 +381,7 @@ def evaluate_run(
     manifest, splits = load_received(Path(data), require_upload)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, checkpoint = load_run(run, str(dev))
+    splits = _checkpoint_classes(splits, checkpoint, f"evaluating {run}")
     config, seed = checkpoint.config, checkpoint.seed
     train_set, test = split_data(splits, config)
     cipher = create_cipher(**(manifest.cipher if manifest else config.cipher))
