@@ -24,6 +24,7 @@ from keyless.data import (
     Manifest,
     check_decryption,
     check_resume,
+    check_written,
     describe,
     find_dataset,
     load_splits,
@@ -175,10 +176,13 @@ def _finish(
     decrypting: bool = False,
     on_done: Callable[[], None] | None = None,
     size: tuple[int, int] | None = None,
+    same_keys: bool = False,
 ) -> None:
     """Run ``fn`` over every input, then ``on_done``; report each failure on one line, exit
     non-zero if any. ``decrypting`` names images as ``keyless encrypt`` did (relative to their
-    upload) and keeps the outputs, plain images, the owner's only: folder 0o700, files 0o600."""
+    upload) and keeps the outputs, plain images, the owner's only: folder 0o700, files 0o600.
+    ``same_keys`` (keys that follow the names) refuses to resume under other keys
+    (:func:`check_written`)."""
     for raw in inputs:
         folders = [(Path(raw).resolve(), f"the input folder {raw}")]
         upload = upload_root(raw) if decrypting else None
@@ -190,6 +194,8 @@ def _finish(
                     f"{out} is inside {name}; write the outputs elsewhere", param_hint="--out"
                 )
     jobs, errors = plan_jobs(inputs, upload_ids=decrypting)
+    if same_keys:
+        check_written(jobs, out, fn, max_pixels, size)
     if decrypting:
         out.mkdir(mode=0o700, parents=True, exist_ok=True)
     mode = 0o600 if decrypting else None
@@ -237,13 +243,7 @@ def encrypt(inputs, out, seed, common_key, master_key, size, max_pixels, cipher)
     """
     if sum(v is not None for v in (seed, common_key, master_key)) > 1:
         raise click.UsageError("choose at most one of --seed, --common-key, --master-key")
-    source = (
-        SeedSource(seed)
-        if seed is not None
-        else MasterKeySource.load(master_key)
-        if master_key
-        else CsprngSource()
-    )
+    source = _key_source(seed, master_key, CsprngSource())
     planned = _planned(cipher, seed, common_key, source)
     check_resume(out, planned)
     plan = KeyPlan(cipher, source, common_path=common_key, create=True)
@@ -257,7 +257,15 @@ def encrypt(inputs, out, seed, common_key, master_key, size, max_pixels, cipher)
             out, describe(out, planned.cipher, planned.keys, planned.master_key_check)
         ),
         size=_image_size(size if "x" in size.lower() else f"{size}x{size}") if size else None,
+        same_keys=not isinstance(source, CsprngSource) or common_key is not None,
     )
+
+
+def _key_source(seed: int | None, master_key: Path | None, otherwise: Any) -> Any:
+    """The key source ``--seed`` or ``--master-key`` names, else ``otherwise``."""
+    if seed is not None:
+        return SeedSource(seed)
+    return MasterKeySource.load(master_key) if master_key else otherwise
 
 
 def _planned(cipher: Any, seed: int | None, common_key: Path | None, source: Any) -> Manifest:
@@ -302,13 +310,7 @@ def decrypt(inputs, out, seed, common_key, master_key, max_pixels, cipher) -> No
     """
     if sum(v is not None for v in (seed, common_key, master_key)) != 1:
         raise click.UsageError("give exactly one of --master-key, --common-key, --seed")
-    source = (
-        SeedSource(seed)
-        if seed is not None
-        else MasterKeySource.load(master_key)
-        if master_key
-        else None
-    )
+    source = _key_source(seed, master_key, None)
     planned = _planned(cipher, seed, common_key, source)
     for raw in inputs:
         check_decryption(Path(raw), planned)

@@ -114,6 +114,27 @@ def test_seed_reproducible_decrypts_exactly_and_rerun_skips(tmp_path, photos):
     assert not any(same_pixels(photos, tmp_path / "d5"))
 
 
+def test_resuming_under_another_seed_or_key_file_is_refused_before_writing(tmp_path, photos):
+    """The manifest holds no seed and is written last; the outputs already there say it."""
+    run("encrypt", photos, "--out", tmp_path / "s", "--seed", 4)
+    (tmp_path / "s" / "keyless.json").unlink()  # as after an interrupted call
+    (tmp_path / "s" / "dog" / "c.png").unlink()
+    _, err = run("encrypt", photos, "--out", tmp_path / "s", "--seed", 5, code=3)
+    assert "a.png: already written from " in err and "under another key" in err
+    assert err.count("\n") == 1 and not (tmp_path / "s" / "dog" / "c.png").exists()
+    out, _ = run("encrypt", photos, "--out", tmp_path / "s", "--seed", 4)
+    assert "1 written, 2 already done, 0 failed" in out
+    for n, key in enumerate(("k1", "k2")):
+        run("encrypt", photos, "--out", tmp_path / "c", "--common-key", tmp_path / key,
+            code=3 * n)  # fmt: skip
+    np.savez(tmp_path / "d.npz", x_train=np.zeros((2, 4, 4, 3), np.uint8), y_train=[0, 1],
+             x_test=np.zeros((1, 4, 4, 3), np.uint8), y_test=[1])  # fmt: skip
+    run("encrypt", tmp_path / "d.npz", "--out", tmp_path / "n", "--seed", 1)
+    run("encrypt", tmp_path / "d.npz", "--out", tmp_path / "n", "--seed", 1)
+    _, err = run("encrypt", tmp_path / "d.npz", "--out", tmp_path / "n", "--seed", 2, code=3)
+    assert "d.npz: already written from " in err
+
+
 def test_common_key_is_created_once_and_reused(tmp_path, photos):
     key = ("--common-key", tmp_path / "common.key")
     run("encrypt", photos, "--out", tmp_path / "c", *key)

@@ -12,7 +12,7 @@ from keyless.data._datasets import (
     save_npz,
 )
 from keyless.data._download import DATA_ENV, download_cifar10, find_dataset
-from keyless.data._files import Job, KeyPlan, plan_jobs, run_jobs, transform_file
+from keyless.data._files import Job, KeyPlan, check_written, plan_jobs, run_jobs, transform_file
 from keyless.data._io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, fit_image, read_image, write_png
 from keyless.data._manifest import (
     MANIFEST,
@@ -39,6 +39,7 @@ __all__ = [
     "adopt_classes",
     "check_decryption",
     "check_resume",
+    "check_written",
     "describe",
     "download_cifar10",
     "encrypt_dataset",

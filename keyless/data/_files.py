@@ -7,14 +7,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from keyless.cipher import Cipher, Key
-from keyless.data._datasets import find_files, load_npz, save_npz
+from keyless.data._datasets import ImageSet, find_files, load_npz, save_npz
 from keyless.data._io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, fit_image, read_image, write_png
 from keyless.data._manifest import upload_root
-from keyless.errors import InputError, KeylessError, OutputError
+from keyless.errors import InputError, KeylessError, KeyMaterialError, OutputError
 from keyless.keys import KeySource
 
 
@@ -82,7 +83,7 @@ def run_jobs(
     """
     written, skipped, errors = 0, 0, []
     for job in tqdm(jobs, desc=desc, unit="file", disable=len(jobs) < 2):
-        target = job.output(out_dir, ".npz" if job.source.suffix == ".npz" else ".png")
+        target = output_path(job, out_dir)
         if target.exists():
             skipped += 1
             continue
@@ -95,6 +96,11 @@ def run_jobs(
         except OSError as exc:  # writing: the temporary file is already gone (atomic_path)
             errors.append(OutputError(f"{target}: cannot write ({exc.strerror or exc})"))
     return written, skipped, errors
+
+
+def output_path(job: Job, out_dir: Path) -> Path:
+    """Where a job's output goes: ``.npz`` for an ``.npz`` input, ``.png`` otherwise."""
+    return job.output(out_dir, ".npz" if job.source.suffix == ".npz" else ".png")
 
 
 ImageFn = Callable[[torch.Tensor, list[str]], torch.Tensor]
@@ -115,6 +121,17 @@ def transform_file(
     (default: a new file's usual ones; 0o600 for outputs that hold plain images). With ``size``
     (H, W), each image file is first scaled and centre-cropped to it (:func:`fit_image`).
     """
+    made = _transformed(job, fn, max_pixels, size)
+    if isinstance(made, dict):
+        save_npz(target, made, mode)
+    else:
+        write_png(target, made, mode)
+
+
+def _transformed(
+    job: Job, fn: ImageFn, max_pixels: int, size: tuple[int, int] | None
+) -> dict[str, ImageSet] | np.ndarray:
+    """``fn`` applied to a job's input: an npz's splits, or one image (H, W, 3)."""
     if job.source.suffix == ".npz":
         if size is not None:
             raise InputError(f"{job.source}: --size resizes image files, not npz arrays")
@@ -122,11 +139,38 @@ def transform_file(
         for split, data in splits.items():
             ids = [f"{job.image_id}/{split}/{i}" for i in range(len(data))]
             data.images = fn(data.images, ids)
-        save_npz(target, splits, mode)
+        return splits
+    image = read_image(job.source, max_pixels)
+    image = torch.from_numpy(fit_image(image, size) if size else image)[None]
+    return fn(image, [job.image_id])[0].numpy()
+
+
+def check_written(
+    jobs: list[Job],
+    out_dir: Path,
+    fn: ImageFn,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    size: tuple[int, int] | None = None,
+) -> None:
+    """Refuse to resume into ``out_dir`` if the first output already there is not what ``fn``
+    makes of its input now: with keys that follow the image's name (a seed, a master key, a
+    common key file), another seed or key would mix two keys in one upload without a word."""
+    job = next((job for job in jobs if output_path(job, out_dir).exists()), None)
+    if job is None:
+        return
+    target, made = output_path(job, out_dir), _transformed(job, fn, max_pixels, size)
+    if isinstance(made, dict):
+        written = load_npz(target)
+        same = written.keys() == made.keys() and all(
+            torch.equal(written[s].images, made[s].images) for s in made
+        )
     else:
-        image = read_image(job.source, max_pixels)
-        image = torch.from_numpy(fit_image(image, size) if size else image)[None]
-        write_png(target, fn(image, [job.image_id])[0].numpy(), mode)
+        same = np.array_equal(read_image(target), made)
+    if not same:
+        raise KeyMaterialError(
+            f"{target}: already written from {job.source} under another key than this call's "
+            "(another --seed, --master-key or --common-key?); encrypt into a new --out"
+        )
 
 
 @dataclass
