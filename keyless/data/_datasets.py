@@ -67,7 +67,10 @@ def load_splits(path: Path | str) -> dict[str, ImageSet]:
     if (path / "cifar-10-batches-py").is_dir():
         return load_splits(path / "cifar-10-batches-py")
     if (path / "train").is_dir():
-        return {s.name: load_image_folder(s) for s in (path / "train", path / "test") if s.is_dir()}
+        train = load_image_folder(path / "train")
+        test = path / "test"
+        return {"train": train, **({"test": load_image_folder(test, train.classes)}
+                                   if test.is_dir() else {})}  # fmt: skip
     npz = sorted(path.glob("*.npz"))
     if len(npz) == 1 and not any(p.is_dir() for p in path.iterdir()):  # e.g. an encrypted upload
         return load_npz(npz[0])
@@ -307,14 +310,22 @@ def list_images(folder: Path) -> list[Path]:
     return files
 
 
-def load_image_folder(folder: Path | str) -> ImageSet:
-    """Load ``folder/<class>/<image>`` files of one size as an :class:`ImageSet`."""
+def load_image_folder(folder: Path | str, classes: Sequence[str] | None = None) -> ImageSet:
+    """Load ``folder/<class>/<image>`` files of one size as an :class:`ImageSet`; its classes
+    are its sub-folders, sorted, or ``classes`` (a test split takes its training split's, so
+    that a label means one class in both), of which each sub-folder must be one."""
     folder = Path(folder)
-    classes = tuple(sorted(p.name for p in folder.iterdir() if p.is_dir()))
-    if not classes:
+    found = tuple(sorted(p.name for p in folder.iterdir() if p.is_dir()))
+    if not found:
         raise InputError(f"{folder}: expected one subfolder per class, found none")
+    unknown = sorted(set(found) - set(classes or found))
+    if unknown:
+        raise InputError(f"{folder}: class folders {unknown} are not among the training classes")
+    classes = tuple(classes or found)
     images, labels = [], []
     for label, name in enumerate(classes):
+        if name not in found:
+            continue
         for file in list_images(folder / name):
             images.append(read_image(file))
             labels.append(label)

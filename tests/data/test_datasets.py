@@ -1,5 +1,6 @@
 import io
 import pickle
+import shutil
 import tarfile
 
 import numpy as np
@@ -65,6 +66,13 @@ def test_image_folder_with_train_and_test(tmp_path):
     splits = load_splits(tmp_path)
     assert splits["train"].classes == ("cat", "dog")
     assert splits["test"].labels.tolist() == [0, 1]
+    shutil.rmtree(tmp_path / "test" / "cat")  # a test split without the first class
+    splits = load_splits(tmp_path)
+    assert splits["test"].classes == ("cat", "dog") and splits["test"].labels.tolist() == [1]
+    (tmp_path / "test" / "emu").mkdir()
+    Image.new("RGB", (4, 4), (1, 2, 3)).save(tmp_path / "test" / "emu" / "a.png")
+    with pytest.raises(InputError, match=r"test: class folders \['emu'\] are not among the "):
+        load_splits(tmp_path)
 
 
 class _Images(torch.utils.data.Dataset):
