@@ -9,7 +9,6 @@ later without storing per-image keys).
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -73,10 +72,13 @@ class SeedSource(KeySource):
 
     def __init__(self, seed: int) -> None:
         self.seed = int(seed)
-        self._counter = itertools.count()
+        self._calls = 0  # an int, not itertools.count: DataLoader workers get pickled copies
 
     def stream(self, image_id: str | None = None) -> ByteStream:
-        label = f"id:{image_id}" if image_id is not None else f"n:{next(self._counter)}"
+        if image_id is None:
+            label, self._calls = f"n:{self._calls}", self._calls + 1
+        else:
+            label = f"id:{image_id}"
         return ByteStream(
             hashlib.sha256(
                 f"keyless-seed/{self.seed}/{label}".encode("utf-8", "surrogateescape")

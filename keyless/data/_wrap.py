@@ -32,6 +32,7 @@ class EncryptedDataset(Dataset):
         if not fresh and not source.reproducible:
             source = MasterKeySource(os.urandom(32))
         self.source = source
+        self._accesses = 0  # an int, not itertools.count: workers get pickled copies
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -40,9 +41,18 @@ class EncryptedDataset(Dataset):
         item = self.dataset[index]
         image, rest = (item[0], tuple(item[1:])) if isinstance(item, tuple) else (item, ())
         image = _as_uint8_hwc(image, index)
-        ids = None if self.fresh else [str(index)]
-        encrypted, _ = self.cipher.encrypt_fresh(image, self.source, ids=ids)
+        encrypted, _ = self.cipher.encrypt_fresh(image, self.source, ids=[self._image_id(index)])
         return (self.transform(encrypted) if self.transform else encrypted, *rest)
+
+    def _image_id(self, index: int) -> str:
+        """The id a reproducible source keys this access by: the index for fixed keys; for
+        fresh ones, the access itself. Each DataLoader worker holds a copy of this wrapper, so
+        its torch seed (new each epoch and per worker) keeps copies from repeating keys."""
+        if not self.fresh:
+            return str(index)
+        worker = torch.utils.data.get_worker_info()
+        self._accesses += 1
+        return f"fresh/{worker.seed if worker else 'main'}/{self._accesses}"
 
 
 def _as_uint8_hwc(image: Any, index: int) -> torch.Tensor:

@@ -2,6 +2,7 @@ import io
 import pickle
 import shutil
 import tarfile
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -98,6 +99,23 @@ def test_encrypt_dataset_fixed_and_fresh_keys():
     assert not torch.equal(fresh[2][0], fresh[2][0])
     seeded = [encrypt_dataset(data, source=SeedSource(1))[3][0] for _ in range(2)]
     assert torch.equal(*seeded)
+
+
+def test_seeded_fresh_keys_differ_across_dataloader_workers_and_epochs(monkeypatch):
+    """Each worker holds a copy of the wrapper, counter included; its torch seed tells them
+    apart (a new one per worker and per epoch)."""
+    wrapper = encrypt_dataset(_Images(), source=SeedSource(1), fresh_keys=True)
+    seen = []
+    for worker_seed in (10, 11, 12):  # two workers of epoch 1, one of epoch 2
+        copy = pickle.loads(pickle.dumps(wrapper))
+        monkeypatch.setattr(
+            torch.utils.data, "get_worker_info", lambda s=worker_seed: SimpleNamespace(seed=s)
+        )
+        seen += [copy[0][0] for _ in range(2)]
+    assert len({bytes(image.flatten().tolist()) for image in seen}) == len(seen)
+    monkeypatch.undo()
+    again = pickle.loads(pickle.dumps(wrapper))
+    assert torch.equal(again[0][0], pickle.loads(pickle.dumps(wrapper))[0][0])  # reproducible
 
 
 def test_encrypt_dataset_refuses_float_images_up_front():
