@@ -318,6 +318,9 @@ def load_image_folder(folder: Path | str, classes: Sequence[str] | None = None) 
     found = tuple(sorted(p.name for p in folder.iterdir() if p.is_dir()))
     if not found:
         raise InputError(f"{folder}: expected one subfolder per class, found none")
+    stray = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if stray:
+        raise InputError(f"{folder / stray[0]}: an image outside any class folder")
     unknown = sorted(set(found) - set(classes or found))
     if unknown:
         raise InputError(f"{folder}: class folders {unknown} are not among the training classes")

@@ -39,7 +39,7 @@ class Manifest:
         master_key_check: the master key's public check value, for ``master-key``.
         image_size: (H, W) when every image has it, else ``None``.
         classes: class names (class sub-folders of image folders, or the npz label range).
-        counts: images per split (npz) or per top-level folder.
+        counts: images per split (``.`` for files outside any class folder).
         payload_sha256: hash over every payload file's relative path and contents.
     """
 
@@ -74,6 +74,7 @@ def describe(folder: Path, cipher: dict[str, Any], keys: KeyMode,
              master_key_check: str | None = None) -> Manifest:  # fmt: skip
     """The manifest of the payload now in ``folder``: sizes, classes, counts and hash."""
     files = _payload(folder)
+    splits_layout = (folder / "train").is_dir()
     sizes, counts = set(), {}
     npz_classes: list[str] = []  # in label order
     folder_classes: set[str] = set()  # class sub-folders, sorted as the loader sorts them
@@ -85,15 +86,23 @@ def describe(folder: Path, cipher: dict[str, Any], keys: KeyMode,
                 sizes.add(tuple(data.images.shape[1:3]))
                 npz_classes = max(npz_classes, list(data.classes), key=len)
         else:
-            parts = relative.split("/")
-            group = parts[0] if len(parts) > 1 else "."
+            group, label = _split_and_class(relative.split("/"), splits_layout)
             counts[group] = counts.get(group, 0) + 1
-            folder_classes |= {parts[-2]} if len(parts) > 1 else set()
+            folder_classes |= {label} if label else set()
             with Image.open(path) as image:
                 sizes.add((image.height, image.width))
     size = list(sizes.pop()) if len(sizes) == 1 else None
     classes = npz_classes or sorted(folder_classes)
     return Manifest(cipher, keys, master_key_check, size, classes, counts, payload_hash(folder))
+
+
+def _split_and_class(parts: list[str], splits_layout: bool) -> tuple[str, str | None]:
+    """Which split and class an image file at ``parts`` (relative to the upload) belongs to,
+    as :func:`load_splits` reads the folder: ``<split>/<class>/...`` when it has ``train/``,
+    else ``<class>/...`` (all training images); files above any class folder have none."""
+    if splits_layout:
+        return parts[0] if len(parts) > 1 else ".", parts[1] if len(parts) > 2 else None
+    return ("train", parts[0]) if len(parts) > 1 else (".", None)
 
 
 def _payload(folder: Path) -> list[Path]:

@@ -1,11 +1,13 @@
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
 from keyless.cli import main
-from keyless.data import MANIFEST, Manifest, describe
+from keyless.data import MANIFEST, Manifest, describe, load_received
+from keyless.errors import InputError
 
 
 def _photos(folder, size=(6, 5)):
@@ -29,7 +31,9 @@ def test_encrypt_describes_the_upload_and_holds_no_key(tmp_path):
                               "np_per": "component"}  # fmt: skip
     assert data["keys"] == "independent" and data["master_key_check"] is None
     assert data["image_size"] == [6, 5] and data["classes"] == ["cat", "dog"]
-    assert data["counts"] == {"cat": 2, "dog": 1}
+    assert data["counts"] == {"train": 3}  # as load_splits reads it: all training images
+    manifest, splits = load_received(tmp_path / "up")
+    assert manifest.counts == {"train": 3} and splits["train"].labels.tolist() == [0, 0, 1]
     again = describe(tmp_path / "up", data["cipher"], "independent")
     assert again.payload_sha256 == data["payload_sha256"]  # the hash is of what is there
     (tmp_path / "up" / "cat" / "a.png").write_bytes(
@@ -53,7 +57,23 @@ def test_an_upload_refuses_ciphertexts_made_another_way(tmp_path):
         assert result.exit_code == 2 and len(lines) == 1 and words in lines[0], result.stderr
     assert sorted(p.name for p in (tmp_path / "up").rglob("*")) == before  # nothing added
     assert _encrypt(tmp_path / "photos", "--out", tmp_path / "up").exit_code == 0  # a resume
-    assert Manifest.read(tmp_path / "up").counts == {"cat": 2, "dog": 2}
+    assert Manifest.read(tmp_path / "up").counts == {"train": 4}
+
+
+def test_a_split_upload_with_nested_folders_is_described_as_the_loader_reads_it(tmp_path):
+    for name in ("train/cat/indoor/a.png", "train/cat/outdoor/b.png", "train/dog/c.png",
+                 "test/dog/d.png", "test/e.png"):  # fmt: skip
+        (tmp_path / "photos" / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (4, 4), (9, 9, 9)).save(tmp_path / "photos" / name)
+    assert _encrypt(tmp_path / "photos", "--out", tmp_path / "up").exit_code == 0
+    manifest = Manifest.read(tmp_path / "up")
+    assert manifest.classes == ["cat", "dog"] and manifest.counts == {"train": 3, "test": 2}
+    with pytest.raises(InputError, match=r"test/e\.png: an image outside any class folder$"):
+        load_received(tmp_path / "up")
+    (tmp_path / "photos" / "test" / "e.png").unlink()
+    assert _encrypt(tmp_path / "photos", "--out", tmp_path / "up2").exit_code == 0
+    manifest, splits = load_received(tmp_path / "up2")
+    assert manifest.counts == {"train": 3, "test": 1} and splits["test"].labels.tolist() == [1]
 
 
 def test_a_master_key_upload_records_its_check_value_not_its_secret(tmp_path):
