@@ -35,7 +35,7 @@ from keyless.data import (
 )
 from keyless.errors import ConfigError, KeylessError, KeyMaterialError
 from keyless.invariant import fold
-from keyless.keys import CsprngSource, MasterKeySource, SeedSource
+from keyless.keys import CsprngSource, MasterKeySource, SeedSource, check_value
 from keyless.models import ADAPTERS, STEMS, list_models
 from keyless.records import mean_table, read_record, report_table
 from keyless.reproduce import BUDGETS, TABLES
@@ -176,13 +176,13 @@ def _finish(
     decrypting: bool = False,
     on_done: Callable[[], None] | None = None,
     size: tuple[int, int] | None = None,
-    same_keys: bool = False,
+    check: Callable | None = None,
 ) -> None:
     """Run ``fn`` over every input, then ``on_done``; report each failure on one line, exit
     non-zero if any. ``decrypting`` names images as ``keyless encrypt`` did (relative to their
     upload) and keeps the outputs, plain images, the owner's only: folder 0o700, files 0o600.
-    ``same_keys`` (keys that follow the names) refuses to resume under other keys
-    (:func:`check_written`)."""
+    ``check``, the same transform as ``fn`` (keys that follow the names, no new key file),
+    refuses a re-run under other keys (:func:`check_written`)."""
     for raw in inputs:
         folders = [(Path(raw).resolve(), f"the input folder {raw}")]
         upload = upload_root(raw) if decrypting else None
@@ -194,8 +194,8 @@ def _finish(
                     f"{out} is inside {name}; write the outputs elsewhere", param_hint="--out"
                 )
     jobs, errors = plan_jobs(inputs, upload_ids=decrypting)
-    if same_keys:
-        check_written(jobs, out, fn, max_pixels, size)
+    if check is not None:
+        check_written(jobs, out, check, max_pixels, size)
     if decrypting:
         out.mkdir(mode=0o700, parents=True, exist_ok=True)
     mode = 0o600 if decrypting else None
@@ -247,6 +247,7 @@ def encrypt(inputs, out, seed, common_key, master_key, size, max_pixels, cipher)
     planned = _planned(cipher, seed, common_key, source)
     check_resume(out, planned)
     plan = KeyPlan(cipher, source, common_path=common_key, create=True)
+    existing = KeyPlan(cipher, source, common_path=common_key)  # the check makes no key file
     _finish(
         inputs,
         out,
@@ -254,10 +255,13 @@ def encrypt(inputs, out, seed, common_key, master_key, size, max_pixels, cipher)
         "encrypt",
         max_pixels,
         on_done=lambda: _write_manifest(
-            out, describe(out, planned.cipher, planned.keys, planned.master_key_check)
+            out,
+            describe(out, _planned(cipher, seed, common_key, source)),  # the key file exists
         ),
         size=_image_size(size if "x" in size.lower() else f"{size}x{size}") if size else None,
-        same_keys=not isinstance(source, CsprngSource) or common_key is not None,
+        check=None
+        if isinstance(source, CsprngSource) and common_key is None
+        else lambda x, ids: cipher.encrypt(x, existing.keys(x, ids)),
     )
 
 
@@ -269,13 +273,20 @@ def _key_source(seed: int | None, master_key: Path | None, otherwise: Any) -> An
 
 
 def _planned(cipher: Any, seed: int | None, common_key: Path | None, source: Any) -> Manifest:
-    """What a manifest says before any image: the cipher, the key mode, the master key's check."""
+    """What a manifest says before any image: the cipher, the key mode, and the check value of
+    the master key or of the common key file (once it exists)."""
     master = isinstance(source, MasterKeySource)
     mode = (
         "seed" if seed is not None else "master-key" if master else "common" if common_key
         else "independent"
     )  # fmt: skip
-    return Manifest(cipher.settings(), mode, source.check_value() if master else None)
+    common = cipher.load_key(common_key) if common_key and common_key.exists() else None
+    return Manifest(
+        cipher.settings(),
+        mode,
+        source.check_value() if master else None,
+        common_key_check=check_value(common.to_bytes(), "common-key-check") if common else None,
+    )
 
 
 def _write_manifest(out: Path, manifest: Manifest) -> None:
@@ -305,8 +316,10 @@ def decrypt(inputs, out, seed, common_key, master_key, max_pixels, cipher) -> No
 
     Each image's key follows its name as `keyless encrypt` gave it: its path inside the
     upload (the folder holding keyless.json), so pass the upload, a sub-folder or files of it,
-    unrenamed. The manifest refuses a wrong key mode, cipher or master key; files moved out of
-    their upload are named relative to the folder given (or by file name) and not checked.
+    unrenamed. The manifest refuses a wrong key mode, cipher, master key or common key (a wrong
+    --seed cannot be told: its outputs are noise); files moved out of their upload are named
+    relative to the folder given (or by file name) and not checked. A re-run into the same OUT
+    must decrypt as the first did.
     """
     if sum(v is not None for v in (seed, common_key, master_key)) != 1:
         raise click.UsageError("give exactly one of --master-key, --common-key, --seed")
@@ -315,14 +328,12 @@ def decrypt(inputs, out, seed, common_key, master_key, max_pixels, cipher) -> No
     for raw in inputs:
         check_decryption(Path(raw), planned)
     plan = KeyPlan(cipher, source, common_path=common_key)
-    _finish(
-        inputs,
-        out,
-        lambda x, ids: cipher.decrypt(x, plan.keys(x, ids)),
-        "decrypt",
-        max_pixels,
-        decrypting=True,
-    )
+
+    def decrypt_images(x: Any, ids: list[str]) -> Any:
+        return cipher.decrypt(x, plan.keys(x, ids))
+
+    _finish(inputs, out, decrypt_images, "decrypt", max_pixels, decrypting=True,
+            check=decrypt_images)  # fmt: skip
 
 
 @main.command("fold")

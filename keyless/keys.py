@@ -29,6 +29,14 @@ _BLOCK = 1 << 20
 _ZEROS = bytes(_BLOCK)
 
 
+def check_value(secret: bytes, purpose: str = "check-value") -> str:
+    """A short public fingerprint of key material (4 bytes of HKDF-SHA256, never the material):
+    manifests record it so that decrypting or adding images with another master key or common
+    key is refused, not turned to noise."""
+    hkdf = HKDF(hashes.SHA256(), length=4, salt=None, info=f"keyless/v1/{purpose}".encode())
+    return hkdf.derive(secret).hex()
+
+
 class ByteStream:
     """An AES-256-CTR keystream: ``read(n)`` returns the next ``n`` bytes as a uint8 array."""
 
@@ -108,10 +116,8 @@ class MasterKeySource(KeySource):
         return ByteStream(hkdf.derive(self._secret))
 
     def check_value(self) -> str:
-        """A short public fingerprint of the secret (HKDF, never the secret itself): outputs
-        record it so that decrypting with another master key is refused, not turned to noise."""
-        hkdf = HKDF(hashes.SHA256(), length=4, salt=None, info=b"keyless/v1/check-value")
-        return hkdf.derive(self._secret).hex()
+        """The secret's public fingerprint (:func:`check_value`)."""
+        return check_value(self._secret)
 
     @classmethod
     def create(cls, path: Path) -> MasterKeySource:

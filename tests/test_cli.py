@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -120,7 +122,7 @@ def test_resuming_under_another_seed_or_key_file_is_refused_before_writing(tmp_p
     (tmp_path / "s" / "keyless.json").unlink()  # as after an interrupted call
     (tmp_path / "s" / "dog" / "c.png").unlink()
     _, err = run("encrypt", photos, "--out", tmp_path / "s", "--seed", 5, code=3)
-    assert "a.png: already written from " in err and "under another key" in err
+    assert "a.png: already written from " in err and "but not as this call writes it" in err
     assert err.count("\n") == 1 and not (tmp_path / "s" / "dog" / "c.png").exists()
     out, _ = run("encrypt", photos, "--out", tmp_path / "s", "--seed", 4)
     assert "1 written, 2 already done, 0 failed" in out
@@ -148,6 +150,35 @@ def test_common_key_is_created_once_and_reused(tmp_path, photos):
     run("encrypt", tmp_path / "neg", "--out", tmp_path / "cn", *key)
     cipher_a = read_image(tmp_path / "c" / "cat/a.png")
     assert np.array_equal(read_image(tmp_path / "cn" / "a.png"), 255 - cipher_a)
+    run("decrypt", tmp_path / "c", "--out", tmp_path / "cd", *key)
+    assert all(same_pixels(photos, tmp_path / "cd"))
+    # another key file is refused by the upload's check value (a 4-byte HKDF, not the key)
+    run("keygen", "--kind", "common", "--out", tmp_path / "other.key")
+    check = json.loads((tmp_path / "c" / "keyless.json").read_text())["common_key_check"]
+    assert len(check) == 8 and check not in (tmp_path / "common.key").read_bytes().hex()
+    _, err = run("decrypt", tmp_path / "c", "--out", tmp_path / "w", "--common-key",
+                 tmp_path / "other.key", code=3)  # fmt: skip
+    assert f"encrypted with another common key (check value {check}, " in err
+    assert not (tmp_path / "w").exists()
+
+
+def test_a_decryption_rerun_under_another_seed_does_not_keep_the_first_ones_noise(tmp_path, photos):
+    run("encrypt", photos, "--out", tmp_path / "s", "--seed", 4)
+    run("decrypt", tmp_path / "s", "--out", tmp_path / "d", "--seed", 5)  # noise, undetectable
+    (tmp_path / "d" / "dog" / "c.png").unlink()
+    _, err = run("decrypt", tmp_path / "s", "--out", tmp_path / "d", "--seed", 4, code=3)
+    assert "a.png: already written from " in err and "write into a new --out" in err
+    assert not (tmp_path / "d" / "dog" / "c.png").exists()
+    run("decrypt", tmp_path / "s", "--out", tmp_path / "right", "--seed", 4)
+    assert all(same_pixels(photos, tmp_path / "right"))
+
+
+def test_an_older_common_key_manifest_without_a_check_value_still_decrypts(tmp_path, photos):
+    key = ("--common-key", tmp_path / "common.key")
+    run("encrypt", photos, "--out", tmp_path / "c", *key)
+    manifest = json.loads((tmp_path / "c" / "keyless.json").read_text())
+    del manifest["common_key_check"]
+    (tmp_path / "c" / "keyless.json").write_text(json.dumps(manifest))
     run("decrypt", tmp_path / "c", "--out", tmp_path / "cd", *key)
     assert all(same_pixels(photos, tmp_path / "cd"))
 

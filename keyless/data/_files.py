@@ -154,7 +154,8 @@ def check_written(
 ) -> None:
     """Refuse to resume into ``out_dir`` if the first output already there is not what ``fn``
     makes of its input now: with keys that follow the image's name (a seed, a master key, a
-    common key file), another seed or key would mix two keys in one upload without a word."""
+    common key file), another seed or key would mix two keys in one upload, or keep the noise
+    of a decryption under a wrong key, without a word."""
     job = next((job for job in jobs if output_path(job, out_dir).exists()), None)
     if job is None:
         return
@@ -168,8 +169,8 @@ def check_written(
         same = np.array_equal(read_image(target), made)
     if not same:
         raise KeyMaterialError(
-            f"{target}: already written from {job.source} under another key than this call's "
-            "(another --seed, --master-key or --common-key?); encrypt into a new --out"
+            f"{target}: already written from {job.source}, but not as this call writes it "
+            "(another --seed, --master-key, --common-key or --size?); write into a new --out"
         )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,6 +41,8 @@ class Manifest:
         classes: class names (class sub-folders of image folders, or the npz label range).
         counts: images per split (``.`` for files outside any class folder).
         payload_sha256: hash over every payload file's relative path and contents.
+        common_key_check: the common key's public check value, for ``common`` (absent from
+            manifests of older keyless, whose common keys go unchecked).
     """
 
     cipher: dict[str, Any]
@@ -50,6 +52,7 @@ class Manifest:
     classes: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     payload_sha256: str = ""
+    common_key_check: str | None = None
 
     def write(self, folder: Path) -> None:
         data = {"format": FORMAT, "version": VERSION, **asdict(self)}
@@ -70,9 +73,9 @@ class Manifest:
             raise InputError(f"{path}: unreadable upload manifest ({exc})") from None
 
 
-def describe(folder: Path, cipher: dict[str, Any], keys: KeyMode,
-             master_key_check: str | None = None) -> Manifest:  # fmt: skip
-    """The manifest of the payload now in ``folder``: sizes, classes, counts and hash."""
+def describe(folder: Path, planned: Manifest) -> Manifest:
+    """The manifest of the payload now in ``folder``: ``planned``'s cipher, key mode and check
+    values with the payload's sizes, classes, counts and hash."""
     files = _payload(folder)
     splits_layout = (folder / "train").is_dir()
     sizes, counts = set(), {}
@@ -93,7 +96,8 @@ def describe(folder: Path, cipher: dict[str, Any], keys: KeyMode,
                 sizes.add((image.height, image.width))
     size = list(sizes.pop()) if len(sizes) == 1 else None
     classes = npz_classes or sorted(folder_classes)
-    return Manifest(cipher, keys, master_key_check, size, classes, counts, payload_hash(folder))
+    return replace(planned, image_size=size, classes=classes, counts=counts,
+                   payload_sha256=payload_hash(folder))  # fmt: skip
 
 
 def _split_and_class(parts: list[str], splits_layout: bool) -> tuple[str, str | None]:
@@ -206,11 +210,15 @@ def check_same_encryption(existing: Manifest, planned: Manifest, where: str) -> 
             f"{where} encrypted with cipher {_cipher_text(existing.cipher)}, not "
             f"{_cipher_text(planned.cipher)}"
         )
-    if existing.master_key_check != planned.master_key_check:
-        raise KeyMaterialError(
-            f"{where} encrypted with another master key (check value "
-            f"{existing.master_key_check}, this key's is {planned.master_key_check})"
-        )
+    for kind, had, has in (
+        ("master", existing.master_key_check, planned.master_key_check),
+        ("common", existing.common_key_check, planned.common_key_check),
+    ):
+        if had != has and (kind == "master" or None not in (had, has)):
+            raise KeyMaterialError(
+                f"{where} encrypted with another {kind} key (check value {had}, this key's is "
+                f"{has})"
+            )
 
 
 def check_resume(folder: Path, planned: Manifest) -> None:

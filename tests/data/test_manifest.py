@@ -34,13 +34,13 @@ def test_encrypt_describes_the_upload_and_holds_no_key(tmp_path):
     assert data["counts"] == {"train": 3}  # as load_splits reads it: all training images
     manifest, splits = load_received(tmp_path / "up")
     assert manifest.counts == {"train": 3} and splits["train"].labels.tolist() == [0, 0, 1]
-    again = describe(tmp_path / "up", data["cipher"], "independent")
+    again = describe(tmp_path / "up", Manifest(data["cipher"], "independent"))
     assert again.payload_sha256 == data["payload_sha256"]  # the hash is of what is there
     (tmp_path / "up" / "cat" / "a.png").write_bytes(
         (tmp_path / "photos" / "cat/b.png").read_bytes()
     )
     assert (
-        describe(tmp_path / "up", data["cipher"], "independent").payload_sha256
+        describe(tmp_path / "up", Manifest(data["cipher"], "independent")).payload_sha256
         != data["payload_sha256"]
     )
 
