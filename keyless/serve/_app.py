@@ -87,7 +87,7 @@ def create_app(
     @app.post("/v1/classify")
     async def classify(
         request: Request,
-        k: int = Query(min(3, len(served.classes)), alias="top_k", ge=1, le=len(served.classes)),
+        k: int = Query(3, alias="top_k", ge=1),  # at most the model's classes
     ) -> JSONResponse:
         body = await read_body(request, limits.max_request_bytes)
         images = parse_images(
@@ -99,7 +99,10 @@ def create_app(
         )
         probabilities = await batcher(images)
         return JSONResponse(
-            {"model": served.name, "results": top_k(probabilities, served.classes, k)}
+            {
+                "model": served.name,
+                "results": top_k(probabilities, served.classes, min(k, len(served.classes))),
+            }
         )
 
     return app

@@ -85,8 +85,11 @@ class Client:
             served = self.info["cipher"]  # {"name": ..., "options": {...}}
             cipher = create_cipher(**{**served["options"], "name": served["name"]})
             batch, _ = cipher.encrypt_fresh(batch.cpu())  # CSPRNG keys, dropped here
+        limits = self.info["limits"]  # requests of as many images as both limits allow
+        image_bytes = batch[0].numel() if len(batch) else 1
+        per_request = max(1, min(limits["max_images"], limits["max_request_bytes"] // image_bytes))
         results = []
-        for chunk in batch.split(self.info["limits"]["max_images"]):
+        for chunk in batch.split(per_request):
             answer = self._send(
                 "POST",
                 "/v1/classify",

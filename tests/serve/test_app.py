@@ -10,8 +10,8 @@ from PIL import Image
 
 from keyless.errors import InputError
 from keyless.invariant import sorted_fold
-from keyless.serve import Client
-from tests.serve.conftest import TEST_IMAGES, expected_labels, png
+from keyless.serve import Client, Limits, create_app
+from tests.serve.conftest import TEST_IMAGES, TestClient, expected_labels, png
 
 # every test needs the ``tiny_run`` fixture, a model trained for ~20 s on one CPU thread
 pytestmark = pytest.mark.slow
@@ -235,13 +235,6 @@ def test_wrong_content_is_refused(client, content_type, body, status, words):
     assert response.status_code == status and words in response.json()["detail"]
 
 
-@pytest.mark.parametrize(("k", "words"), [(0, "greater than or equal to 1"), (5, "or equal to 4")])
-def test_top_k_out_of_range(client, images, k, words):
-    response = post_raw(client, images[:1], top_k=k)
-    assert response.status_code == 422
-    assert response.json()["detail"].startswith("top_k: ") and words in response.json()["detail"]
-
-
 def test_the_service_keeps_serving_after_errors(client, images):
     for name, (data, _, _) in _bad_pngs(images).items():
         post_files(client, [(name, data)])
@@ -265,3 +258,28 @@ def test_uploads_are_parsed_without_temporary_files(client, images, monkeypatch)
     monkeypatch.setattr(starlette.formparsers, "SpooledTemporaryFile", refuse)
     response = post_files(client, [(f"{i}.png", png(image)) for i, image in enumerate(images[:3])])
     assert response.status_code == 200 and len(response.json()["results"]) == 3
+
+
+def test_top_k_above_the_class_count_gives_every_class(client, images):
+    response = post_raw(client, images[:2], top_k=9)  # the model has 4 classes
+    assert response.status_code == 200
+    assert [len(r["top_k"]) for r in response.json()["results"]] == [4, 4]
+    response = post_raw(client, images[:1], top_k=0)
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("top_k: ") and "or equal to 1" in response.text
+
+
+def test_client_splits_requests_by_bytes_as_well_as_images(tiny_run, images, monkeypatch):
+    limits = Limits(max_request_bytes=2 * 32 * 32 * 3, max_images=8, max_pixels=48 * 48)
+    with TestClient(create_app(tiny_run, limits=limits, device="cpu")) as http:
+        sizes, request = [], http.request
+
+        def record(method, path, **kwargs):
+            if "content" in kwargs:
+                sizes.append(len(kwargs["content"]))
+            return request(method, path, **kwargs)
+
+        monkeypatch.setattr(http, "request", record)
+        results = Client("http://testserver", http=http).classify(images, encrypt=False)
+    assert sizes == [2 * 32 * 32 * 3] * 4 and len(results) == 8
+    assert [r["label"] for r in results] == expected_labels(tiny_run, images)
