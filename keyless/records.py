@@ -17,12 +17,20 @@ from keyless.cipher import create_cipher
 from keyless.errors import InputError
 
 RECORD = "record.json"  # a run's record, beside its checkpoint (keyless.runs)
+RECORD_KEYS = ("config", "machine", "test", "train_seconds")  # what the report tables read
 
 
 def git_commit() -> str | None:
-    """The commit of the working tree this code runs from, with ``+dirty`` if it has changes."""
+    """The commit of the working tree this code runs from, with ``+dirty`` if it has changes;
+    ``None`` when keyless is not the top of a git checkout (an install inside someone's repo)."""
     root = Path(__file__).resolve().parent.parent
     try:
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True, text=True,
+            check=True,
+        ).stdout.strip()  # fmt: skip
+        if Path(top).resolve() != root:
+            return None
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
@@ -72,11 +80,14 @@ def read_record(path: Path | str) -> dict[str, Any]:
     if path.is_dir():
         path = path / RECORD
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except OSError as exc:
         raise InputError(f"{path}: cannot read run record ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not a JSON run record ({exc})") from None
+    if not (isinstance(record, dict) and all(key in record for key in RECORD_KEYS)):
+        raise InputError(f"{path}: not a keyless run record (no {', '.join(RECORD_KEYS)})")
+    return record
 
 
 def _percent(value: float | None) -> str:
@@ -154,21 +165,21 @@ def _mean_std(values: list[float]) -> str:
 
 
 def mean_table(records: list[dict[str, Any]], pool_commits: bool = False) -> str:
-    """Runs that differ only in their seed, grouped (same config, data, commit and machine): mean ±
-    standard deviation of each test accuracy, and the seeds. ``pool_commits`` also groups runs
-    of different commits (for when the training code did not change between them); the commit
-    cell then lists each one."""
+    """Runs that differ only in their seed, grouped (same config, data, commit and machine): the
+    setting, mean ± standard deviation of each test accuracy, and the seeds. ``pool_commits``
+    also groups runs of different commits (for when the training code did not change between
+    them); the commit cell then lists each one."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         config = {k: v for k, v in r["config"].items() if k != "seed"}
         commit = "" if pool_commits else _commit(r)
         key = json.dumps([config, r.get("data"), commit, _where(r)], sort_keys=True)
         groups.setdefault(key, []).append(r)
-    sets = ("plain", "fresh_key", "plain_tta", "fresh_key_tta")
+    sets = ("plain", "fresh_key", "common_key", "plain_tta", "fresh_key_tta", "common_key_tta")
     lines = [
-        "| model | keys | stem | rekey | epochs | seeds | plain | fresh key | plain TTA "
-        "| fresh key TTA | machine | commit |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | keys | cipher | stem | adapt | rekey | epochs | seeds | plain | fresh key "
+        "| common key | plain TTA | fresh key TTA | common key TTA | machine | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for runs in groups.values():
         c = runs[0]["config"]
@@ -179,7 +190,8 @@ def mean_table(records: list[dict[str, Any]], pool_commits: bool = False) -> str
         seeds = ",".join(str(r["seed"]) for r in runs)
         commits = ",".join(dict.fromkeys(_commit(r) for r in runs))
         lines.append(
-            f"| {_model_label(c)} | {c['keys']} | {c['stem']} | {'yes' if c['rekey'] else ''} "
+            f"| {_model_label(c)} | {c['keys']} | {cipher_label(c)} | {c['stem']} "
+            f"| {_adapt_label(c['adapt'])} | {'yes' if c['rekey'] else ''} "
             f"| {c['epochs']:g} | {seeds} | {' | '.join(cells)} | {_where(runs[0])} "
             f"| {commits} |"
         )

@@ -26,9 +26,11 @@ def test_mean_table_groups_runs_that_differ_only_in_their_seed():
                _record(0, 0.70, keys="plain", commit="fff0000"), _record(2, 0.5)]  # fmt: skip
     lines = mean_table(records).splitlines()[2:]
     assert len(lines) == 3  # another commit or another setting is another row
-    assert lines[0].startswith("| fastnet 8/16/32 | plain | plain |  | 10 | 0,1 | 85.00 ± 7.07 |")
+    assert lines[0].startswith(
+        "| fastnet 8/16/32 | plain |  | plain |  |  | 10 | 0,1 | 85.00 ± 7.07 |"
+    )
     assert "| Some CPU, 2 cores, bf16 | abc1234 |" in lines[0]
-    assert "| 0 | 70.00 ± 0.00 |" in lines[1] and "| independent |" in lines[2]
+    assert "| 0 | 70.00 ± 0.00 |" in lines[1] and "| independent | pe | plain |" in lines[2]
 
 
 def test_mean_table_pools_commits_on_request_and_lists_them():
@@ -37,6 +39,18 @@ def test_mean_table_pools_commits_on_request_and_lists_them():
     assert len(lines) == 1
     assert "| 0,1,2 | 80.00 ± 10.00 |" in lines[0]
     assert lines[0].endswith("| abc1234,fff0000 |")
+
+
+def test_mean_table_tells_common_key_settings_apart_and_shows_their_accuracy():
+    records = [
+        _record(0, 0.8, keys="common", adapt="pixel") | {"test": {"common_key": 0.75}},
+        _record(0, 0.8, keys="common", cipher={"name": "pe", "shuffle": False})
+        | {"test": {"common_key": 0.7, "common_key_tta": 0.72}},
+    ]
+    lines = mean_table(records).splitlines()[2:]
+    assert "| common | pe | plain | pixel |  | 10 | 0 |  |  | 75.00 ± 0.00 |  |  |  |" in lines[0]
+    assert "| common | pe shuffle=False | plain |  |" in lines[1]
+    assert "| 70.00 ± 0.00 |  |  | 72.00 ± 0.00 |" in lines[1]
 
 
 def test_report_pool_commits_needs_mean(tmp_path):
@@ -57,6 +71,30 @@ def test_an_upload_run_shows_its_re_keyed_test_split_as_the_fresh_key_one():
                       "upload_rekeyed_tta": 0.63}  # fmt: skip
     row = report_table([record]).splitlines()[2]
     assert "| 10 |  | 62.00 |  |  | 63.00 |  | 10 |" in row  # no plain or common-key test set
-    assert "| 0 |  | 62.00 ± 0.00 |  | 63.00 ± 0.00 |" in mean_table([record]).splitlines()[2]
+    assert "| 0 |  | 62.00 ± 0.00 |  |  | 63.00 ± 0.00 |  |" in mean_table([record]).splitlines()[2]
     simulated = _record(1, 0.8) | {"data": "plain images (simulated owner)"}
     assert len(mean_table([record, simulated]).splitlines()) == 4  # other data: another row
+
+
+def test_report_refuses_files_that_are_not_run_records_in_one_line(tmp_path):
+    (tmp_path / "chart.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    (tmp_path / "keyless.json").write_text(json.dumps({"format": "keyless-upload"}))
+    for name, words in (("chart.png", "not a JSON run record"),
+                        ("keyless.json", "not a keyless run record (no config, ")):  # fmt: skip
+        result = CliRunner().invoke(main, ["report", str(tmp_path / name)])
+        assert result.exit_code == 2 and words in result.stderr, result.output
+        assert result.stderr.count("\n") == 1
+
+
+def test_git_commit_is_none_for_keyless_inside_another_repository(tmp_path, monkeypatch):
+    import subprocess
+
+    from keyless import records
+
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=u", "-c", "user.email=u@e"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "theirs"], check=True)
+    package = tmp_path / "site-packages" / "keyless"
+    package.mkdir(parents=True)
+    monkeypatch.setattr(records, "__file__", str(package / "records.py"))
+    assert records.git_commit() is None
