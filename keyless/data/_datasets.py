@@ -56,12 +56,16 @@ def load_splits(path: Path | str) -> dict[str, ImageSet]:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
-    if path.suffix == ".npz":
+    if path.suffix.lower() == ".npz":
         return load_npz(path)
     if path.name.startswith("stl10_binary") or (path / "train_X.bin").exists():
         return load_stl10(path)
     if path.name.endswith((".tar.gz", ".tgz")):
         return _load_cifar_tar(path)
+    if not path.is_dir():
+        raise InputError(
+            f"{path}: not a dataset (an npz, a CIFAR-10 or STL-10 archive, or a folder)"
+        )
     if (path / "data_batch_1").exists():
         return {s: _cifar_split(lambda m: (path / m).read_bytes(), s) for s in _CIFAR_MEMBERS}
     if (path / "cifar-10-batches-py").is_dir():

@@ -100,7 +100,7 @@ def run_jobs(
 
 def output_path(job: Job, out_dir: Path) -> Path:
     """Where a job's output goes: ``.npz`` for an ``.npz`` input, ``.png`` otherwise."""
-    return job.output(out_dir, ".npz" if job.source.suffix == ".npz" else ".png")
+    return job.output(out_dir, ".npz" if job.source.suffix.lower() == ".npz" else ".png")
 
 
 ImageFn = Callable[[torch.Tensor, list[str]], torch.Tensor]
@@ -132,7 +132,7 @@ def _transformed(
     job: Job, fn: ImageFn, max_pixels: int, size: tuple[int, int] | None
 ) -> dict[str, ImageSet] | np.ndarray:
     """``fn`` applied to a job's input: an npz's splits, or one image (H, W, 3)."""
-    if job.source.suffix == ".npz":
+    if job.source.suffix.lower() == ".npz":
         if size is not None:
             raise InputError(f"{job.source}: --size resizes image files, not npz arrays")
         splits = load_npz(job.source, max_pixels)

@@ -83,7 +83,7 @@ def describe(folder: Path, planned: Manifest) -> Manifest:
     folder_classes: set[str] = set()  # class sub-folders, sorted as the loader sorts them
     for path in files:
         relative = path.relative_to(folder).as_posix()
-        if path.suffix == ".npz":
+        if path.suffix.lower() == ".npz":
             for split, data in load_npz(path).items():
                 counts[split] = counts.get(split, 0) + len(data)
                 sizes.add(tuple(data.images.shape[1:3]))

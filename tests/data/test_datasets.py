@@ -35,6 +35,14 @@ def test_npz_round_trip(tmp_path):
         assert torch.equal(back[s].labels, splits[s].labels)
 
 
+def test_a_file_that_is_no_dataset_is_one_line_and_npz_suffixes_ignore_case(tmp_path):
+    Image.new("RGB", (4, 4)).save(tmp_path / "photo.png")
+    with pytest.raises(InputError, match=r"photo\.png: not a dataset \(an npz, a CIFAR-10 "):
+        load_splits(tmp_path / "photo.png")
+    save_npz(tmp_path / "D.NPZ", _splits())
+    assert torch.equal(load_splits(tmp_path / "D.NPZ")["test"].labels, _splits()["test"].labels)
+
+
 def test_npz_without_expected_arrays(tmp_path):
     np.savez(tmp_path / "bad.npz", x_train=np.zeros((1, 2, 2, 3), np.uint8))
     with pytest.raises(
