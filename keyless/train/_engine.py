@@ -110,7 +110,10 @@ class Trainer:
     resume_totals: EpochTotals | None = None
 
     def __post_init__(self) -> None:
-        source = self.upload.client.images if self.upload.client else self.upload.train.images
+        client = self.upload.client
+        if client is not None:  # the owner's keys go where its augmented batches are encrypted
+            client.key = client.key.to(self.procs.device)
+        source = client.images if client else self.upload.train.images
         self.images = source.to(self.procs.device)
         self.labels = self.upload.train.labels.to(self.procs.device)
         n = len(self.images)
@@ -252,8 +255,9 @@ def _restore(trainer: Trainer, checkpoint: Checkpoint) -> None:
     learner = trainer.learner
     learner.model.load_state_dict(checkpoint.model)
     learner.optimizer.load_state_dict(checkpoint.optimizer)
-    if learner.lookahead is not None:
-        learner.lookahead.ema = checkpoint.lookahead
+    if learner.lookahead is not None:  # on the model's device (the checkpoint loads on the CPU)
+        device = next(learner.model.parameters()).device
+        learner.lookahead.ema = {k: v.to(device) for k, v in checkpoint.lookahead.items()}
     trainer.epoch, trainer.train_seconds = checkpoint.epoch, checkpoint.train_seconds
     trainer.history = checkpoint.history
     if checkpoint.partial is not None:

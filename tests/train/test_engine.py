@@ -6,6 +6,7 @@ import sys
 import time
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from keyless.cli import main
@@ -78,25 +79,31 @@ def test_kill_then_resume_continues_from_the_last_checkpoint(tmp_path):
     assert record["history"][: first.epoch] == first.history  # kept, not retrained
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "muon"])
-def test_resume_mid_epoch_gives_the_uninterrupted_run(tmp_path, monkeypatch, optimizer):
-    config = recipe(  # 5 steps/epoch
-        "fast", keys="independent", rekey=True, epochs=2, optimizer=optimizer, **TINY
-    )
-    whole = train(config, quadrant_splits(), tmp_path / "whole", progress=False)
+def _cut_at_step_7(config, out, monkeypatch, device=None):
+    """Train ``config`` into ``out`` until a KeyboardInterrupt at step 7 (2 steps into epoch 2
+    of 5 steps each), checkpointing at every step."""
+    schedule = recipes.lr_factor
 
     def interrupt_at_step_7(config, step, total, steps_per_epoch):
         if step == 7:
             raise KeyboardInterrupt
         return schedule(config, step, total, steps_per_epoch)
 
-    schedule = recipes.lr_factor
     monkeypatch.setattr(recipes, "lr_factor", interrupt_at_step_7)
     with pytest.raises(KeyboardInterrupt):
-        train(config, quadrant_splits(), tmp_path / "cut", progress=False, checkpoint_minutes=0)
-    saved = Run(tmp_path / "cut").load()
-    assert saved.epoch == 1 and saved.partial["step"] == 2  # 2 steps into epoch 2
+        train(config, quadrant_splits(), out, progress=False, checkpoint_minutes=0, device=device)
     monkeypatch.undo()
+    saved = Run(out).load()
+    assert saved.epoch == 1 and saved.partial["step"] == 2
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "muon"])
+def test_resume_mid_epoch_gives_the_uninterrupted_run(tmp_path, monkeypatch, optimizer):
+    config = recipe(  # 5 steps/epoch
+        "fast", keys="independent", rekey=True, epochs=2, optimizer=optimizer, **TINY
+    )
+    whole = train(config, quadrant_splits(), tmp_path / "whole", progress=False)
+    _cut_at_step_7(config, tmp_path / "cut", monkeypatch)
     resumed = train(config, quadrant_splits(), tmp_path / "cut", resume=True, progress=False)
 
     def without_times(history):
@@ -104,6 +111,16 @@ def test_resume_mid_epoch_gives_the_uninterrupted_run(tmp_path, monkeypatch, opt
 
     assert without_times(resumed["history"]) == without_times(whole["history"])
     assert resumed["test"] == whole["test"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_client_augmentation_and_a_lookahead_resume_on_cuda(tmp_path, monkeypatch):
+    """The owner's keys and the lookahead average must follow the model onto the GPU."""
+    config = recipe("fast", keys="common", augment="client", epochs=2, **TINY)
+    _cut_at_step_7(config, tmp_path / "cut", monkeypatch, device="cuda")
+    resumed = train(config, quadrant_splits(), tmp_path / "cut", resume=True, progress=False,
+                    device="cuda")  # fmt: skip
+    assert len(resumed["history"]) == 2 and resumed["device"].startswith("cuda")
 
 
 def test_torchrun_two_cpu_processes(tmp_path):
