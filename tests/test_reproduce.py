@@ -65,11 +65,21 @@ def test_reproduce_trains_the_chosen_rows_and_resumes(tmp_path):
     assert "| plain | plain images |" in text and text.count("not run yet") == 8
     assert Image.open(out / "chart.png").size[0] > 100
     stamp = (out / "le" / "record.json").stat().st_mtime_ns
+    again = reproduce("icip", "cpu", tmp_path / "d.npz", out, progress=False, changes=TINY,
+                      only=["plain", "le"])  # fmt: skip
+    assert "2 of 10 runs finished" in again.read_text()
+    assert (out / "le" / "record.json").stat().st_mtime_ns == stamp  # finished runs are skipped
+    # the same folder read as the cpu budget's table (without TINY's changes): not its runs
     result = CliRunner().invoke(main, ["reproduce", "--table", "icip", "--out", str(out),
                                        "--results-only"])  # fmt: skip
-    assert result.exit_code == 0, result.output
-    assert "2 of 10 runs finished" in result.stdout
-    assert (out / "le" / "record.json").stat().st_mtime_ns == stamp  # finished runs are skipped
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert "icip/plain: holds a run of another training than row plain of " in result.stderr
+    typo = ["--only", "pe_np", "--data", str(tmp_path / "d.npz")]
+    result = CliRunner().invoke(main, ["reproduce", "--table", "icip", "--out", str(out), *typo])
+    assert (
+        result.exit_code == 2
+        and "--only: no row pe_np in the icip table; its rows: " in result.stderr
+    )
     access = reproduce("access", "cpu", tmp_path / "d.npz", tmp_path / "access", progress=False,
                        only=["fastnet-plain"], changes=TINY, reuse=[out])  # fmt: skip
     copied = read_record(tmp_path / "access" / "fastnet-plain")

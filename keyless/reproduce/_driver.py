@@ -10,6 +10,7 @@ from typing import Any
 from keyless._atomic import atomic_path, write_bytes_atomic
 from keyless.cipher import create_cipher
 from keyless.data import load_splits
+from keyless.errors import ConfigError
 from keyless.records import machine
 from keyless.reproduce._results import (
     access_claims,
@@ -63,6 +64,12 @@ def reproduce(
         Row(r.name, r.label, r.config.replace(**(changes or {})), r.metric, r.paper)
         for r in table_rows(table, budget)
     ]
+    unknown = sorted(set(only or ()) - {r.name for r in rows})
+    if unknown:
+        raise ConfigError(f"--only: no row {', '.join(unknown)} in the {table} table; its rows: "
+                          f"{', '.join(r.name for r in rows)}")  # fmt: skip
+    for row in rows:
+        _check_saved(row, out / row.name)
     pending = [
         r
         for r in rows
@@ -94,6 +101,23 @@ def reproduce(
 def _training(config: TrainConfig) -> dict[str, Any]:
     """What a config trains and tests, with the cipher's settings in full (``{}`` is PE's)."""
     return {**config.to_dict(), "cipher": create_cipher(**config.cipher).settings()}
+
+
+def _check_saved(row: Row, folder: Path) -> None:
+    """Refuse (one line) a row's folder that holds a run of another training (another budget,
+    another table's row): it would be reported, or resumed, as this row."""
+    run = Run(folder)
+    if run.has_record():
+        saved = TrainConfig.from_dict(run.read_record()["config"])
+    elif run.has_checkpoint():
+        saved = run.load(mmap=True).config
+    else:
+        return
+    if _training(saved) != _training(row.config):
+        raise ConfigError(
+            f"{folder}: holds a run of another training than row {row.name} of this table and "
+            "budget; use another --out"
+        )
 
 
 def _reuse(row: Row, finished: dict[Run, dict[str, Any]], dest: Path) -> bool:
