@@ -437,13 +437,17 @@ def _image_size(value: str) -> tuple[int, int]:
 
 
 def _integers(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
-    """Click callback: comma-separated integers (``None`` when the option is not given)."""
+    """Click callback: comma-separated positive integers (``None`` when the option is not
+    given)."""
     if value is None:
         return None
     try:
-        return [int(v) for v in value.split(",")]
+        numbers = [int(v) for v in value.split(",")]
     except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+        numbers = [0]
+    if min(numbers) < 1:
+        raise click.BadParameter(f"expected comma-separated positive integers, got {value!r}")
+    return numbers
 
 
 data_option = click.option(
@@ -509,8 +513,14 @@ upload_flag = click.option(
     "(the best measured on the fold); muon: the same with airbench94_muon's optimizer, batches "
     "of 1000; paper: SGD 0.1, steps at 150/225.",
 )
-@click.option("--epochs", type=float, help="Training epochs (default from the recipe).")
-@click.option("--batch-size", type=int, help="Global batch size (default from the recipe).")
+@click.option(
+    "--epochs",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Training epochs (default from the recipe).",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), help="Global batch size (default from the recipe)."
+)
 @click.option(
     "--widths",
     callback=_integers,
@@ -526,9 +536,15 @@ upload_flag = click.option(
     callback=_integers,
     help="Step schedule: epochs at which lr is divided by 10, e.g. 150,225.",
 )
-@click.option("--val-size", type=int, help="Carve this many training images out as validation.")
 @click.option(
-    "--max-train-images", type=int, help="Train on the first N images only (smoke tests)."
+    "--val-size",
+    type=click.IntRange(min=0),
+    help="Carve this many training images out as validation.",
+)
+@click.option(
+    "--max-train-images",
+    type=click.IntRange(min=1),
+    help="Train on the first N images only (smoke tests).",
 )
 @click.option(
     "--seed", type=int, help="Seed for keys, order and augmentation (default random, recorded)."

@@ -7,6 +7,7 @@ The recipes' values (airbench94's fast recipe, the papers' step recipe) live in
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -61,6 +62,15 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.keys not in KEY_MODES:
             raise ConfigError(f"keys must be one of {', '.join(KEY_MODES)}, got {self.keys!r}")
+        if not 0 < self.epochs < math.inf:
+            raise ConfigError(f"epochs must be a positive number, got {self.epochs}")
+        for name in ("batch_size", "max_train_images"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be at least 1, got {value}")
+        for name in ("val_size", "translate"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be at least 0, got {getattr(self, name)}")
         if self.lookahead_every < 1:
             every = self.lookahead_every
             raise ConfigError(f"lookahead_every must be at least 1 step, got {every}")

@@ -16,7 +16,7 @@ import torch
 from keyless._atomic import atomic_path
 from keyless.cipher import create_cipher
 from keyless.config import TrainConfig
-from keyless.errors import InputError, KeylessError
+from keyless.errors import ConfigError, InputError, KeylessError
 from keyless.models import Classifier, create_model
 from keyless.records import RECORD, read_record, write_record
 
@@ -113,9 +113,24 @@ class Run:
 def build_model(config: TrainConfig, num_classes: int) -> Classifier:
     """The run's classifier (a block-wise adaptation network takes the cipher's block size)."""
     block_size = getattr(create_cipher(**config.cipher), "block_size", 4)
-    return create_model(
-        config.model, num_classes, config.stem, config.adapt, block_size, **config.model_kwargs
-    )
+    try:
+        return create_model(
+            config.model, num_classes, config.stem, config.adapt, block_size, **config.model_kwargs
+        )
+    except ValueError as exc:  # a model option out of range (an odd whiten_width...): one line
+        raise ConfigError(str(exc)) from None
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """``device`` as a torch device (default CUDA when available), or a one-line error for a
+    name torch does not know or a CUDA device this machine lacks."""
+    try:
+        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    except RuntimeError:
+        raise ConfigError(f"--device: unknown device {device!r} (cpu or cuda)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA GPU is available here (use cpu)")
+    return dev
 
 
 def resolve_precision(precision: str, device: torch.device | str) -> str:

@@ -12,7 +12,7 @@ from torch import nn
 from keyless.cipher import create_cipher
 from keyless.config import TrainConfig
 from keyless.records import with_upload_as_fresh_key
-from keyless.runs import Run, load_run, resolve_precision
+from keyless.runs import Run, load_run, resolve_device, resolve_precision
 
 DEFAULT_INPUT_SIZE = (32, 32)  # every registered model is a CIFAR (32x32) design
 
@@ -45,7 +45,7 @@ class ServedModel:
             device: ``cpu`` or ``cuda``; default CUDA when available.
         """
         folder = Run(run)
-        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        dev = resolve_device(device)
         model, checkpoint = load_run(folder.path, str(dev))
         return cls(
             name=folder.path.resolve().name,

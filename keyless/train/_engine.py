@@ -29,7 +29,14 @@ from keyless.data import ImageSet, Manifest, adopt_classes, load_received
 from keyless.errors import InputError
 from keyless.evaluate import accuracy, evaluate, predict
 from keyless.records import git_commit, machine
-from keyless.runs import Checkpoint, Run, build_model, load_run, resolve_precision
+from keyless.runs import (
+    Checkpoint,
+    Run,
+    build_model,
+    load_run,
+    resolve_device,
+    resolve_precision,
+)
 from keyless.train import recipes
 from keyless.train._owner import (
     Upload,
@@ -53,7 +60,7 @@ class Processes:
     @classmethod
     def start(cls, device: str | None) -> Processes:
         """Join the process group that ``torchrun`` describes in the environment, if any."""
-        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        dev = resolve_device(device)
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world > 1 and not dist.is_initialized():
             dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
@@ -383,7 +390,7 @@ def evaluate_run(
     """Re-run the evaluation protocol on a finished run (common key rebuilt from its seed); on
     an owner's upload (a folder with a manifest), its test split as encrypted and re-keyed."""
     manifest, splits = load_received(Path(data), require_upload)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = resolve_device(device)
     model, checkpoint = load_run(run, str(dev))
     splits = _checkpoint_classes(splits, checkpoint, f"evaluating {run}")
     config, seed = checkpoint.config, checkpoint.seed

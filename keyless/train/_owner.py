@@ -31,7 +31,7 @@ def split_data(splits: dict[str, ImageSet], config: TrainConfig) -> tuple[ImageS
     if "train" not in splits or "test" not in splits:
         raise InputError(f"training needs train and test splits, found {', '.join(splits)}")
     train = splits["train"]
-    if config.max_train_images:
+    if config.max_train_images is not None:
         train = train.subset(slice(0, config.max_train_images))
     return train, splits["test"]
 
@@ -48,6 +48,8 @@ def owner_key(
 def hold_out(n: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices (train, validation): ``size`` random uploaded images kept aside for validation
     (never the test set)."""
+    if size >= n:
+        raise ConfigError(f"val_size {size} leaves none of the {n} training images to train on")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return order[size:], order[:size]
 

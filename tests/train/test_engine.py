@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -123,6 +124,36 @@ def test_client_augmentation_and_a_lookahead_resume_on_cuda(tmp_path, monkeypatc
     assert len(resumed["history"]) == 2 and resumed["device"].startswith("cuda")
 
 
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"epochs": 0}, "epochs must be a positive number, got 0"),
+        ({"epochs": float("inf")}, "epochs must be a positive number, got inf"),
+        ({"batch_size": -5}, "batch_size must be at least 1, got -5"),
+        ({"max_train_images": 0}, "max_train_images must be at least 1, got 0"),
+        ({"val_size": -1}, "val_size must be at least 0, got -1"),
+        ({"translate": -2}, "translate must be at least 0, got -2"),
+    ],
+)
+def test_configs_out_of_range_are_refused(change, words):
+    with pytest.raises(ConfigError, match=f"^{re.escape(words)}$"):
+        recipe("fast", **change)
+
+
+def test_runs_that_cannot_be_built_are_one_line_before_training(tmp_path, monkeypatch):
+    splits = quadrant_splits(n_train=40, n_test=8)
+    with pytest.raises(ConfigError, match="val_size 40 leaves none of the 40 training images"):
+        train(recipe("fast", val_size=40, **TINY), splits, tmp_path / "a", progress=False)
+    odd = {**TINY, "model_kwargs": {**TINY["model_kwargs"], "whiten_width": 3}}
+    with pytest.raises(ConfigError, match="whiten_width must be even"):
+        train(recipe("fast", **odd), splits, tmp_path / "b", progress=False)
+    with pytest.raises(ConfigError, match=r"^--device: unknown device 'foo' \(cpu or cuda\)$"):
+        train(recipe("fast", **TINY), splits, tmp_path / "c", device="foo", progress=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="no CUDA GPU is available here"):
+        train(recipe("fast", **TINY), splits, tmp_path / "d", device="cuda", progress=False)
+
+
 def test_torchrun_two_cpu_processes(tmp_path):
     save_quadrant_npz(tmp_path / "d.npz", n_train=256, n_test=64)
     torchrun = [
@@ -229,6 +260,11 @@ def test_resume_refuses_options_that_contradict_the_run_and_accepts_the_same_one
         (["--widths", "16,x,32"], "Invalid value for '--widths': expected comma-separated"),
         (["--milestones", "1;2"], "Invalid value for '--milestones': expected comma-separated"),
         (["--model", "resnet18", "--widths", "8,8,8"], "shape fastnet, not resnet18"),
+        (["--widths", "8,0,8"], "expected comma-separated positive integers, got '8,0,8'"),
+        (["--epochs", "-3"], "Invalid value for '--epochs': -3.0 is not in the range x>0."),
+        (["--batch-size", "0"], "Invalid value for '--batch-size': 0 is not in the range x>=1."),
+        (["--val-size", "-30"], "Invalid value for '--val-size': -30 is not in the range x>=0"),
+        (["--max-train-images", "0"], "'--max-train-images': 0 is not in the range x>=1."),
     ],
 )
 def test_train_refuses_bad_shape_options_before_reading_data(tmp_path, extra, words):
