@@ -728,12 +728,17 @@ def report(runs, out, mean, pool_commits) -> None:
     help="Comma-separated attacks to run.",
 )
 @click.option(
-    "--victims", default=1000, show_default=True, help="Victims: the first N test images."
+    "--victims",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Victims: the first N test images.",
 )
 @click.option(
     "--attacker-images",
     default=10000,
     show_default=True,
+    type=click.IntRange(min=1),
     help="The attacker's own plain images: the first N training images.",
 )
 @click.option(

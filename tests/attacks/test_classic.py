@@ -176,3 +176,22 @@ def test_attack_command_takes_any_registered_cipher(tmp_path, monkeypatch):
     assert rows == ["encrypted image itself", "fr", "helper", "itn"]
     assert report["rows"][2]["ssim_mean"] == pytest.approx(1.0)  # the common EtC key, found
     assert "pe-only" in report["skipped"] and "Not run: pe-only" in result.stdout
+
+
+def test_attack_counts_and_image_sizes_out_of_range_are_one_line(tmp_path):
+    import numpy as np
+    from click.testing import CliRunner
+
+    from keyless.cli import main
+    from keyless.errors import InputError
+
+    small = torch.zeros(1, 6, 9, 3, dtype=torch.uint8)
+    with pytest.raises(InputError, match=r"^SSIM needs images of at least 7x7 pixels .*, got 6x9$"):
+        similarity(small, small)
+    x = smooth_images(4, 12).numpy()
+    np.savez(tmp_path / "d.npz", x_train=x[:2], y_train=[0, 1], x_test=x[2:], y_test=[0, 1])
+    for option in ("--victims", "--attacker-images"):
+        data = ["--data", str(tmp_path / "d.npz"), "--out", str(tmp_path / "r")]
+        result = CliRunner().invoke(main, ["attack", *data, option, "0"])
+        assert result.exit_code == 2 and "0 is not in the range x>=1" in result.stderr
+    assert not (tmp_path / "r").exists()
