@@ -37,6 +37,12 @@ _KEY_MAGIC = b"KEYLESS-BLOCKKEY-1\n"
 _CHUNK = 2048  # images per gather, to bound the int64 index memory
 
 
+def _is_permutation(order: torch.Tensor) -> bool:
+    """Whether each row (last dimension) holds every index 0..n-1 once: else nothing decrypts."""
+    n = order.shape[-1]
+    return bool((order.long().sort(-1).values == torch.arange(n)).all())
+
+
 @dataclass(frozen=True)
 class BlockKey:
     """Keys of a block-wise cipher for N images of B blocks of S symbols.
@@ -95,9 +101,13 @@ class BlockKey:
             positions = tensors.get("positions")
             if positions is not None and positions.dtype == torch.int16:
                 positions = positions.int()  # key files written before positions became int32
-            return cls(tensors["mask"], tensors["perm"], positions)
+            key = cls(tensors["mask"], tensors["perm"], positions)
         except (ValueError, KeyError, OSError) as exc:
             raise KeyMaterialError(f"not a keyless block key ({exc})") from None
+        for name, order in (("symbol permutation", key.perm), ("block order", key.positions)):
+            if order is not None and not _is_permutation(order):
+                raise KeyMaterialError(f"damaged block key: its {name} is not a permutation")
+        return key
 
     def save(self, path: Path | str) -> None:
         write_bytes_atomic(path, self.to_bytes(), mode=0o600)

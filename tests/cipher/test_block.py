@@ -106,6 +106,17 @@ def test_block_ciphers_refuse_unaligned_images_and_bad_keys(cipher, tmp_path):
     (tmp_path / "bad").write_bytes(b"KEYLESS-BLOCKKEY-1\nnot an npz")
     with pytest.raises(KeyMaterialError, match="not a keyless block key"):
         cipher.load_key(tmp_path / "bad")
+    key = cipher.keygen(1, (2 * m, 2 * m), SeedSource(0))
+    for broken in (
+        BlockKey(key.mask, torch.zeros_like(key.perm), key.positions),
+        BlockKey(key.mask, key.perm + 500, key.positions),
+        *([] if key.positions is None else [BlockKey(key.mask, key.perm, key.positions * 0)]),
+    ):
+        broken.save(tmp_path / "broken")
+        with pytest.raises(
+            KeyMaterialError, match=r"damaged block key: its .* is not a permutation"
+        ):
+            cipher.load_key(tmp_path / "broken")
     with pytest.raises(ValueError, match="block_size"):
         type(cipher)(block_size=0)
 
