@@ -25,15 +25,21 @@ def to_batch(images: ImageLike) -> tuple[torch.Tensor, Callable[[torch.Tensor], 
             t[0].cpu().numpy()
         )
     if isinstance(images, np.ndarray):
-        batch, restore = to_batch(torch.from_numpy(images))
+        if images.dtype != np.uint8:  # before torch, which refuses object arrays in its own way
+            _refuse(images.dtype, images.shape)
+        # a copy for negative strides (img[..., ::-1], OpenCV's BGR to RGB), which torch refuses
+        batch, restore = to_batch(torch.from_numpy(np.ascontiguousarray(images)))
         return batch, lambda t: restore(t).cpu().numpy()
     if not isinstance(images, torch.Tensor):
         raise InputError(f"expected a tensor, array or PIL image, got {type(images).__name__}")
     if images.dtype != torch.uint8 or images.dim() not in (3, 4) or images.shape[-1] != 3:
-        raise InputError(
-            f"expected uint8 images of shape (N, H, W, 3) or (H, W, 3), "
-            f"got {images.dtype} {tuple(images.shape)}"
-        )
+        _refuse(images.dtype, images.shape)
     if images.dim() == 3:
         return images[None], lambda t: t[0]
     return images, lambda t: t
+
+
+def _refuse(dtype: object, shape: tuple[int, ...]) -> None:
+    raise InputError(
+        f"expected uint8 images of shape (N, H, W, 3) or (H, W, 3), got {dtype} {tuple(shape)}"
+    )

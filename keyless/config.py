@@ -76,6 +76,11 @@ class TrainConfig:
             raise ConfigError(f"lookahead_every must be at least 1 step, got {every}")
         if not 0 <= self.contrast < 1:
             raise ConfigError(f"contrast must be at least 0 and below 1, got {self.contrast}")
+        if self.rekey and self.cipher.get("np_mode") == "balanced":
+            raise ConfigError(
+                "--rekey composes each key with a fresh one, which keeps coin-flip keys "
+                "distributed as fresh ones but not balanced ones (--np-mode balanced)"
+            )
         if self.rekey and self.augment == "client" and self.keys != "plain":
             raise ConfigError(
                 "--rekey re-encrypts in the cloud; it does not go with client augmentation "

@@ -58,6 +58,7 @@ class CipherBase:
         """Encrypt ciphertexts again under fresh keys; returns them and the fresh keys.
 
         Each cipher's keys form a group, so the result is distributed like a fresh encryption
-        (for PE, ``decrypt(result, compose(old_key, fresh))`` is the plain image).
+        (for PE, ``decrypt(result, compose(old_key, fresh))`` is the plain image); PE's balanced
+        keys are the exception (two compose to an unbalanced one), so training refuses them.
         """
         return self.encrypt_fresh(ciphertexts, source)

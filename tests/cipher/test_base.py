@@ -14,6 +14,7 @@ from keyless.cipher import (
     create_cipher,
     list_ciphers,
 )
+from keyless.errors import InputError
 from keyless.keys import SeedSource
 from keyless.records import cipher_label
 
@@ -94,6 +95,14 @@ def test_encrypt_fresh_keeps_the_input_kind(name):
     encrypted, key = cipher.encrypt_fresh(image)
     assert isinstance(encrypted, np.ndarray) and encrypted.shape == image.shape and len(key) == 1
     assert np.array_equal(cipher.decrypt(encrypted, key), image)
+    bgr = image[..., ::-1]  # negative strides, as OpenCV's BGR to RGB leaves them
+    encrypted, key = cipher.encrypt_fresh(bgr)
+    assert np.array_equal(cipher.decrypt(encrypted, key), bgr)
+    for bad in (image.astype(object), image.astype(bool)):
+        with pytest.raises(
+            InputError, match=r"expected uint8 images of shape .*, got (object|bool)"
+        ):
+            cipher.encrypt_fresh(bad)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
