@@ -76,15 +76,18 @@ class TrainConfig:
             raise ConfigError(f"lookahead_every must be at least 1 step, got {every}")
         if not 0 <= self.contrast < 1:
             raise ConfigError(f"contrast must be at least 0 and below 1, got {self.contrast}")
-        if self.rekey and self.cipher.get("np_mode") == "balanced":
-            raise ConfigError(
-                "--rekey composes each key with a fresh one, which keeps coin-flip keys "
-                "distributed as fresh ones but not balanced ones (--np-mode balanced)"
-            )
         if self.rekey and self.augment == "client" and self.keys != "plain":
             raise ConfigError(
                 "--rekey re-encrypts in the cloud; it does not go with client augmentation "
                 "(--augment client), where the owner encrypts every augmented batch"
+            )
+
+    def check_new_run(self) -> None:
+        """Refuse what keyless no longer trains, though older runs that did still load."""
+        if self.rekey and self.cipher.get("np_mode") == "balanced":
+            raise ConfigError(
+                "--rekey composes each key with a fresh one, which keeps coin-flip keys "
+                "distributed as fresh ones but not balanced ones (--np-mode balanced)"
             )
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -97,7 +100,9 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict` (JSON and checkpoints turn tuples into lists; records
-        older than the block-wise adaptation network stored ``adapt`` as a bool)."""
+        older than the block-wise adaptation network stored ``adapt`` as a bool, and older ones
+        ``max_train_images`` 0 for all images)."""
         adapt = values.get("adapt", "none")
         adapt = {True: "pixel", False: "none"}.get(adapt, adapt)
-        return cls(**{**values, "milestones": tuple(values["milestones"]), "adapt": adapt})
+        return cls(**{**values, "milestones": tuple(values["milestones"]), "adapt": adapt,
+                      "max_train_images": values.get("max_train_images") or None})  # fmt: skip

@@ -127,9 +127,12 @@ def resolve_device(device: str | None) -> torch.device:
     try:
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     except RuntimeError:
-        raise ConfigError(f"--device: unknown device {device!r} (cpu or cuda)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA GPU is available here (use cpu)")
+        dev = torch.device("meta")
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device: unknown device {device!r} (cpu or cuda)")
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if dev.type == "cuda" and (dev.index or 0) >= gpus:
+        raise ConfigError(f"--device {device}: this machine has {gpus} CUDA GPUs (use cpu)")
     return dev
 
 

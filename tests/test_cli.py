@@ -126,9 +126,18 @@ def test_resuming_under_another_seed_or_key_file_is_refused_before_writing(tmp_p
     assert err.count("\n") == 1 and not (tmp_path / "s" / "dog" / "c.png").exists()
     out, _ = run("encrypt", photos, "--out", tmp_path / "s", "--seed", 4)
     assert "1 written, 2 already done, 0 failed" in out
-    for n, key in enumerate(("k1", "k2")):
-        run("encrypt", photos, "--out", tmp_path / "c", "--common-key", tmp_path / key,
-            code=3 * n)  # fmt: skip
+    run("encrypt", photos, "--out", tmp_path / "c", "--common-key", tmp_path / "k1")
+    run("keygen", "--kind", "common", "--out", tmp_path / "k2")
+    _, err = run("encrypt", photos, "--out", tmp_path / "c", "--common-key", tmp_path / "k2",
+                 code=3)  # fmt: skip
+    assert "encrypted with another common key (check value " in err
+    # new images under a key file that does not exist yet: the manifest's check value says no
+    (tmp_path / "more").mkdir()
+    Image.new("RGB", (7, 9)).save(tmp_path / "more" / "new.png")
+    _, err = run("encrypt", tmp_path / "more", "--out", tmp_path / "c", "--common-key",
+                 tmp_path / "k3", code=3)  # fmt: skip
+    assert "another common key (check value " in err and "this key file is new" in err
+    assert not (tmp_path / "c" / "new.png").exists() and not (tmp_path / "k3").exists()
     np.savez(tmp_path / "d.npz", x_train=np.zeros((2, 4, 4, 3), np.uint8), y_train=[0, 1],
              x_test=np.zeros((1, 4, 4, 3), np.uint8), y_test=[1])  # fmt: skip
     run("encrypt", tmp_path / "d.npz", "--out", tmp_path / "n", "--seed", 1)
@@ -154,7 +163,9 @@ def test_common_key_is_created_once_and_reused(tmp_path, photos):
     assert all(same_pixels(photos, tmp_path / "cd"))
     # another key file is refused by the upload's check value (a 4-byte HKDF, not the key)
     run("keygen", "--kind", "common", "--out", tmp_path / "other.key")
-    check = json.loads((tmp_path / "c" / "keyless.json").read_text())["common_key_check"]
+    manifest = json.loads((tmp_path / "c" / "keyless.json").read_text())
+    check = manifest["common_key_check"]
+    assert manifest["version"] == 2  # older keyless refuses it by version, in its own words
     assert len(check) == 8 and check not in (tmp_path / "common.key").read_bytes().hex()
     _, err = run("decrypt", tmp_path / "c", "--out", tmp_path / "w", "--common-key",
                  tmp_path / "other.key", code=3)  # fmt: skip

@@ -135,15 +135,18 @@ def adopt_classes(
 ) -> dict[str, ImageSet] | None:
     """``splits`` under the class names recorded for them (an upload's manifest, a run's
     checkpoint), or ``None`` if they hold other classes. Older keyless gave an npz of fewer than
-    10 classes CIFAR-10's ten names (and its models ten outputs); a record from then keeps them,
-    so its uploads still load and its runs still resume."""
+    10 classes CIFAR-10's ten names (and its models ten outputs); either side may be from then
+    (an old upload, an old run), and the record's names win, so both still load and resume."""
     recorded = tuple(recorded)
     found = next(iter(splits.values())).classes if splits else recorded
-    if found == recorded:
-        return splits
-    if recorded == CIFAR10_CLASSES and len(found) < 10 and found == npz_classes(len(found)):
+    if found == recorded or _older_name_of(found, recorded) or _older_name_of(recorded, found):
         return {name: ImageSet(s.images, s.labels, recorded) for name, s in splits.items()}
     return None
+
+
+def _older_name_of(old: tuple[str, ...], new: tuple[str, ...]) -> bool:
+    """Whether ``old`` is what older keyless named the npz classes now named ``new``."""
+    return old == CIFAR10_CLASSES and len(new) < 10 and new == npz_classes(len(new))
 
 
 def _check_image_size(data: np.lib.npyio.NpzFile, path: Path | str, max_pixels: int) -> None:

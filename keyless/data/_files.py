@@ -161,12 +161,12 @@ def check_written(
         return
     target, made = output_path(job, out_dir), _transformed(job, fn, max_pixels, size)
     if isinstance(made, dict):
-        written = load_npz(target)
+        written = load_npz(target, max_pixels)
         same = written.keys() == made.keys() and all(
             torch.equal(written[s].images, made[s].images) for s in made
         )
     else:
-        same = np.array_equal(read_image(target), made)
+        same = np.array_equal(read_image(target, max_pixels), made)
     if not same:
         raise KeyMaterialError(
             f"{target}: already written from {job.source}, but not as this call writes it "

@@ -24,7 +24,7 @@ from keyless.data._io import IMAGE_SUFFIXES
 from keyless.errors import InputError, KeyMaterialError
 
 MANIFEST = "keyless.json"
-FORMAT, VERSION = "keyless-upload", 1
+FORMAT, VERSION = "keyless-upload", 2  # 2: a common key's check value
 KeyMode = Literal["independent", "common", "master-key", "seed"]
 
 
@@ -55,7 +55,10 @@ class Manifest:
     common_key_check: str | None = None
 
     def write(self, folder: Path) -> None:
-        data = {"format": FORMAT, "version": VERSION, **asdict(self)}
+        """Version 1 without a common key's check value (what older keyless reads), else 2."""
+        data = {"format": FORMAT, "version": 2 if self.common_key_check else 1, **asdict(self)}
+        if not self.common_key_check:
+            del data["common_key_check"]
         write_bytes_atomic(folder / MANIFEST, (json.dumps(data, indent=2) + "\n").encode())
 
     @classmethod
@@ -214,10 +217,10 @@ def check_same_encryption(existing: Manifest, planned: Manifest, where: str) -> 
         ("master", existing.master_key_check, planned.master_key_check),
         ("common", existing.common_key_check, planned.common_key_check),
     ):
-        if had != has and (kind == "master" or None not in (had, has)):
+        if had != has and (kind == "master" or had is not None):  # older manifests: no check
+            this = f"this key's is {has}" if has else "this key file is new"
             raise KeyMaterialError(
-                f"{where} encrypted with another {kind} key (check value {had}, this key's is "
-                f"{has})"
+                f"{where} encrypted with another {kind} key (check value {had}, {this})"
             )
 
 

@@ -305,6 +305,8 @@ def train(
     checkpoint = run.load() if resume and run.has_checkpoint() else None
     if checkpoint is not None:
         config = checkpoint.config
+    else:
+        config.check_new_run()
     seed = checkpoint.seed if checkpoint is not None else config.seed
     seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
     manifest, splits = (

@@ -26,7 +26,8 @@ def test_encrypt_describes_the_upload_and_holds_no_key(tmp_path):
     _photos(tmp_path / "photos")
     assert _encrypt(tmp_path / "photos", "--out", tmp_path / "up").exit_code == 0
     data = json.loads((tmp_path / "up" / MANIFEST).read_text())
-    assert data["format"] == "keyless-upload" and data["version"] == 1
+    assert data["format"] == "keyless-upload" and data["version"] == 1  # older keyless reads it
+    assert "common_key_check" not in data  # version 2 adds it, for common keys only
     assert data["cipher"] == {"name": "pe", "shuffle": True, "np_mode": "coin",
                               "np_per": "component"}  # fmt: skip
     assert data["keys"] == "independent" and data["master_key_check"] is None

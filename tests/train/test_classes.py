@@ -81,3 +81,18 @@ def test_an_older_npz_upload_keeps_its_ten_recorded_names(tmp_path):
     words = r"these files \(classes \['0', '1', '2', '3'\], recorded \['0', '1', '2'\]\)$"
     with pytest.raises(InputError, match=words):
         train(config, tmp_path / "up", tmp_path / "run2", progress=False)
+
+
+def test_a_new_run_evaluates_on_an_older_upload_of_its_npz(tmp_path):
+    """The other way round: the run names the classes by label, the upload has the old ten."""
+    save_quadrant_npz(tmp_path / "d.npz", n_train=64, n_test=16)
+    config = recipe("fast", epochs=1, stem="invariant", **TINY)
+    train(config, tmp_path / "d.npz", tmp_path / "run", progress=False)
+    assert CliRunner().invoke(main, ["encrypt", str(tmp_path / "d.npz"), "--out",
+                                     str(tmp_path / "up")]).exit_code == 0  # fmt: skip
+    manifest = json.loads((tmp_path / "up" / MANIFEST).read_text())
+    (tmp_path / "up" / MANIFEST).write_text(
+        json.dumps({**manifest, "classes": list(CIFAR10_CLASSES)})
+    )
+    metrics = evaluate_run(tmp_path / "run", tmp_path / "up")
+    assert set(metrics) >= {"upload", "upload_rekeyed"}

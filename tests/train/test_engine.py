@@ -11,6 +11,7 @@ import torch
 from click.testing import CliRunner
 
 from keyless.cli import main
+from keyless.config import TrainConfig
 from keyless.errors import ConfigError
 from keyless.runs import Run
 from keyless.train import recipe, recipes, train
@@ -133,11 +134,6 @@ def test_client_augmentation_and_a_lookahead_resume_on_cuda(tmp_path, monkeypatc
         ({"max_train_images": 0}, "max_train_images must be at least 1, got 0"),
         ({"val_size": -1}, "val_size must be at least 0, got -1"),
         ({"translate": -2}, "translate must be at least 0, got -2"),
-        (
-            {"rekey": True, "cipher": {"name": "pe", "np_mode": "balanced"}},
-            "--rekey composes each key with a fresh one, which keeps coin-flip keys distributed "
-            "as fresh ones but not balanced ones (--np-mode balanced)",
-        ),
     ],
 )
 def test_configs_out_of_range_are_refused(change, words):
@@ -154,9 +150,23 @@ def test_runs_that_cannot_be_built_are_one_line_before_training(tmp_path, monkey
         train(recipe("fast", **odd), splits, tmp_path / "b", progress=False)
     with pytest.raises(ConfigError, match=r"^--device: unknown device 'foo' \(cpu or cuda\)$"):
         train(recipe("fast", **TINY), splits, tmp_path / "c", device="foo", progress=False)
+    with pytest.raises(ConfigError, match=r"^--device: unknown device 'mps' \(cpu or cuda\)$"):
+        train(recipe("fast", **TINY), splits, tmp_path / "c", device="mps", progress=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ConfigError, match="no CUDA GPU is available here"):
-        train(recipe("fast", **TINY), splits, tmp_path / "d", device="cuda", progress=False)
+    with pytest.raises(ConfigError, match=r"^--device cuda:1: this machine has 0 CUDA GPUs"):
+        train(recipe("fast", **TINY), splits, tmp_path / "d", device="cuda:1", progress=False)
+    balanced = recipe("fast", rekey=True, cipher={"name": "pe", "np_mode": "balanced"}, **TINY)
+    with pytest.raises(ConfigError, match="keeps coin-flip keys distributed as fresh ones but not"):
+        train(balanced, splits, tmp_path / "e", progress=False)
+    assert not any((tmp_path / name).exists() for name in "abcde")
+
+
+def test_older_runs_load_with_configs_keyless_now_refuses_for_new_runs(tmp_path):
+    """A balanced re-keyed run, and max_train_images 0 (all images), were accepted before."""
+    old = recipe("fast", rekey=True, cipher={"name": "pe", "np_mode": "balanced"}, **TINY)
+    values = {**old.to_dict(), "max_train_images": 0}
+    assert TrainConfig.from_dict(values).max_train_images is None
+    assert TrainConfig.from_dict(values).rekey
 
 
 def test_torchrun_two_cpu_processes(tmp_path):
