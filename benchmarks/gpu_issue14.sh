@@ -7,7 +7,7 @@
 set -u
 COMMON=(--device cuda --compile --resume)
 source "$(dirname "$0")/gpu_budget.sh"
-# the CUDA-only tests first (seconds): device placement of keys, lookahead and fresh keys
+mkdir -p "$RUNS"  # the CUDA-only tests first (seconds): device placement of keys and lookahead
 python3 -m pytest -q -p no:cacheprovider -k cuda tests/cipher/test_base.py tests/train/test_engine.py \
   | tail -3 > "$RUNS/cuda-tests.txt" 2>&1 || true
 for seed in 0 1 2; do
