@@ -2,7 +2,8 @@
 
 Moving pixels (flip, translate) commutes with PE when the key moves with them, so augmenting
 ciphertexts in the cloud equals encrypting augmented images under a moved key. Contrast about
-mid-grey commutes with PE under the same key.
+mid-grey commutes with PE under the same key; a mid-grey cutout square on a ciphertext is one on
+its plain image, up to one grey level.
 """
 
 from __future__ import annotations
@@ -61,3 +62,23 @@ def random_contrast(
     """Scale every image's contrast about mid-grey by its own random factor in 1 +/- strength."""
     factor = 1 + strength * (2 * torch.rand(len(images), generator=generator) - 1)
     return scale_contrast(images, factor)
+
+
+def random_cutout(images: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """Fill one random ``size`` x ``size`` square inside every image with grey 127.
+
+    On a ciphertext this is the encryption of the plain image with that square set to 127 or
+    128 (NP inversion swaps them, the shuffle keeps them), and both fold to 127: the cut looks
+    the same to the key-invariant stem whichever image it was made on.
+    """
+    if size == 0:
+        return images
+    n, h, w, _ = images.shape
+    if size > min(h, w):
+        raise ValueError(f"cutout of {size} pixels does not fit {h}x{w} images")
+    top = torch.randint(0, h - size + 1, (n, 1), generator=generator).to(images.device)
+    left = torch.randint(0, w - size + 1, (n, 1), generator=generator).to(images.device)
+    rows = torch.arange(h, device=images.device) - top  # (N, H): inside where 0 <= . < size
+    cols = torch.arange(w, device=images.device) - left
+    inside = ((rows >= 0) & (rows < size))[:, :, None] & ((cols >= 0) & (cols < size))[:, None]
+    return images.masked_fill(inside[..., None], 127)

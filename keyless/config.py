@@ -49,6 +49,7 @@ class TrainConfig:
     translate: int = 2  # pixels: random shift in -translate..translate, reflected
     flip: bool = True
     contrast: float = 0.0  # each image's distance from mid-grey times 1 +/- this (PE-exact)
+    cutout: int = 0  # pixels: side of a grey square hidden in each training image (airbench96: 12)
     alternating_flip: bool = True  # airbench: each image mirrored on alternate epochs
     lookahead: bool = False  # airbench's EMA of weights every few steps
     lookahead_every: int = 5  # steps between lookahead updates (airbench: 5 of 1024 images)
@@ -68,7 +69,7 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be at least 1, got {value}")
-        for name in ("val_size", "translate"):
+        for name in ("val_size", "translate", "cutout"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be at least 0, got {getattr(self, name)}")
         if self.lookahead_every < 1:

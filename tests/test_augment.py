@@ -1,3 +1,4 @@
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -5,12 +6,14 @@ from hypothesis import strategies as st
 from keyless.augment import (
     flip_where,
     random_contrast,
+    random_cutout,
     random_translate,
     reflect_index,
     scale_contrast,
     shift,
 )
 from keyless.cipher import PixelCipher, PixelKey
+from keyless.invariant import sorted_fold
 
 
 @given(seed=st.integers(0, 2**31), pad=st.integers(0, 3), size=st.integers(4, 9))
@@ -51,3 +54,29 @@ def test_scale_contrast_moves_values_about_mid_grey():
     values = torch.tensor([0, 100, 127, 128, 255], dtype=torch.uint8).view(1, 1, 5, 1)
     scaled = [scale_contrast(values, torch.tensor([f]))[0, 0, :, 0].tolist() for f in (1, 0.5, 2)]
     assert scaled == [[0, 100, 127, 128, 255], [64, 114, 127, 128, 191], [0, 72, 126, 129, 255]]
+
+
+@given(seed=st.integers(0, 2**31), size=st.integers(1, 5))
+def test_cutout_greys_one_square_inside_each_image_and_folds_alike_under_any_key(seed, size):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (4, 6, 7, 3), dtype=torch.uint8, generator=gen)
+    x[x == 127] = 0  # so the greyed values are exactly the changed ones
+    cut = random_cutout(x, size, torch.Generator().manual_seed(seed))
+    changed = (cut != x).all(-1)
+    assert changed.sum((1, 2)).tolist() == [size * size] * 4
+    for mask in changed:  # one square: its rows and columns are contiguous runs of length size
+        rows, cols = mask.any(1).nonzero()[:, 0], mask.any(0).nonzero()[:, 0]
+        assert rows.tolist() == list(range(rows[0], rows[0] + size))
+        assert cols.tolist() == list(range(cols[0], cols[0] + size))
+    assert (cut[changed] == 127).all()
+    cipher = PixelCipher()
+    key = cipher.keygen(4, (6, 7))
+    cut_cipher = random_cutout(cipher.encrypt(x, key), size, torch.Generator().manual_seed(seed))
+    assert torch.equal(sorted_fold(cut_cipher), sorted_fold(cut))
+
+
+def test_cutout_zero_is_the_identity_and_too_large_is_refused():
+    x = torch.zeros(2, 4, 4, 3, dtype=torch.uint8)
+    assert random_cutout(x, 0, torch.Generator()) is x
+    with pytest.raises(ValueError, match="cutout of 5 pixels does not fit 4x4 images"):
+        random_cutout(x, 5, torch.Generator())

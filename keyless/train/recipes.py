@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from keyless.augment import flip_where, random_contrast, random_translate
+from keyless.augment import flip_where, random_contrast, random_cutout, random_translate
 from keyless.config import TrainConfig
 
 # ---------------------------------------------------------------------------------------------
@@ -155,13 +155,14 @@ def augment(
     images: torch.Tensor, flips: torch.Tensor, config: TrainConfig, generator: torch.Generator
 ) -> torch.Tensor:
     """Mirror the chosen images, shift each by up to ``translate`` pixels with reflection, then
-    (with ``contrast``) scale each one's contrast about mid-grey."""
+    (with ``contrast``) scale each one's contrast about mid-grey and (with ``cutout``, airbench96's
+    regulariser for long schedules) grey out a square of each."""
     if config.flip:
         images = flip_where(images, flips)
     images = random_translate(images, config.translate, generator)
     if config.contrast:
         images = random_contrast(images, config.contrast, generator)
-    return images
+    return random_cutout(images, config.cutout, generator)
 
 
 # ---------------------------------------------------------------------------------------------

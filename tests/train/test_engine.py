@@ -134,6 +134,7 @@ def test_client_augmentation_and_a_lookahead_resume_on_cuda(tmp_path, monkeypatc
         ({"max_train_images": 0}, "max_train_images must be at least 1, got 0"),
         ({"val_size": -1}, "val_size must be at least 0, got -1"),
         ({"translate": -2}, "translate must be at least 0, got -2"),
+        ({"cutout": -1}, "cutout must be at least 0, got -1"),
     ],
 )
 def test_configs_out_of_range_are_refused(change, words):

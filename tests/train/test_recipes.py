@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from keyless.augment import random_contrast
+from keyless.augment import random_contrast, random_cutout
 from keyless.errors import ConfigError
 from keyless.runs import build_model
 from keyless.train import recipe, recipes
@@ -72,7 +72,7 @@ def test_contrast_strength_must_keep_factors_positive(strength):
         recipe("fast", contrast=strength)
 
 
-def test_augment_applies_contrast_only_when_asked():
+def test_augment_applies_contrast_and_cutout_only_when_asked():
     images = torch.randint(0, 256, (6, 8, 8, 3), dtype=torch.uint8)
     flips = torch.zeros(6, dtype=torch.bool)
     still = recipe("fast", translate=0)
@@ -80,6 +80,9 @@ def test_augment_applies_contrast_only_when_asked():
     moved = recipes.augment(images, flips, still.replace(contrast=0.5), torch.Generator())
     expected = random_contrast(images, 0.5, torch.Generator())
     assert torch.equal(moved, expected) and not torch.equal(moved, images)
+    cut = recipes.augment(images, flips, still.replace(cutout=3), torch.Generator())
+    expected = random_cutout(images, 3, torch.Generator())
+    assert torch.equal(cut, expected) and not torch.equal(cut, images)
 
 
 def test_optimizer_groups_follow_airbench():
