@@ -116,6 +116,18 @@ def test_seed_reproducible_decrypts_exactly_and_rerun_skips(tmp_path, photos):
     assert not any(same_pixels(photos, tmp_path / "d5"))
 
 
+def test_the_resume_check_reads_under_the_given_pixel_limit(tmp_path, photos):
+    """The check re-encrypts the first output's source under --max-pixels, not the default
+    (which refused images a user had allowed above it)."""
+    run("encrypt", photos, "--out", tmp_path / "s", "--seed", 4)
+    out, _ = run("encrypt", photos, "--out", tmp_path / "s", "--seed", 4, "--max-pixels", 63)
+    assert "0 written, 3 already done, 0 failed" in out  # 7x9 images: exactly at the limit
+    _, err = run(
+        "encrypt", photos, "--out", tmp_path / "s", "--seed", 4, "--max-pixels", 62, code=2
+    )
+    assert "7x9 = 63 pixels exceeds the limit of 62" in err and err.count("\n") == 1
+
+
 def test_resuming_under_another_seed_or_key_file_is_refused_before_writing(tmp_path, photos):
     """The manifest holds no seed and is written last; the outputs already there say it."""
     run("encrypt", photos, "--out", tmp_path / "s", "--seed", 4)

@@ -10,6 +10,7 @@ from keyless.data._datasets import (
     load_splits,
     load_stl10,
     save_npz,
+    split_classes,
 )
 from keyless.data._download import DATA_ENV, download_cifar10, find_dataset
 from keyless.data._files import Job, KeyPlan, check_written, plan_jobs, run_jobs, transform_file
@@ -55,6 +56,7 @@ __all__ = [
     "read_image",
     "run_jobs",
     "save_npz",
+    "split_classes",
     "transform_file",
     "upload_root",
     "write_png",

@@ -130,6 +130,11 @@ def npz_classes(n: int) -> tuple[str, ...]:
     return CIFAR10_CLASSES if n == 10 else tuple(str(i) for i in range(n))
 
 
+def split_classes(splits: dict[str, ImageSet]) -> tuple[str, ...]:
+    """The class names of ``splits`` (every split of a dataset shares its training classes)."""
+    return next(iter(splits.values())).classes
+
+
 def adopt_classes(
     splits: dict[str, ImageSet], recorded: Sequence[str]
 ) -> dict[str, ImageSet] | None:
@@ -138,7 +143,7 @@ def adopt_classes(
     10 classes CIFAR-10's ten names (and its models ten outputs); either side may be from then
     (an old upload, an old run), and the record's names win, so both still load and resume."""
     recorded = tuple(recorded)
-    found = next(iter(splits.values())).classes if splits else recorded
+    found = split_classes(splits) if splits else recorded
     if found == recorded or _older_name_of(found, recorded) or _older_name_of(recorded, found):
         return {name: ImageSet(s.images, s.labels, recorded) for name, s in splits.items()}
     return None

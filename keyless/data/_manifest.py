@@ -19,7 +19,14 @@ from typing import Any, Literal
 from PIL import Image
 
 from keyless._atomic import write_bytes_atomic
-from keyless.data._datasets import ImageSet, adopt_classes, find_files, load_npz, load_splits
+from keyless.data._datasets import (
+    ImageSet,
+    adopt_classes,
+    find_files,
+    load_npz,
+    load_splits,
+    split_classes,
+)
 from keyless.data._io import IMAGE_SUFFIXES
 from keyless.errors import InputError, KeyMaterialError
 
@@ -168,7 +175,7 @@ def check_splits(
     if found != manifest.counts:
         problems.append(f"counts {found}, recorded {manifest.counts}")
     if adopted is None:
-        classes = list(next(iter(splits.values())).classes)
+        classes = list(split_classes(splits))
         problems.append(f"classes {classes}, recorded {manifest.classes}")
     if manifest.image_size is not None and sizes != {tuple(manifest.image_size)}:
         problems.append(f"image sizes {sorted(sizes)}, recorded {manifest.image_size}")

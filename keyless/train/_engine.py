@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from keyless.cipher import Cipher, create_cipher
 from keyless.config import TrainConfig
-from keyless.data import ImageSet, Manifest, adopt_classes, load_received
+from keyless.data import ImageSet, Manifest, adopt_classes, load_received, split_classes
 from keyless.errors import InputError
 from keyless.evaluate import accuracy, evaluate, predict
 from keyless.records import git_commit, machine
@@ -365,7 +365,7 @@ def _checkpoint_classes(
     other outputs cannot go on training on them, nor be scored on them."""
     adopted = adopt_classes(splits, checkpoint.classes)
     if adopted is None:
-        found = list(next(iter(splits.values())).classes)
+        found = list(split_classes(splits))
         raise InputError(f"{doing}: the data has classes {found}, the run {checkpoint.classes}")
     return adopted
 
