@@ -55,6 +55,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "batch-256-lr-end-0": {**batch(256), "lr_end": 0.0},
     "batch-256-whiten-bias-10": {**batch(256), "whiten_bias_epochs": 10.0},
     "batch-256-lookahead-2": {**batch(256), "lookahead_every": 2},
+    "batch-256-cutout-6": {**batch(256), "cutout": 6},
     "batch-256-cutout-8": {**batch(256), "cutout": 8},
     "batch-256-cutout-12": {**batch(256), "cutout": 12},
     "smoothing-0.1": {"label_smoothing": 0.1},
