@@ -109,8 +109,9 @@ def _adapt_label(adapt: str | bool) -> str:
 
 
 def _model_label(config: dict[str, Any]) -> str:
-    widths = config.get("model_kwargs", {}).get("widths")
-    return config["model"] + (f" {'/'.join(map(str, widths))}" if widths else "")
+    kwargs = config.get("model_kwargs", {})
+    widths = f" {'/'.join(map(str, kwargs['widths']))}" if kwargs.get("widths") else ""
+    return config["model"] + widths + (" residual" if kwargs.get("residual") else "")
 
 
 def _where(record: dict[str, Any]) -> str:

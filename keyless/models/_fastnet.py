@@ -3,7 +3,8 @@
 A frozen 2x2 patch-whitening convolution (initialised from training data; 24 maps whatever the
 input width, so an adaptation network in front does not widen the whole net), three conv groups
 (conv, max-pool, BN, GELU, conv, BN, GELU) and a max-pool head. BatchNorm weights are frozen
-at 1 and only the biases learn, as in airbench.
+at 1 and only the biases learn, as in airbench. ``residual=True`` gives airbench96's groups: a
+third conv, and a residual connection over the last two.
 """
 
 from __future__ import annotations
@@ -18,17 +19,43 @@ def _batch_norm(width: int) -> nn.BatchNorm2d:
     return bn
 
 
+def _conv(in_width: int, width: int) -> nn.Conv2d:
+    return nn.Conv2d(in_width, width, 3, padding=1, bias=False)
+
+
 class ConvGroup(nn.Sequential):
+    """airbench94's group: conv, max-pool, BN, GELU, conv, BN, GELU."""
+
     def __init__(self, in_width: int, width: int) -> None:
         super().__init__(
-            nn.Conv2d(in_width, width, 3, padding=1, bias=False),
+            _conv(in_width, width),
             nn.MaxPool2d(2),
             _batch_norm(width),
             nn.GELU(),
-            nn.Conv2d(width, width, 3, padding=1, bias=False),
+            _conv(width, width),
             _batch_norm(width),
             nn.GELU(),
         )
+
+
+class ResidualGroup(nn.Module):
+    """airbench96's group: conv, max-pool, BN, GELU, then two conv-BN layers added back onto
+    their input before the last GELU (depth without harder optimisation)."""
+
+    def __init__(self, in_width: int, width: int) -> None:
+        super().__init__()
+        self.down = nn.Sequential(
+            _conv(in_width, width), nn.MaxPool2d(2), _batch_norm(width), nn.GELU()
+        )
+        self.inner = nn.Sequential(
+            _conv(width, width), _batch_norm(width), nn.GELU(), _conv(width, width),
+            _batch_norm(width),
+        )  # fmt: skip
+        self.act = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.down(x)
+        return self.act(x + self.inner(x))
 
 
 class FastNet(nn.Module):
@@ -40,6 +67,7 @@ class FastNet(nn.Module):
         in_channels: int = 3,
         widths: tuple[int, ...] = (64, 256, 256),
         whiten_width: int | None = None,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         # 24 maps whatever the input width (1 input channel has only 4 patch directions: 8 maps)
@@ -51,9 +79,10 @@ class FastNet(nn.Module):
         self.whiten = nn.Conv2d(in_channels, whiten_width, 2, padding=0, bias=True)
         self.whiten.weight.requires_grad = False
         nn.init.zeros_(self.whiten.bias)  # airbench: the whitening bias starts at zero
+        group = ResidualGroup if residual else ConvGroup
         groups, width = [], whiten_width
         for w in widths:
-            groups.append(ConvGroup(width, w))
+            groups.append(group(width, w))
             width = w
         self.body = nn.Sequential(nn.GELU(), *groups, nn.AdaptiveMaxPool2d(1), nn.Flatten())
         self.head = nn.Linear(width, num_classes, bias=False)

@@ -160,3 +160,17 @@ def test_fastnet_takes_cifar_and_stl10_sizes(size):
     model.init_from_data(images)
     with torch.no_grad():
         assert model(images).shape == (2, 10)
+
+
+def test_residual_fastnet_adds_each_groups_input_back_before_its_last_activation():
+    torch.manual_seed(0)
+    model = create_model("fastnet", stem="plain", widths=(8, 16, 16), residual=True).eval()
+    group = model.backbone.body[1]
+    x = torch.randn(2, 24, 32, 32)
+    with torch.no_grad():
+        down = group.down(x)
+        assert torch.allclose(group(x), nn.functional.gelu(down + group.inner(down)))
+        nn.init.zeros_(group.inner[-2].weight)  # a zero branch: the group is its first layer
+        assert torch.allclose(group(x), nn.functional.gelu(down))
+    images = torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8)
+    assert model(images).shape == (2, 10)

@@ -9,11 +9,12 @@ import time
 import pytest
 import torch
 from click.testing import CliRunner
+from torch import nn
 
 from keyless.cli import main
 from keyless.config import TrainConfig
 from keyless.errors import ConfigError
-from keyless.runs import Run
+from keyless.runs import Run, build_model
 from keyless.train import recipe, recipes, train
 from tests.synthetic import quadrant_splits, save_quadrant_npz
 
@@ -255,6 +256,18 @@ def test_cli_invariant_recipe_trains_on_the_fold_unless_told_otherwise(tmp_path)
     )
     config = json.loads((tmp_path / "spline" / "record.json").read_text())["config"]
     assert config["stem"] == "spline" and config["model_kwargs"]["whiten_width"] == 48
+
+
+def test_cli_widths_keep_the_recipes_residual_groups(tmp_path):
+    save_quadrant_npz(tmp_path / "d.npz", n_train=64, n_test=16)
+    args = _cli_train(tmp_path / "d.npz", tmp_path / "run", "--epochs", "1", "--recipe",
+                      "invariant96")[3:]  # --widths 16,32,32  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    config = Run(tmp_path / "run").load().config
+    assert config.model_kwargs == {"widths": [16, 32, 32], "residual": True}
+    convs = [m for m in build_model(config, 4).backbone.body.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [16, 16, 16, 32, 32, 32, 32, 32, 32]
 
 
 def test_resume_refuses_options_that_contradict_the_run_and_accepts_the_same_ones(tmp_path):

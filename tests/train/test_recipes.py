@@ -181,3 +181,13 @@ def test_muon_recipe_is_the_invariant_one_with_airbench94_muons_optimizer():
     total = 500
     factors = [recipes.lr_factor(muon, step, total, 50) for step in (0, 250, total)]
     assert factors == pytest.approx([1.0, 0.5, 0.0])  # linear from the first step to zero
+
+
+def test_invariant96_recipe_is_airbench96_on_the_fold():
+    r = recipe("invariant96")
+    assert (r.keys, r.stem, r.batch_size, r.epochs) == ("independent", "invariant", 1024, 31.0)
+    assert r.model_kwargs == {"widths": [128, 512, 512], "residual": True}
+    assert (r.translate, r.cutout, r.warmup_fraction, r.lr_end) == (4, 12, 0.1, 0.0)
+    assert r.lr == pytest.approx(recipe("fast").lr * 9.0 / 11.5)  # lr 9.0 per 1024 images
+    per_step_decay = r.lr * r.weight_decay * 1024 / r.batch_size
+    assert per_step_decay == pytest.approx(0.012 * 1024 / (1024 * (1 + 1 / 0.15)))
