@@ -58,6 +58,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "batch-256-cutout-6": {**batch(256), "cutout": 6},
     "batch-256-cutout-8": {**batch(256), "cutout": 8},
     "batch-256-cutout-12": {**batch(256), "cutout": 12},
+    "batch-256-whiten-3x3-54": {
+        **batch(256),
+        "model_kwargs": {"whiten_kernel": 3, "whiten_width": 54},
+    },
     "smoothing-0.1": {"label_smoothing": 0.1},
     "batch-512-smoothing-0.1": {**batch(512), "label_smoothing": 0.1},
     "spline-w48": {"stem": "spline", "model_kwargs": {**CPU_WIDTH, "whiten_width": 48}},

@@ -68,15 +68,17 @@ class FastNet(nn.Module):
         widths: tuple[int, ...] = (64, 256, 256),
         whiten_width: int | None = None,
         residual: bool = False,
+        whiten_kernel: int = 2,
     ) -> None:
         super().__init__()
         # 24 maps whatever the input width (1 input channel has only 4 patch directions: 8 maps)
-        whiten_width = whiten_width or min(24, 2 * in_channels * 4)
-        if whiten_width % 2 or not 0 < whiten_width <= 2 * in_channels * 4:
+        directions = in_channels * whiten_kernel**2
+        whiten_width = whiten_width or min(24, 2 * directions)
+        if whiten_width % 2 or not 0 < whiten_width <= 2 * directions:
             raise ValueError(
-                f"whiten_width must be even and at most {2 * in_channels * 4}, got {whiten_width}"
+                f"whiten_width must be even and at most {2 * directions}, got {whiten_width}"
             )
-        self.whiten = nn.Conv2d(in_channels, whiten_width, 2, padding=0, bias=True)
+        self.whiten = nn.Conv2d(in_channels, whiten_width, whiten_kernel, padding=0, bias=True)
         self.whiten.weight.requires_grad = False
         nn.init.zeros_(self.whiten.bias)  # airbench: the whitening bias starts at zero
         group = ResidualGroup if residual else ConvGroup
@@ -94,16 +96,16 @@ class FastNet(nn.Module):
 
     @torch.no_grad()
     def init_from_data(self, x: torch.Tensor, eps: float = 5e-4) -> None:
-        """Whitening filters: leading eigenvectors of the uncentred 2x2 patch covariance of
+        """Whitening filters: leading eigenvectors of the uncentred k x k patch covariance of
         ``x`` (airbench's: the mean direction stays in, as one of the kept filters)."""
-        c = x.shape[1]
-        patches = x.float().unfold(2, 2, 1).unfold(3, 2, 1)  # N, C, H', W', 2, 2
-        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * 4).double()
+        c, k = x.shape[1], self.whiten.kernel_size[0]
+        patches = x.float().unfold(2, k, 1).unfold(3, k, 1)  # N, C, H', W', k, k
+        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * k * k).double()
         cov = patches.T @ patches / len(patches)
         eigenvalues, eigenvectors = torch.linalg.eigh(cov)
         keep = self.whiten.out_channels // 2  # eigh sorts ascending: keep the largest
         eigenvalues, eigenvectors = eigenvalues[-keep:], eigenvectors[:, -keep:]
-        filters = (eigenvectors.T / torch.sqrt(eigenvalues + eps)[:, None]).view(-1, c, 2, 2)
+        filters = (eigenvectors.T / torch.sqrt(eigenvalues + eps)[:, None]).view(-1, c, k, k)
         self.whiten.weight.copy_(torch.cat([filters, -filters]).float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -107,9 +107,11 @@ def test_optimizer_groups_follow_airbench():
     assert whiten["lr"] == 0 and norms["lr"] > 0
 
 
-def test_whitening_uses_the_uncentred_patch_covariance():
-    config = recipe("fast", model_kwargs={"widths": [16, 32, 32]})
-    model = build_model(config, 10)
+@pytest.mark.parametrize(("kernel", "width"), [(2, 24), (3, 54)])
+def test_whitening_uses_the_uncentred_patch_covariance(kernel, width):
+    kwargs = {"widths": [16, 32, 32], "whiten_kernel": kernel, "whiten_width": width}
+    model = build_model(recipe("fast", model_kwargs=kwargs), 10)
+    directions = width // 2
     fastnet = model.backbone
     assert torch.count_nonzero(fastnet.whiten.bias) == 0  # starts at zero (airbench)
     generator = torch.Generator().manual_seed(0)
@@ -117,10 +119,12 @@ def test_whitening_uses_the_uncentred_patch_covariance():
     model.init_from_data(images)
     x = model.features_in(images).float()
     with torch.no_grad():
-        y = nn.functional.conv2d(x, fastnet.whiten.weight[:12])  # the 12 eigen-filters
-    y = y.permute(0, 2, 3, 1).reshape(-1, 12).double()
+        y = nn.functional.conv2d(x, fastnet.whiten.weight[:directions])  # the eigen-filters
+    y = y.permute(0, 2, 3, 1).reshape(-1, directions).double()
     second_moment = y.T @ y / len(y)  # uncentred: identity only if the mean was kept in
-    torch.testing.assert_close(second_moment, torch.eye(12, dtype=torch.double), atol=2e-3, rtol=0)
+    identity = torch.eye(directions, dtype=torch.double)
+    torch.testing.assert_close(second_moment, identity, atol=2e-3, rtol=0)
+    assert fastnet.whiten.weight.shape == (width, 3, kernel, kernel)
 
 
 def test_invariant_recipe_keeps_airbench_per_example_lr_and_decay_per_epoch():
