@@ -62,6 +62,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         **batch(256),
         "model_kwargs": {"whiten_kernel": 3, "whiten_width": 54},
     },
+    "batch-256-skip": {**batch(256), "model_kwargs": {"residual": True, "residual_depth": 1}},
     "smoothing-0.1": {"label_smoothing": 0.1},
     "batch-512-smoothing-0.1": {**batch(512), "label_smoothing": 0.1},
     "spline-w48": {"stem": "spline", "model_kwargs": {**CPU_WIDTH, "whiten_width": 48}},

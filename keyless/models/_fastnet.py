@@ -4,7 +4,8 @@ A frozen 2x2 patch-whitening convolution (initialised from training data; 24 map
 input width, so an adaptation network in front does not widen the whole net), three conv groups
 (conv, max-pool, BN, GELU, conv, BN, GELU) and a max-pool head. BatchNorm weights are frozen
 at 1 and only the biases learn, as in airbench. ``residual=True`` gives airbench96's groups: a
-third conv, and a residual connection over the last two.
+third conv, and a residual connection over the last two (``residual_depth=1``: no third conv, a
+skip over the second).
 """
 
 from __future__ import annotations
@@ -39,18 +40,21 @@ class ConvGroup(nn.Sequential):
 
 
 class ResidualGroup(nn.Module):
-    """airbench96's group: conv, max-pool, BN, GELU, then two conv-BN layers added back onto
-    their input before the last GELU (depth without harder optimisation)."""
+    """airbench96's group: conv, max-pool, BN, GELU, then ``depth`` conv-BN layers (GELU between
+    them) added back onto their input before the last GELU (depth without harder optimisation).
+    airbench96 has ``depth=2``; ``depth=1`` is airbench94's group with a skip over its second
+    conv."""
 
-    def __init__(self, in_width: int, width: int) -> None:
+    def __init__(self, in_width: int, width: int, depth: int = 2) -> None:
         super().__init__()
         self.down = nn.Sequential(
             _conv(in_width, width), nn.MaxPool2d(2), _batch_norm(width), nn.GELU()
         )
-        self.inner = nn.Sequential(
-            _conv(width, width), _batch_norm(width), nn.GELU(), _conv(width, width),
-            _batch_norm(width),
-        )  # fmt: skip
+        layers: list[nn.Module] = []
+        for _ in range(depth):
+            layers += [nn.GELU()] if layers else []
+            layers += [_conv(width, width), _batch_norm(width)]
+        self.inner = nn.Sequential(*layers)
         self.act = nn.GELU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -68,6 +72,7 @@ class FastNet(nn.Module):
         widths: tuple[int, ...] = (64, 256, 256),
         whiten_width: int | None = None,
         residual: bool = False,
+        residual_depth: int = 2,
         whiten_kernel: int = 2,
     ) -> None:
         super().__init__()
@@ -81,10 +86,11 @@ class FastNet(nn.Module):
         self.whiten = nn.Conv2d(in_channels, whiten_width, whiten_kernel, padding=0, bias=True)
         self.whiten.weight.requires_grad = False
         nn.init.zeros_(self.whiten.bias)  # airbench: the whitening bias starts at zero
-        group = ResidualGroup if residual else ConvGroup
         groups, width = [], whiten_width
         for w in widths:
-            groups.append(group(width, w))
+            groups.append(
+                ResidualGroup(width, w, residual_depth) if residual else ConvGroup(width, w)
+            )
             width = w
         self.body = nn.Sequential(nn.GELU(), *groups, nn.AdaptiveMaxPool2d(1), nn.Flatten())
         self.head = nn.Linear(width, num_classes, bias=False)

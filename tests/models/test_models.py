@@ -162,10 +162,13 @@ def test_fastnet_takes_cifar_and_stl10_sizes(size):
         assert model(images).shape == (2, 10)
 
 
-def test_residual_fastnet_adds_each_groups_input_back_before_its_last_activation():
+@pytest.mark.parametrize("depth", [1, 2])
+def test_residual_fastnet_adds_each_groups_input_back_before_its_last_activation(depth):
     torch.manual_seed(0)
-    model = create_model("fastnet", stem="plain", widths=(8, 16, 16), residual=True).eval()
+    kwargs = {"widths": (8, 16, 16), "residual": True, "residual_depth": depth}
+    model = create_model("fastnet", stem="plain", **kwargs).eval()
     group = model.backbone.body[1]
+    assert sum(isinstance(m, nn.Conv2d) for m in group.modules()) == 1 + depth
     x = torch.randn(2, 24, 32, 32)
     with torch.no_grad():
         down = group.down(x)
