@@ -38,6 +38,8 @@ def decode(blob: bytes) -> np.ndarray:
 
 def pack(data: Path, out: Path, parts: int) -> None:
     arrays = dict(np.load(data))
+    if any(len(arrays[k]) % TILE for k in ("x_train", "x_test")):
+        raise SystemExit(f"{data}: image counts must be multiples of {TILE} to tile")
     chunks = [(name, start) for name in ("x_train", "x_test")
               for start in range(0, len(arrays[name]), TILE * TILE)]  # fmt: skip
     with ProcessPoolExecutor() as pool:
