@@ -42,13 +42,16 @@ def pack(data: Path, out: Path, parts: int) -> None:
         raise SystemExit(f"{data}: image counts must be multiples of {TILE} to tile")
     chunks = [(name, start) for name in ("x_train", "x_test")
               for start in range(0, len(arrays[name]), TILE * TILE)]  # fmt: skip
+    if not 1 <= parts <= len(chunks):
+        raise SystemExit(f"--parts must be 1 to {len(chunks)} (one tile of images each at least)")
     with ProcessPoolExecutor() as pool:
         blobs = list(pool.map(encode, [arrays[n][s : s + TILE * TILE] for n, s in chunks]))
     for i, ((name, start), blob) in enumerate(zip(chunks, blobs, strict=True)):
         folder = out / f"part-{i * parts // len(chunks)}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{name}-{start:06d}.webp").write_bytes(blob)
-    labels = {k: v.tolist() for k, v in arrays.items() if k.startswith("y_")}
+    labels = {k: {"dtype": v.dtype.str, "values": v.tolist()} for k, v in arrays.items()
+              if k.startswith("y_")}  # fmt: skip
     (out / f"part-{parts - 1}" / "labels.json").write_text(json.dumps(labels))
 
 
@@ -60,7 +63,7 @@ def unpack(folders: list[Path], data: Path) -> None:
     labels = json.loads(next(f / "labels.json" for f in folders if (f / "labels.json").exists())
                         .read_text())  # fmt: skip
     out = {k: np.concatenate(v) for k, v in arrays.items()}
-    out.update({k: np.asarray(v, dtype=np.uint8) for k, v in labels.items()})
+    out.update({k: np.asarray(v["values"], dtype=v["dtype"]) for k, v in labels.items()})
     np.savez(data, **out)
 
 

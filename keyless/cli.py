@@ -17,6 +17,7 @@ import click
 from keyless._atomic import write_bytes_atomic
 from keyless.attacks import list_attacks, run_attacks, write_report
 from keyless.cipher import create_cipher, list_ciphers
+from keyless.config import TrainConfig
 from keyless.data import (
     DATA_ENV,
     DEFAULT_MAX_PIXELS,
@@ -402,10 +403,13 @@ def _check_resume(ctx: click.Context, config: Any, saved: Any, out: Path) -> Non
     for name in ctx.params:
         field = _CONFIG_FIELD.get(name, name)
         given = ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
-        if given and hasattr(saved, field) and getattr(config, field) != getattr(saved, field):
-            differ.append(
-                f"--{name.replace('_', '-')} (the run has {field}={getattr(saved, field)!r})"
-            )
+        if not given or not hasattr(saved, field):
+            continue
+        now, then = getattr(config, field), getattr(saved, field)
+        if field == "model_kwargs":  # one backbone option, whatever else the recipe set
+            field, now, then = name, now.get(name), then.get(name)
+        if now != then:
+            differ.append(f"--{name.replace('_', '-')} (the run has {field}={then!r})")
     if differ:
         raise ConfigError(
             f"{out}: --resume continues the run as configured; {', '.join(differ)}: "
@@ -413,10 +417,16 @@ def _check_resume(ctx: click.Context, config: Any, saved: Any, out: Path) -> Non
         )
 
 
-def _model_kwargs(recipe_name: str, **values: Any) -> dict[str, Any] | None:
-    """The recipe's backbone options with those the user gave on top; ``None`` when none."""
+def _with_model_kwargs(config: TrainConfig, **values: Any) -> TrainConfig:
+    """``config`` with the backbone options the user gave on top of the recipe's; a recipe's
+    fastnet options are dropped for another ``--model``, whose own options the user did not
+    give."""
     given = {k: v for k, v in values.items() if v is not None}
-    return {**RECIPES[recipe_name].model_kwargs, **given} if given else None
+    if config.model != "fastnet":
+        if given:
+            raise click.UsageError(f"--widths and --whiten-width shape fastnet, not {config.model}")
+        return config.replace(model_kwargs={})
+    return config.replace(model_kwargs={**config.model_kwargs, **given})
 
 
 MAX_SIDE = 16384  # pixels: a common key for larger images is a mistake, not a use
@@ -591,11 +601,9 @@ def train_cmd(
         recipe_name,
         **options,
         cipher=_cipher_options(cipher),
-        model_kwargs=_model_kwargs(recipe_name, widths=widths, whiten_width=whiten_width),
         milestones=tuple(milestones) if milestones else None,
     )
-    if config.model_kwargs and config.model != "fastnet":
-        raise click.UsageError(f"--widths and --whiten-width shape fastnet, not {config.model}")
+    config = _with_model_kwargs(config, widths=widths, whiten_width=whiten_width)
     if resume and Run(out).has_checkpoint():
         saved = Run(out).load(mmap=True).config  # the config only: tensors stay on disk
         _check_resume(click.get_current_context(), config, saved, out)

@@ -110,8 +110,15 @@ def _adapt_label(adapt: str | bool) -> str:
 
 def _model_label(config: dict[str, Any]) -> str:
     kwargs = config.get("model_kwargs", {})
-    widths = f" {'/'.join(map(str, kwargs['widths']))}" if kwargs.get("widths") else ""
-    return config["model"] + widths + (" residual" if kwargs.get("residual") else "")
+    label = [config["model"]]
+    if kwargs.get("widths"):
+        label.append("/".join(map(str, kwargs["widths"])))
+    if kwargs.get("residual"):
+        depth = kwargs.get("residual_depth", 2)
+        label.append("residual" + ("" if depth == 2 else f" depth {depth}"))
+    if kwargs.get("whiten_kernel", 2) != 2:
+        label.append(f"whiten {kwargs['whiten_kernel']}x{kwargs['whiten_kernel']}")
+    return " ".join(label)
 
 
 def _where(record: dict[str, Any]) -> str:

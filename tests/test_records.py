@@ -98,3 +98,13 @@ def test_git_commit_is_none_for_keyless_inside_another_repository(tmp_path, monk
     package.mkdir(parents=True)
     monkeypatch.setattr(records, "__file__", str(package / "records.py"))
     assert records.git_commit() is None
+
+
+def test_mean_table_tells_fastnet_shapes_apart():
+    shapes = [{"residual": True}, {"residual": True, "residual_depth": 1}, {"whiten_kernel": 3}]
+    records = [_record(0, 0.9) for _ in shapes]
+    for record, kw in zip(records, shapes, strict=True):
+        record["config"]["model_kwargs"].update(kw)
+    rows = [line.split(" | ")[0] for line in mean_table(records).splitlines()[2:]]
+    labels = ["residual", "residual depth 1", "whiten 3x3"]
+    assert sorted(rows) == [f"| fastnet 8/16/32 {label}" for label in labels]

@@ -6,17 +6,18 @@ from benchmarks.webp_pack import TILE, pack, unpack
 
 def test_pack_and_unpack_give_the_npz_back_byte_for_byte(tmp_path):
     rng = np.random.default_rng(0)
+    n_train = 2 * TILE * TILE + TILE  # three tiles, the last one partial
     arrays = {
-        "x_train": rng.integers(0, 256, (2 * TILE, 32, 32, 3), dtype=np.uint8),
-        "y_train": rng.integers(0, 10, 2 * TILE, dtype=np.uint8),
+        "x_train": rng.integers(0, 256, (n_train, 32, 32, 3), dtype=np.uint8),
+        "y_train": rng.integers(0, 1000, n_train, dtype=np.int64),
         "x_test": rng.integers(0, 256, (TILE, 32, 32, 3), dtype=np.uint8),
         "y_test": rng.integers(0, 10, TILE, dtype=np.uint8),
     }
     np.savez(tmp_path / "d.npz", **arrays)
-    pack(tmp_path / "d.npz", tmp_path / "packed", parts=2)
+    pack(tmp_path / "d.npz", tmp_path / "packed", parts=3)
     parts = sorted((tmp_path / "packed").iterdir())
-    assert [p.name for p in parts] == ["part-0", "part-1"]  # the test split and labels last
-    unpack(parts, tmp_path / "back.npz")
+    assert [len(list(p.glob("*.webp"))) for p in parts] == [2, 1, 1]
+    unpack(parts[::-1], tmp_path / "back.npz")  # the order of the folders does not matter
     back = np.load(tmp_path / "back.npz")
     for name, array in arrays.items():
         assert back[name].dtype == array.dtype and np.array_equal(back[name], array), name
@@ -28,3 +29,7 @@ def test_pack_refuses_counts_that_do_not_tile(tmp_path):
              y_test=np.zeros(TILE + 1, np.uint8))  # fmt: skip
     with pytest.raises(SystemExit, match="multiples of 50"):
         pack(tmp_path / "d.npz", tmp_path / "packed", parts=2)
+    np.savez(tmp_path / "d.npz", x_train=x[:TILE], y_train=np.zeros(TILE, np.uint8),
+             x_test=x[:TILE], y_test=np.zeros(TILE, np.uint8))  # fmt: skip
+    with pytest.raises(SystemExit, match="--parts must be 1 to 2"):
+        pack(tmp_path / "d.npz", tmp_path / "packed", parts=3)

@@ -3,7 +3,8 @@
 A frozen 2x2 patch-whitening convolution (initialised from training data; 24 maps whatever the
 input width, so an adaptation network in front does not widen the whole net), three conv groups
 (conv, max-pool, BN, GELU, conv, BN, GELU) and a max-pool head. BatchNorm weights are frozen
-at 1 and only the biases learn, as in airbench. ``residual=True`` gives airbench96's groups: a
+at 1 and only the biases learn, as in airbench (BatchNorm momentum 0.4 everywhere: airbench94's;
+airbench96 moved to torch's 0.1 in 2024). ``residual=True`` gives airbench96's groups: a
 third conv, and a residual connection over the last two (``residual_depth=1``: no third conv, a
 skip over the second).
 """
@@ -47,6 +48,8 @@ class ResidualGroup(nn.Module):
 
     def __init__(self, in_width: int, width: int, depth: int = 2) -> None:
         super().__init__()
+        if depth < 1:
+            raise ValueError(f"residual_depth must be at least 1, got {depth}")
         self.down = nn.Sequential(
             _conv(in_width, width), nn.MaxPool2d(2), _batch_norm(width), nn.GELU()
         )

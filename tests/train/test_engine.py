@@ -6,12 +6,13 @@ import subprocess
 import sys
 import time
 
+import click
 import pytest
 import torch
 from click.testing import CliRunner
 from torch import nn
 
-from keyless.cli import main
+from keyless.cli import _with_model_kwargs, main
 from keyless.config import TrainConfig
 from keyless.errors import ConfigError
 from keyless.runs import Run, build_model
@@ -268,6 +269,18 @@ def test_cli_widths_keep_the_recipes_residual_groups(tmp_path):
     assert config.model_kwargs == {"widths": [16, 32, 32], "residual": True}
     convs = [m for m in build_model(config, 4).backbone.body.modules() if isinstance(m, nn.Conv2d)]
     assert [c.out_channels for c in convs] == [16, 16, 16, 32, 32, 32, 32, 32, 32]
+    resumed = [*args[:-2], "--resume"]  # the recipe left out: --widths alone is compared
+    assert "--recipe" in args[-2:] and "--widths" in resumed
+    assert CliRunner().invoke(main, resumed).exit_code == 0
+    other = [*resumed[:-1], "--widths", "16,32,16", "--resume"]
+    refused = CliRunner().invoke(main, other)
+    assert "--widths (the run has widths=[16, 32, 32])" in refused.stderr, refused.output
+
+
+def test_another_model_drops_a_fastnet_recipes_shape_but_refuses_given_widths():
+    assert _with_model_kwargs(recipe("invariant96", model="resnet18")).model_kwargs == {}
+    with pytest.raises(click.UsageError, match="shape fastnet, not resnet18"):
+        _with_model_kwargs(recipe("invariant96", model="resnet18"), widths=[8, 8, 8])
 
 
 def test_resume_refuses_options_that_contradict_the_run_and_accepts_the_same_ones(tmp_path):
