@@ -7,6 +7,10 @@
 # (the gap at the best budget), then a longer budget. Each run starts only while the time budget
 # lasts, and every run resumes, so the script can simply be started again on the next machine.
 #   bash benchmarks/gpu_issue14.sh DATA RUNS_DIR [BUDGET_SECONDS] [all]
+# On a machine with torch but not keyless's other dependencies (session 16's H200), `keyless.cli`
+# also needs cryptography (cffi, pycparser), fastapi (starlette, pydantic, pydantic-core,
+# annotated-types, annotated-doc, typing-inspection, opentelemetry-api, typing-extensions),
+# uvicorn, httptools and python-multipart; CIFAR-10 can travel as benchmarks/webp_pack.py parts.
 set -u
 COMMON=(--device cuda --resume)
 source "$(dirname "$0")/gpu_budget.sh"
