@@ -56,9 +56,9 @@ def pack(data: Path, out: Path, parts: int) -> None:
 
 
 def unpack(folders: list[Path], data: Path) -> None:
-    files = sorted(f for folder in folders for f in folder.glob("*.webp"))
+    files = sorted((f for folder in folders for f in folder.glob("*.webp")), key=lambda f: f.name)
     arrays: dict[str, list[np.ndarray]] = {"x_train": [], "x_test": []}
-    for f in sorted(files, key=lambda f: f.name):
+    for f in files:  # by name: each split's tiles in image order, whatever folder holds them
         arrays[f.name.rsplit("-", 1)[0]].append(decode(f.read_bytes()))
     labels = json.loads(next(f / "labels.json" for f in folders if (f / "labels.json").exists())
                         .read_text())  # fmt: skip

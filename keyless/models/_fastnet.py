@@ -1,7 +1,8 @@
 """fastnet: a CPU-friendly CIFAR network in the spirit of Keller Jordan's airbench94.
 
-A frozen 2x2 patch-whitening convolution (initialised from training data; 24 maps whatever the
-input width, so an adaptation network in front does not widen the whole net), three conv groups
+A frozen 2x2 (``whiten_kernel``) patch-whitening convolution (initialised from training data;
+24 maps whatever the input width, so an adaptation network in front does not widen the whole
+net), three conv groups
 (conv, max-pool, BN, GELU, conv, BN, GELU) and a max-pool head. BatchNorm weights are frozen
 at 1 and only the biases learn, as in airbench (BatchNorm momentum 0.4 everywhere: airbench94's;
 airbench96 moved to torch's 0.1 in 2024). ``residual=True`` gives airbench96's groups: a
