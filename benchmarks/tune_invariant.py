@@ -24,10 +24,12 @@ CPU_WIDTH: dict[str, Any] = {"widths": [32, 64, 128]}
 BASE: dict[str, Any] = {"keys": "independent", "stem": "invariant", "val_size": 5000, "seed": 0}
 
 
-def batch(size: int, lr: float = 11.5, decay: float = 0.0153) -> dict[str, Any]:
+def batch(
+    size: int, lr: float = 11.5, decay: float = 0.0153, momentum: float = 0.85
+) -> dict[str, Any]:
     """airbench's per-example lr and decay (or ``lr`` and ``decay`` in its units) at another
-    batch size (more, smaller steps)."""
-    return {"batch_size": size, **airbench_sgd(lr, decay, 0.85, size)}
+    batch size (more, smaller steps), with Nesterov ``momentum``."""
+    return {"batch_size": size, "momentum": momentum, **airbench_sgd(lr, decay, momentum, size)}
 
 
 def muon(size: int, lr: float = 0.24) -> dict[str, Any]:
@@ -55,6 +57,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "batch-256-lr-end-0": {**batch(256), "lr_end": 0.0},
     "batch-256-whiten-bias-10": {**batch(256), "whiten_bias_epochs": 10.0},
     "batch-256-lookahead-2": {**batch(256), "lookahead_every": 2},
+    "batch-256-momentum-0.9": batch(256, momentum=0.9),
+    "batch-256-warmup-0.1": {**batch(256), "warmup_fraction": 0.1},
     "batch-256-cutout-6": {**batch(256), "cutout": 6},
     "batch-256-cutout-8": {**batch(256), "cutout": 8},
     "batch-256-cutout-12": {**batch(256), "cutout": 12},
