@@ -34,7 +34,7 @@ from keyless.data import (
     transform_file,
     upload_root,
 )
-from keyless.errors import ConfigError, KeylessError, KeyMaterialError
+from keyless.errors import ConfigError, InputError, KeylessError, KeyMaterialError
 from keyless.invariant import fold
 from keyless.keys import CsprngSource, MasterKeySource, SeedSource, check_value
 from keyless.models import ADAPTERS, STEMS, list_models
@@ -531,7 +531,10 @@ upload_flag = click.option(
     help="Training epochs (default from the recipe).",
 )
 @click.option(
-    "--batch-size", type=click.IntRange(min=1), help="Global batch size (default from the recipe)."
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help="Global batch size (default from the recipe; airbench-style recipes keep their lr and "
+    "decay per image).",
 )
 @click.option(
     "--widths",
@@ -604,9 +607,13 @@ def train_cmd(
         milestones=tuple(milestones) if milestones else None,
     )
     config = _with_model_kwargs(config, widths=widths, whiten_width=whiten_width)
-    if resume and Run(out).has_checkpoint():
-        saved = Run(out).load(mmap=True).config  # the config only: tensors stay on disk
+    run = Run(out)
+    if resume and run.has_checkpoint():
+        saved = run.load(mmap=True).config  # the config only: tensors stay on disk
         _check_resume(click.get_current_context(), config, saved, out)
+    elif not resume and (run.has_checkpoint() or run.has_record()):
+        raise InputError(f"{out} already holds a run: --resume continues it, another --out or "
+                         "removing the folder starts a new one")  # fmt: skip
     record = train(
         config,
         find_dataset(data),

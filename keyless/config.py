@@ -72,6 +72,8 @@ class TrainConfig:
         for name in ("val_size", "translate", "cutout"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be at least 0, got {getattr(self, name)}")
+        if self.seed is not None and not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be from 0 to 2**32 - 1, got {self.seed}")
         if self.lookahead_every < 1:
             every = self.lookahead_every
             raise ConfigError(f"lookahead_every must be at least 1 step, got {every}")

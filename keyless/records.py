@@ -132,12 +132,17 @@ def _commit(record: dict[str, Any]) -> str:
     return (record.get("git_commit") or "")[:7]
 
 
-def with_upload_as_fresh_key(test: dict[str, float]) -> dict[str, float]:
-    """A record's test accuracies; for a run trained on an upload, its re-keyed test split
-    (the owner's test ciphertexts under keys no image had before) fills the fresh-key cells."""
-    rekeyed = {k.replace("upload_rekeyed", "fresh_key"): v for k, v in test.items()
-               if k.startswith("upload_rekeyed")}  # fmt: skip
-    return {**rekeyed, **test}
+def with_upload_columns(test: dict[str, float], keys: str) -> dict[str, float]:
+    """A record's test accuracies; for a run trained on an upload, its re-keyed test split (the
+    owner's test ciphertexts under keys no image had before) fills the fresh-key cells and, for
+    a common-key upload (``keys``), the split as the owner encrypted it the common-key cells."""
+    moved = {}
+    for name, value in test.items():
+        if name.startswith("upload_rekeyed"):
+            moved[name.replace("upload_rekeyed", "fresh_key")] = value
+        elif name.startswith("upload") and keys == "common":
+            moved[name.replace("upload", "common_key")] = value
+    return {**moved, **test}
 
 
 def report_table(records: list[dict[str, Any]]) -> str:
@@ -152,7 +157,8 @@ def report_table(records: list[dict[str, Any]]) -> str:
     )
     rows = []
     for r in records:
-        c, t = r["config"], with_upload_as_fresh_key(r["test"])
+        c = r["config"]
+        t = with_upload_columns(r["test"], c["keys"])
         command = f"`{r['command']}`" if r.get("command") else ""
         rows.append(
             f"| {r.get('name', '')} | {_model_label(c)} | {c['keys']} | {cipher_label(c)} "
@@ -191,7 +197,7 @@ def mean_table(records: list[dict[str, Any]], pool_commits: bool = False) -> str
     ]
     for runs in groups.values():
         c = runs[0]["config"]
-        scores = [with_upload_as_fresh_key(r["test"]) for r in runs]
+        scores = [with_upload_columns(r["test"], r["config"]["keys"]) for r in runs]
         cells = [
             _mean_std([t[s] for t in scores]) if all(s in t for t in scores) else "" for s in sets
         ]

@@ -31,6 +31,7 @@ class Checkpoint:
 
     ``partial`` holds the interrupted epoch's step, running totals and the random state of its
     generator; the optimizer and lookahead states are ``None`` for a model saved for inference.
+    ``data`` is what the run trained on (:func:`data_source`; ``None`` in older checkpoints).
     """
 
     config: TrainConfig
@@ -43,6 +44,7 @@ class Checkpoint:
     partial: dict[str, Any] | None = None
     train_seconds: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
+    data: str | None = None
 
     def to_state(self) -> dict[str, Any]:
         """Plain containers and tensors only (what ``weights_only`` loading accepts)."""

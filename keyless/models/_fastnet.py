@@ -109,9 +109,14 @@ class FastNet(nn.Module):
         """Whitening filters: leading eigenvectors of the uncentred k x k patch covariance of
         ``x`` (airbench's: the mean direction stays in, as one of the kept filters)."""
         c, k = x.shape[1], self.whiten.kernel_size[0]
-        patches = x.float().unfold(2, k, 1).unfold(3, k, 1)  # N, C, H', W', k, k
-        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * k * k).double()
-        cov = patches.T @ patches / len(patches)
+        per_image = (x.shape[2] - k + 1) * (x.shape[3] - k + 1)
+        cov = x.new_zeros(c * k * k, c * k * k, dtype=torch.float64)
+        # about 5 M patches at a time (one chunk for 5,000 CIFAR-10 images; GBs on larger ones)
+        for batch in x.split(max(1, 5_000_000 // per_image)):
+            patches = batch.double().unfold(2, k, 1).unfold(3, k, 1)  # N, C, H', W', k, k
+            patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * k * k)
+            cov += patches.T @ patches
+        cov /= len(x) * per_image
         eigenvalues, eigenvectors = torch.linalg.eigh(cov)
         keep = self.whiten.out_channels // 2  # eigh sorts ascending: keep the largest
         eigenvalues, eigenvectors = eigenvalues[-keep:], eigenvectors[:, -keep:]

@@ -11,7 +11,7 @@ from torch import nn
 
 from keyless.cipher import create_cipher
 from keyless.config import TrainConfig
-from keyless.records import with_upload_as_fresh_key
+from keyless.records import with_upload_columns
 from keyless.runs import Run, load_run, resolve_device, resolve_precision
 
 DEFAULT_INPUT_SIZE = (32, 32)  # every registered model is a CIFAR (32x32) design
@@ -87,7 +87,7 @@ class ServedModel:
         """The inputs this model takes, each with its measured test accuracy (TTA where the
         record has it; ``None``: not measured): fresh-key ciphertexts and plain images; a
         plain-trained model, plain images only."""
-        measured = with_upload_as_fresh_key(self.accuracy or {})
+        measured = with_upload_columns(self.accuracy or {}, self.config.keys)
 
         def best(*names: str) -> float | None:
             return next((measured[n] for n in names if n in measured), None)

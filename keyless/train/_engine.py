@@ -39,7 +39,9 @@ from keyless.runs import (
 )
 from keyless.train import recipes
 from keyless.train._owner import (
+    PLAIN_SOURCE,
     Upload,
+    data_source,
     derived_source,
     owner_key,
     prepare_upload,
@@ -62,10 +64,11 @@ class Processes:
         """Join the process group that ``torchrun`` describes in the environment, if any."""
         dev = resolve_device(device)
         world = int(os.environ.get("WORLD_SIZE", "1"))
+        if dev.type == "cuda" and world > 1:  # one GPU a process, before NCCL picks device 0
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(dev)
         if world > 1 and not dist.is_initialized():
             dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-        if dev.type == "cuda" and world > 1:
-            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return cls(dev, int(os.environ.get("RANK", "0")), world)
 
     def wrap(self, model: nn.Module) -> nn.Module:
@@ -143,6 +146,7 @@ class Trainer:
             partial=partial.as_dict() if partial is not None else None,
             train_seconds=self.train_seconds,
             history=self.history,
+            data=self.upload.source,
         )
 
     def save(self, partial: EpochTotals | None = None) -> None:
@@ -303,26 +307,26 @@ def train(
     run, procs = Run(out), Processes.start(device)
     commit = git_commit()  # the code that trains, whatever is committed while it runs
     checkpoint = run.load() if resume and run.has_checkpoint() else None
-    if checkpoint is not None:
-        config = checkpoint.config
-    else:
-        config.check_new_run()
-    seed = checkpoint.seed if checkpoint is not None else config.seed
-    seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
     manifest, splits = (
         (None, data) if isinstance(data, dict) else load_received(Path(data), require_upload)
     )
-    if manifest is not None and checkpoint is None:
-        config = upload_config(config, manifest)
     if checkpoint is not None:
+        config = checkpoint.config
+        _check_same_data(checkpoint, manifest, out)
         splits = _checkpoint_classes(splits, checkpoint, f"resuming {out}")
+    else:
+        config = upload_config(config, manifest) if manifest is not None else config
+        config.check_new_run()
+        run.record_path.unlink(missing_ok=True)  # a new run: no old record beside new weights
+    seed = checkpoint.seed if checkpoint is not None else config.seed
+    seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
     train_plain, test = split_data(splits, config)
     cipher = create_cipher(**config.cipher)
     if manifest is not None:  # the owner's ciphertexts: nothing to encrypt, no key here
-        upload = receive_upload(train_plain, config, seed)
-    else:
+        upload = receive_upload(train_plain, config, seed, manifest)
+    else:  # the simulated owner encrypts (the owner's copy stays in upload.client if needed)
         upload = prepare_upload(train_plain, config, cipher, seed)
-    del train_plain  # the cloud holds ciphertexts only (the owner's copy is in upload.client)
+    del train_plain, splits
     precision = resolve_precision(config.precision, procs.device)
     learner = _learner(config, upload, seed, procs, precision, compile_model)
     trainer = Trainer(config, seed, cipher, upload, learner, run, procs, precision,
@@ -356,6 +360,15 @@ def train(
         run.write_record(record)
     procs.finish()
     return record
+
+
+def _check_same_data(checkpoint: Checkpoint, manifest: Manifest | None, out: Path | str) -> None:
+    """A run resumes on the data it started on (checkpoints before keyless recorded it pass)."""
+    found = data_source(manifest)
+    if checkpoint.data is not None and checkpoint.data != found:
+        raise InputError(
+            f"resuming {out}: the run trained on {checkpoint.data}, --data holds {found}"
+        )
 
 
 def _checkpoint_classes(
@@ -398,8 +411,8 @@ def evaluate_run(
     config, seed = checkpoint.config, checkpoint.seed
     train_set, test = split_data(splits, config)
     cipher = create_cipher(**(manifest.cipher if manifest else config.cipher))
-    common_key = None
-    if config.keys == "common" and manifest is None:
+    common_key = None  # rebuilt for a simulated owner's run only: an upload's key is the owner's
+    if config.keys == "common" and manifest is None and checkpoint.data in (None, PLAIN_SOURCE):
         common_key = owner_key(config, cipher, 1, tuple(train_set.images.shape[1:3]), seed)
     precision = resolve_precision(config.precision, dev)
     source = derived_source(seed, "test")

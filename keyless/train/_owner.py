@@ -20,6 +20,8 @@ from keyless.data import ImageSet, Manifest
 from keyless.errors import ConfigError, InputError
 from keyless.keys import SeedSource
 
+PLAIN_SOURCE = "plain images (a simulated owner)"
+
 
 def derived_source(seed: int, purpose: str) -> SeedSource:
     """An independent seeded key source per purpose (owner's keys, test keys, re-keying...)."""
@@ -29,8 +31,11 @@ def derived_source(seed: int, purpose: str) -> SeedSource:
 def split_data(splits: dict[str, ImageSet], config: TrainConfig) -> tuple[ImageSet, ImageSet]:
     """(train, test): the owner's training images (optionally the first N) and the test split."""
     if "train" not in splits or "test" not in splits:
-        raise InputError(f"training needs train and test splits, found {', '.join(splits)}")
+        raise InputError(f"a run needs train and test splits, found {', '.join(splits)}")
     train = splits["train"]
+    h, w = train.images.shape[1:3]
+    if config.cutout > min(h, w):
+        raise ConfigError(f"a cutout of {config.cutout} pixels does not fit {h}x{w} images")
     if config.max_train_images is not None:
         train = train.subset(slice(0, config.max_train_images))
     return train, splits["test"]
@@ -75,6 +80,13 @@ class Upload:
     val: ImageSet | None
     common_key: Key | None
     client: ClientAugment | None
+    source: str = PLAIN_SOURCE  # what the cloud received (:func:`data_source`)
+
+
+def data_source(manifest: Manifest | None) -> str:
+    """What a run trains on, as its checkpoint records it (a resume must find the same): an
+    owner's upload by its payload hash, or the simulated owner's plain images."""
+    return f"the upload with payload sha256 {manifest.payload_sha256}" if manifest else PLAIN_SOURCE
 
 
 def upload_config(config: TrainConfig, manifest: Manifest) -> TrainConfig:
@@ -91,12 +103,12 @@ def upload_config(config: TrainConfig, manifest: Manifest) -> TrainConfig:
     return config.replace(cipher=manifest.cipher)
 
 
-def receive_upload(train: ImageSet, config: TrainConfig, seed: int) -> Upload:
+def receive_upload(train: ImageSet, config: TrainConfig, seed: int, manifest: Manifest) -> Upload:
     """An owner's upload as the cloud gets it: ciphertexts already, under keys it never sees;
     only the validation split is carved."""
     keep, val_index = hold_out(len(train), config.val_size, seed)
     val = train.subset(val_index) if config.val_size else None
-    return Upload(train=train.subset(keep), val=val, common_key=None, client=None)
+    return Upload(train.subset(keep), val, None, None, source=data_source(manifest))
 
 
 def prepare_upload(train: ImageSet, config: TrainConfig, cipher: Cipher, seed: int) -> Upload:

@@ -137,6 +137,8 @@ def test_client_augmentation_and_a_lookahead_resume_on_cuda(tmp_path, monkeypatc
         ({"val_size": -1}, "val_size must be at least 0, got -1"),
         ({"translate": -2}, "translate must be at least 0, got -2"),
         ({"cutout": -1}, "cutout must be at least 0, got -1"),
+        ({"seed": -1}, "seed must be from 0 to 2**32 - 1, got -1"),
+        ({"seed": 2**32}, f"seed must be from 0 to 2**32 - 1, got {2**32}"),
     ],
 )
 def test_configs_out_of_range_are_refused(change, words):
@@ -161,7 +163,9 @@ def test_runs_that_cannot_be_built_are_one_line_before_training(tmp_path, monkey
     balanced = recipe("fast", rekey=True, cipher={"name": "pe", "np_mode": "balanced"}, **TINY)
     with pytest.raises(ConfigError, match="keeps coin-flip keys distributed as fresh ones but not"):
         train(balanced, splits, tmp_path / "e", progress=False)
-    assert not any((tmp_path / name).exists() for name in "abcde")
+    with pytest.raises(ConfigError, match=r"^a cutout of 17 pixels does not fit 16x16 images$"):
+        train(recipe("fast", cutout=17, **TINY), splits, tmp_path / "f", progress=False)
+    assert not any((tmp_path / name).exists() for name in "abcdef")
 
 
 def test_older_runs_load_with_configs_keyless_now_refuses_for_new_runs(tmp_path):

@@ -34,8 +34,10 @@ def test_lookahead_decay_grows_to_its_maximum_at_the_end():
     assert recipes.lookahead_decay(5, 480) == pytest.approx(0.7737809375 * (5 / 480) ** 3)
 
 
-@pytest.mark.parametrize(("every", "updates"), [(5, (5, 10)), (4, (4, 8, 12)), (20, ())])
+@pytest.mark.parametrize(("every", "updates"), [(5, (5, 10, 12)), (4, (4, 8, 12)), (20, (12,))])
 def test_learner_averages_every_few_steps_and_ends_on_the_average(monkeypatch, every, updates):
+    # the last step always enters the average: a run shorter than the period must not end on
+    # its starting weights
     torch.manual_seed(0)
     model = nn.Linear(4, 3)
     config = recipe("fast", batch_size=8, lookahead_every=every)
@@ -51,10 +53,12 @@ def test_learner_averages_every_few_steps_and_ends_on_the_average(monkeypatch, e
         original(self, model, decay)
 
     monkeypatch.setattr(recipes.Lookahead, "update", record)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
     x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
     for step in range(12):
         learner.step(x, y, step)
-    assert decays == pytest.approx([0.95**5 * (done / 12) ** 3 for done in updates] + [1.0])
+    assert decays == pytest.approx([0.95**5 * (done / 12) ** 3 for done in updates])
+    assert not torch.equal(model.weight, start["weight"])
     for name, value in model.state_dict().items():  # the final weights are the average
         torch.testing.assert_close(value, lookahead.ema[name])
 
@@ -142,6 +146,15 @@ def test_invariant_recipe_keeps_airbench_per_example_lr_and_decay_per_epoch():
     }
     assert per_epoch[256] == pytest.approx(per_epoch[1024])
     assert recipe("invariant", stem="spline").stem == "spline"  # the CLI's --stem still wins
+
+
+@pytest.mark.parametrize("name", ["fast", "invariant", "invariant96"])
+def test_another_batch_size_keeps_a_summed_loss_recipes_decay_per_image(name):
+    base, small = recipe(name), recipe(name, batch_size=128)
+    per_image = [c.lr * c.weight_decay / c.batch_size for c in (base, small)]
+    assert per_image[1] == pytest.approx(per_image[0])
+    assert recipe(name, batch_size=128, weight_decay=0.5).weight_decay == 0.5  # given: kept
+    assert recipe("paper", batch_size=256).weight_decay == recipe("paper").weight_decay  # a mean
 
 
 def test_orthogonalize_evens_out_the_singular_values():

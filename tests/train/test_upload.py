@@ -92,6 +92,42 @@ def test_options_that_need_plain_images_or_keys_are_refused_for_an_upload(tmp_pa
     assert "the files do not match keyless.json" in lines[0] and not (tmp_path / "r").exists()
 
 
+def test_a_run_keeps_to_the_upload_it_trained_on(tmp_path):
+    _photo_folders(tmp_path / "photos")
+    up, run, key = tmp_path / "up", tmp_path / "run", tmp_path / "shared.key"
+    encrypt = ["encrypt", str(tmp_path / "photos"), "--out", str(up), "--common-key", str(key)]
+    assert CliRunner().invoke(main, encrypt).exit_code == 0
+    assert _train("--data", up, "--keys", "common", "--epochs", "1", "--out", run).exit_code == 0
+    record = json.loads((run / "record.json").read_text())
+    # a second run into the folder, or a resume on other data, is one line and changes nothing
+    sha = record["upload"]["payload_sha256"]
+    for extra, words in (([], "already holds a run: --resume continues it"),
+                         (["--resume"], f"trained on the upload with payload sha256 {sha}, "
+                                        "--data holds plain images")):  # fmt: skip
+        result = _train("--data", tmp_path / "photos", "--keys", "common", "--epochs", "1",
+                        "--out", run, *extra)  # fmt: skip
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1 and words in lines[0], result.output
+    assert json.loads((run / "record.json").read_text()) == record
+    # the owner's common key never reached the cloud: on plain test images there is no
+    # common-key test set to rebuild, and the upload's own split is the common-key column
+    plain = CliRunner().invoke(main, ["evaluate", str(run), "--data", str(tmp_path / "photos")])
+    assert plain.exit_code == 0, plain.output
+    assert set(json.loads(plain.stdout)) == {"plain", "fresh_key", "plain_tta", "fresh_key_tta"}
+    table = CliRunner().invoke(main, ["report", str(run), "--out", str(tmp_path / "t.md")])
+    assert f"| {100 * record['test']['upload']:.2f} |" in table.stdout.split("| common | pe |")[1]
+
+
+def test_rekeying_is_refused_for_a_balanced_upload(tmp_path):
+    _photo_folders(tmp_path / "photos")
+    encrypt = ["encrypt", str(tmp_path / "photos"), "--out", str(tmp_path / "up"),
+               "--np-mode", "balanced"]  # fmt: skip
+    assert CliRunner().invoke(main, encrypt).exit_code == 0
+    result = _train("--data", tmp_path / "up", "--rekey", "--epochs", "1", "--out", tmp_path / "r")
+    assert result.exit_code == 2 and "keeps coin-flip keys" in result.stderr, result.output
+    assert not (tmp_path / "r").exists()
+
+
 def test_an_encrypted_npz_upload_is_read_as_its_splits(tmp_path):
     splits = quadrant_splits(n_train=64, n_test=16)
     np.savez(tmp_path / "d.npz", **{f"x_{s}": d.images.numpy() for s, d in splits.items()},
