@@ -14,15 +14,17 @@ def atomic_path(path: Path | str, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only on success.
 
     The file gets ``mode``, or by default the usual permissions of a new file (0o666 less the
-    umask) rather than the temporary file's owner-only 0o600.
+    umask) rather than the temporary file's owner-only 0o600. A folder made for an owner-only
+    ``mode`` is owner-only (0o700) too.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private = mode is not None and not mode & 0o077
+    path.parent.mkdir(mode=0o700 if private else 0o777, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
+        os.chmod(tmp, mode if mode is not None else 0o666 & ~_UMASK)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -30,9 +32,13 @@ def atomic_path(path: Path | str, mode: int | None = None) -> Iterator[Path]:
 
 
 def _umask() -> int:
+    """The process umask (read once, at import: reading it sets it for a moment)."""
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+_UMASK = _umask()
 
 
 def write_bytes_atomic(path: Path | str, data: bytes, mode: int | None = None) -> None:

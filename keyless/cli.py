@@ -194,11 +194,16 @@ def _finish(
                 raise click.BadParameter(
                     f"{out} is inside {name}; write the outputs elsewhere", param_hint="--out"
                 )
+        if out.resolve() in Path(raw).resolve().parents:  # it would join the outputs' folder
+            raise click.BadParameter(
+                f"the input {raw} is inside {out}; write the outputs elsewhere", param_hint="--out"
+            )
     jobs, errors = plan_jobs(inputs, upload_ids=decrypting)
     if check is not None:
         check_written(jobs, out, check, max_pixels, size)
     if decrypting:
         out.mkdir(mode=0o700, parents=True, exist_ok=True)
+        out.chmod(0o700)  # a folder that was there too: plain images are the owner's only
     mode = 0o600 if decrypting else None
     written, skipped, failed = run_jobs(
         jobs, out, lambda job, target: transform_file(job, target, fn, max_pixels, mode, size), desc
@@ -776,6 +781,9 @@ def report(runs, out, mean, pool_commits) -> None:
 def attack(data, keys, attack_names, victims, attacker_images, budget_minutes, seed, out, cipher):
     """Attack ciphertexts and measure how much of each plain image comes back (SSIM, PSNR)."""
     splits = load_splits(find_dataset(data))
+    if "train" not in splits or "test" not in splits:
+        raise InputError(f"an attack needs train and test splits (the attacker's images and the "
+                         f"victims), found {', '.join(splits)}")  # fmt: skip
     report, columns = run_attacks(
         splits["train"].subset(slice(0, attacker_images)),
         splits["test"].subset(slice(0, victims)),

@@ -29,7 +29,10 @@ _BLOCK = 1 << 20
 _ZEROS = bytes(_BLOCK)
 
 
-def check_value(secret: bytes, purpose: str = "check-value") -> str:
+CHECK_VALUE = "check-value"  # HKDF purpose of a master key's public check value
+
+
+def check_value(secret: bytes, purpose: str = CHECK_VALUE) -> str:
     """A short public fingerprint of key material (4 bytes of HKDF-SHA256, never the material):
     manifests record it so that decrypting or adding images with another master key or common
     key is refused, not turned to noise."""
@@ -107,6 +110,8 @@ class MasterKeySource(KeySource):
     def stream(self, image_id: str | None = None) -> ByteStream:
         if image_id is None:
             raise KeyMaterialError("a master key derives one key per image id, but none was given")
+        if image_id == CHECK_VALUE:  # the same HKDF info: its key would begin with the check value
+            raise KeyMaterialError(f"the image id {image_id!r} is reserved; rename the file")
         hkdf = HKDF(
             hashes.SHA256(),
             length=32,

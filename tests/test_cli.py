@@ -419,3 +419,26 @@ def test_attack_refuses_a_budget_of_no_time(tmp_path):
         result.output
     )
     assert not (tmp_path / "report.json").exists()
+
+
+def test_attack_on_a_folder_without_splits_is_one_line(tmp_path, photos):
+    _, err = run("attack", "--data", photos, "--out", tmp_path / "r", code=2)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "an attack needs train and test splits" in lines[0], err
+    assert not (tmp_path / "r").exists()
+
+
+def test_plain_outputs_stay_the_owners_and_inputs_never_join_the_outputs(tmp_path, photos):
+    run("keygen", "--out", tmp_path / "m.key")
+    key = ("--master-key", tmp_path / "m.key")
+    run("encrypt", photos, "--out", tmp_path / "enc", *key)
+    (tmp_path / "dec").mkdir(mode=0o755)  # a folder that was already there, open to others
+    run("decrypt", tmp_path / "enc", "--out", tmp_path / "dec", *key)
+    folders = [tmp_path / "dec", *[p for p in (tmp_path / "dec").rglob("*") if p.is_dir()]]
+    assert {p.stat().st_mode & 0o777 for p in folders} == {0o700} and len(folders) == 3
+    # plain photos inside the output folder would join the upload and its manifest
+    (tmp_path / "up").mkdir()
+    photos.rename(tmp_path / "up" / "raw")
+    _, err = run("encrypt", tmp_path / "up" / "raw", "--out", tmp_path / "up", code=2)
+    assert f"the input {tmp_path / 'up' / 'raw'} is inside {tmp_path / 'up'};" in err
+    assert sorted(p.name for p in (tmp_path / "up").iterdir()) == ["raw"]

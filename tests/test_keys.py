@@ -22,6 +22,14 @@ def test_master_key_needs_ids_and_valid_file(tmp_path):
         MasterKeySource.load(tmp_path / "missing")
 
 
+def test_no_image_key_shares_the_public_check_values_derivation():
+    source = MasterKeySource(bytes(range(32)))
+    # HKDF of the same info gives the check value as the first bytes of that id's AES key
+    with pytest.raises(KeyMaterialError, match="the image id 'check-value' is reserved"):
+        source.stream("check-value")
+    assert len(source.stream("cat/check-value").read(4)) == 4  # another id: a key as any other
+
+
 def test_seed_streams_repeat_per_id_and_advance_without():
     a, b = SeedSource(3), SeedSource(3)
     assert (a.stream("x").read(16) == b.stream("x").read(16)).all()

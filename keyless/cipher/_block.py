@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from itertools import permutations
 from pathlib import Path
 from typing import ClassVar
+from zipfile import BadZipFile
 
 import numpy as np
 import torch
+from numpy.lib.npyio import NpzFile
 
 from keyless._atomic import write_bytes_atomic
 from keyless._imagetypes import ImageLike, to_batch
@@ -96,13 +98,16 @@ class BlockKey:
         if not data.startswith(_KEY_MAGIC):
             raise KeyMaterialError("not a keyless block key (missing header)")
         try:
-            with np.load(io.BytesIO(data[len(_KEY_MAGIC) :]), allow_pickle=False) as arrays:
+            arrays = np.load(io.BytesIO(data[len(_KEY_MAGIC) :]), allow_pickle=False)
+            if not isinstance(arrays, NpzFile):
+                raise ValueError("not an npz archive")
+            with arrays:
                 tensors = {k: torch.from_numpy(arrays[k].copy()) for k in arrays.files}
             positions = tensors.get("positions")
             if positions is not None and positions.dtype == torch.int16:
                 positions = positions.int()  # key files written before positions became int32
             key = cls(tensors["mask"], tensors["perm"], positions)
-        except (ValueError, KeyError, OSError) as exc:
+        except (ValueError, KeyError, OSError, EOFError, BadZipFile) as exc:
             raise KeyMaterialError(f"not a keyless block key ({exc})") from None
         for name, order in (("symbol permutation", key.perm), ("block order", key.positions)):
             if order is not None and not _is_permutation(order):

@@ -293,8 +293,16 @@ def _cifar_split(read, split: str) -> ImageSet:
     xs, ys = [], []
     for member in _CIFAR_MEMBERS[split]:
         batch = _load_batch(read, member)
-        xs.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-        ys.append(np.asarray(batch[b"labels"], np.int64))
+        try:
+            x = np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+            y = np.asarray(batch[b"labels"], np.int64).reshape(-1)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise InputError(f"{member}: not a CIFAR-10 batch ({exc})") from None
+        if len(x) != len(y) or (len(y) and not 0 <= y.min() <= y.max() < 10):
+            raise InputError(f"{member}: not a CIFAR-10 batch ({len(x)} images, labels 0-9 "
+                             f"expected for each)")  # fmt: skip
+        xs.append(x)
+        ys.append(y)
     images = torch.from_numpy(np.ascontiguousarray(np.concatenate(xs)))
     return ImageSet(images, torch.from_numpy(np.concatenate(ys)), CIFAR10_CLASSES)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import urllib.request
 from pathlib import Path
@@ -38,9 +39,9 @@ def download_cifar10(folder: Path | str, url: str = CIFAR10_URL) -> Path:
                 raise InputError(
                     f"{url}: checksum mismatch ({digest.hexdigest()} != {CIFAR10_MD5})"
                 )
-    except OSError as exc:
+    except (OSError, http.client.HTTPException) as exc:  # a dropped connection too
         raise InputError(
-            f"cannot download CIFAR-10 from {url} ({exc}); pass --data or set {DATA_ENV}"
+            f"cannot download CIFAR-10 from {url} ({exc!r}); pass --data or set {DATA_ENV}"
         ) from None
     return target
 

@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
+from keyless.errors import ConfigError
 from keyless.serve._batcher import Batcher
 from keyless.serve._limits import Limits, RequestRefused
 from keyless.serve._model import DEFAULT_INPUT_SIZE, ServedModel, top_k
@@ -48,6 +49,11 @@ def create_app(
         device: ``cpu`` or ``cuda``; default CUDA when available.
     """
     limits = limits or Limits()
+    h, w = input_size
+    if h * w > limits.max_pixels or h * w * 3 > limits.max_request_bytes:
+        raise ConfigError(f"a {h}x{w} image is over --max-pixels {limits.max_pixels} or "
+                          f"--max-request-bytes {limits.max_request_bytes}: every request would "
+                          "be refused; raise them")  # fmt: skip
     served = ServedModel.load(run, input_size, device)
     batcher = Batcher(served.probabilities, max_batch, max_wait_ms / 1000)
     description = {

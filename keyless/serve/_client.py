@@ -57,7 +57,13 @@ class Client:
     def info(self) -> dict[str, Any]:
         """The served model's description (``GET /v1/model``), fetched once."""
         if self._info is None:
-            self._info = self._send("GET", "/v1/model")
+            info = self._send("GET", "/v1/model")
+            missing = [k for k in ("input_size", "cipher", "keys", "accepts", "limits")
+                       if k not in info]  # fmt: skip
+            if missing:
+                raise ServiceError(f"{self.url}: not a keyless service (GET /v1/model has no "
+                                   f"{', '.join(missing)})")  # fmt: skip
+            self._info = info
         return self._info
 
     def classify(
@@ -79,11 +85,15 @@ class Client:
         if encrypt:
             if "fresh_key_ciphertexts" not in self.info["accepts"]:
                 raise InputError(
-                    f"{self.url}: the served model was trained on plain images and takes "
-                    "no ciphertexts; send plain images (--plain)"
+                    f"{self.url}: the served model ({self.info['keys']} keys in training) does "
+                    "not classify fresh-key ciphertexts; send plain images (--plain)"
                 )
             served = self.info["cipher"]  # {"name": ..., "options": {...}}
-            cipher = create_cipher(**{**served["options"], "name": served["name"]})
+            try:
+                cipher = create_cipher(**{**served["options"], "name": served["name"]})
+            except (KeylessError, TypeError, ValueError, KeyError) as exc:
+                raise ServiceError(f"{self.url}: the served cipher {served} is not one this "
+                                   f"keyless makes ({exc})") from None  # fmt: skip
             batch, _ = cipher.encrypt_fresh(batch.cpu())  # CSPRNG keys, dropped here
         limits = self.info["limits"]  # requests of as many images as both limits allow
         image_bytes = batch[0].numel() if len(batch) else 1
@@ -157,7 +167,10 @@ def classify_files(
         named.append((str(path), image))
     if not named:
         return [], errors
-    results = client.classify(np.stack([image for _, image in named]), top_k, encrypt)
+    try:
+        results = client.classify(np.stack([image for _, image in named]), top_k, encrypt)
+    except KeylessError as exc:  # the service failed: still report the refused files
+        return [], [*errors, exc]
     return [(name, r) for (name, _), r in zip(named, results, strict=True)], errors
 
 

@@ -85,8 +85,9 @@ class ServedModel:
 
     def accepts(self) -> dict[str, float | None]:
         """The inputs this model takes, each with its measured test accuracy (TTA where the
-        record has it; ``None``: not measured): fresh-key ciphertexts and plain images; a
-        plain-trained model, plain images only."""
+        record has it; ``None``: not measured): fresh-key ciphertexts and plain images; a model
+        trained on plain images or under one common key, plain images only (a client cannot make
+        the owner's common-key ciphertexts, and fresh-key ones come back near chance)."""
         measured = with_upload_columns(self.accuracy or {}, self.config.keys)
 
         def best(*names: str) -> float | None:
@@ -96,7 +97,7 @@ class ServedModel:
         plain = best("plain_tta", "plain")
         if plain is None and self.config.stem == "invariant":
             plain = fresh  # the stem sees the same for an image and every encryption of it
-        if self.config.keys == "plain":
+        if self.config.keys in ("plain", "common"):
             return {"plain_images": plain}
         return {"fresh_key_ciphertexts": fresh, "plain_images": plain}
 

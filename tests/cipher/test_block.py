@@ -103,10 +103,15 @@ def test_block_ciphers_refuse_unaligned_images_and_bad_keys(cipher, tmp_path):
     m = cipher.block_size
     with pytest.raises(InputError, match=f"divisible by the block size {m}"):
         cipher.keygen(1, (m + 1, m))
-    (tmp_path / "bad").write_bytes(b"KEYLESS-BLOCKKEY-1\nnot an npz")
-    with pytest.raises(KeyMaterialError, match="not a keyless block key"):
-        cipher.load_key(tmp_path / "bad")
     key = cipher.keygen(1, (2 * m, 2 * m), SeedSource(0))
+    npy = io.BytesIO()
+    np.save(npy, np.zeros(3))
+    header = b"KEYLESS-BLOCKKEY-1\n"
+    # not an npz, a cut-off one, a bare .npy array
+    for bad in (header + b"not an npz", key.to_bytes()[:60], header + npy.getvalue()):
+        (tmp_path / "bad").write_bytes(bad)
+        with pytest.raises(KeyMaterialError, match="not a keyless block key"):
+            cipher.load_key(tmp_path / "bad")
     for broken in (
         BlockKey(key.mask, torch.zeros_like(key.perm), key.positions),
         BlockKey(key.mask, key.perm + 500, key.positions),

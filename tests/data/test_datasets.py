@@ -1,7 +1,9 @@
+import http.client
 import io
 import pickle
 import shutil
 import tarfile
+import urllib.request
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,6 +12,7 @@ import torch
 from PIL import Image
 
 from keyless.data import ImageSet, encrypt_dataset, load_splits, read_image, save_npz
+from keyless.data._download import download_cifar10
 from keyless.errors import InputError
 from keyless.keys import SeedSource
 
@@ -146,7 +149,17 @@ class _RunsCode:
         return os.system, ("touch ran",)
 
 
-@pytest.mark.parametrize("payload", [_RunsCode(), [1, 2], b"\x80\x02truncated"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        _RunsCode(),
+        [1, 2],
+        b"\x80\x02truncated",
+        {b"data": np.zeros((1, 100), np.uint8), b"labels": [0]},  # not 3x32x32 values
+        {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]},  # a label short
+        {b"data": np.zeros((1, 3072), np.uint8), b"labels": [12]},  # no such class
+    ],
+)
 def test_cifar_archive_that_is_no_batch_is_refused_without_running_code(
     tmp_path, payload, monkeypatch
 ):
@@ -205,3 +218,27 @@ def test_max_pixels_is_the_limit_not_pillows_warning_threshold(tmp_path, monkeyp
     Image.fromarray(np.zeros((15, 15, 3), np.uint8)).save(tmp_path / "b.png")  # 225 pixels
     with pytest.raises(InputError, match="refused as a decompression bomb"):
         read_image(tmp_path / "b.png", max_pixels=1000)
+
+
+class _DroppedResponse(io.BytesIO):
+    """A response whose connection drops after the headers."""
+
+    def __init__(self):
+        super().__init__()
+        self.headers = {"Content-Length": "100"}
+
+    def read(self, size=-1):
+        raise http.client.IncompleteRead(b"partial", 90)
+
+
+@pytest.mark.parametrize("error", [OSError("no route to host"), None])
+def test_a_failed_download_is_one_line_and_leaves_no_file(tmp_path, monkeypatch, error):
+    def urlopen(url, timeout):
+        if error is not None:
+            raise error
+        return _DroppedResponse()
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    with pytest.raises(InputError, match=r"^cannot download CIFAR-10 from .*pass --data") as info:
+        download_cifar10(tmp_path)
+    assert "\n" not in str(info.value) and not list(tmp_path.iterdir())

@@ -1,16 +1,20 @@
+import dataclasses
 import io
 import json
+import re
 import tempfile
 
+import httpx
 import numpy as np
 import pytest
 import starlette.formparsers
 import torch
 from PIL import Image
 
-from keyless.errors import InputError
+from keyless.errors import ConfigError, InputError
 from keyless.invariant import sorted_fold
-from keyless.serve import Client, Limits, create_app
+from keyless.serve import Client, Limits, ServedModel, create_app
+from keyless.serve._client import ServiceError, classify_files
 from tests.serve.conftest import TEST_IMAGES, TestClient, expected_labels, png
 
 # every test needs the ``tiny_run`` fixture, a model trained for ~20 s on one CPU thread
@@ -132,11 +136,48 @@ def test_client_encrypts_with_fresh_keys_and_gets_the_plain_label(
         )
 
 
-def test_client_refuses_to_encrypt_for_a_model_trained_on_plain_images(client, images):
+@pytest.mark.parametrize("keys", ["plain", "common"])
+def test_client_refuses_to_encrypt_for_a_model_that_takes_no_fresh_key_ciphertexts(
+    client, tiny_run, images, keys
+):
+    served = ServedModel.load(tiny_run, device="cpu")
+    served = dataclasses.replace(served, config=served.config.replace(keys=keys))
+    assert served.accepts() == {"plain_images": served.accuracy["plain_tta"]}
     service = Client("http://testserver", http=client)
-    service._info = {**service.info, "accepts": {"plain_images": 0.9}}  # as a plain model says
-    with pytest.raises(InputError, match="trained on plain images and takes no ciphertexts"):
+    service._info = {**service.info, "keys": keys, "accepts": served.accepts()}
+    words = f"({keys} keys in training) does not classify fresh-key ciphertexts"
+    with pytest.raises(InputError, match=re.escape(words)):
         service.classify(images)
+
+
+def test_client_refuses_a_service_that_does_not_describe_a_keyless_model(client, images):
+    def answer(request):
+        return httpx.Response(200, json={"name": "something else"})
+
+    with httpx.Client(transport=httpx.MockTransport(answer), base_url="http://x") as http:
+        service = Client("http://x", http=http)
+        with pytest.raises(ServiceError, match=r"not a keyless service .*has no input_size, "):
+            service.classify(images)
+    service = Client("http://testserver", http=client)
+    service._info = {**service.info, "cipher": {"name": "pe", "options": {"rounds": 3}}}
+    with pytest.raises(ServiceError, match=r"the served cipher .* is not one this keyless makes"):
+        service.classify(images)
+
+
+def test_a_service_failure_still_reports_the_files_refused_before_it(client, images, tmp_path):
+    info = Client("http://testserver", http=client).info
+
+    def answer(request):
+        if request.method == "GET":
+            return httpx.Response(200, json=info)
+        return httpx.Response(503, json={"detail": "busy"})
+
+    Image.fromarray(images[0]).save(tmp_path / "good.png")
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    with httpx.Client(transport=httpx.MockTransport(answer), base_url="http://x") as http:
+        rows, errors = classify_files(Client("http://x", http=http), [tmp_path])
+    assert rows == [] and len(errors) == 2
+    assert "bad.png" in str(errors[0]) and str(errors[1]) == "http://x: 503 busy"
 
 
 def _bad_pngs(images):
@@ -283,3 +324,11 @@ def test_client_splits_requests_by_bytes_as_well_as_images(tiny_run, images, mon
         results = Client("http://testserver", http=http).classify(images, encrypt=False)
     assert sizes == [2 * 32 * 32 * 3] * 4 and len(results) == 8
     assert [r["label"] for r in results] == expected_labels(tiny_run, images)
+
+
+def test_an_input_size_over_the_limits_is_refused_before_serving(tiny_run):
+    with pytest.raises(ConfigError, match=r"^a 300x300 image is over --max-pixels 65536 or "):
+        create_app(tiny_run, input_size=(300, 300), device="cpu")
+    small = Limits(max_request_bytes=32 * 32 * 3 - 1)
+    with pytest.raises(ConfigError, match="--max-request-bytes 3071: every request would be"):
+        create_app(tiny_run, limits=small, device="cpu")
