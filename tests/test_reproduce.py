@@ -1,7 +1,9 @@
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
 from keyless.cli import main
+from keyless.errors import ConfigError
 from keyless.records import read_record
 from keyless.reproduce import Row, reproduce, table_rows
 from keyless.reproduce._driver import _reuse
@@ -93,6 +95,13 @@ def test_reproduce_trains_the_chosen_rows_and_resumes(tmp_path):
     row = Row(independent.name, "", independent.config.replace(**TINY), "fresh_key")
     finished = {run: read_record(run) for run in (out / "plain", out / "le")}
     assert not _reuse(row, finished, tmp_path / "x")  # no ICIP run trains with independent keys
+    # other data: the finished rows are not this table's, and are not copied
+    save_quadrant_npz(tmp_path / "other.npz", n_train=96, n_test=64)
+    with pytest.raises(ConfigError, match=r"icip/plain: holds a run on plain images .* --data's"):
+        reproduce("icip", "cpu", tmp_path / "other.npz", out, progress=False, changes=TINY)
+    reproduce("access", "cpu", tmp_path / "other.npz", tmp_path / "access2", progress=False,
+              only=["fastnet-plain"], changes=TINY, reuse=[out])  # fmt: skip
+    assert "reused_from" not in read_record(tmp_path / "access2" / "fastnet-plain")
 
 
 def test_budget_table_rows_cover_four_curves_at_four_budgets():

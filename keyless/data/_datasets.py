@@ -44,6 +44,18 @@ class ImageSet:
         return ImageSet(self.images[index], self.labels[index], self.classes)
 
 
+def fingerprint(splits: dict[str, ImageSet]) -> str:
+    """SHA-256 over every split's name, images and labels: which data a run saw, whatever file
+    or format they were read from (class names aside: older keyless named some otherwise)."""
+    digest = hashlib.sha256()
+    for name in sorted(splits):
+        split = splits[name]
+        digest.update(f"{name}:{tuple(split.images.shape)}\n".encode())
+        digest.update(split.images.contiguous().numpy())
+        digest.update(split.labels.to(torch.int64).contiguous().numpy())
+    return digest.hexdigest()
+
+
 def load_splits(path: Path | str) -> dict[str, ImageSet]:
     """Load a dataset as named splits.
 

@@ -24,7 +24,7 @@ from keyless.reproduce._results import (
 )
 from keyless.reproduce._tables import Row, table_rows
 from keyless.runs import Run
-from keyless.train import TrainConfig, train
+from keyless.train import TrainConfig, data_source, train
 
 _TITLES = {
     "icip": "ICIP 2019 comparison (common key; augmentation in the cloud unless 'client')",
@@ -68,8 +68,10 @@ def reproduce(
     if unknown:
         raise ConfigError(f"--only: no row {', '.join(unknown)} in the {table} table; its rows: "
                           f"{', '.join(r.name for r in rows)}")  # fmt: skip
+    splits = load_splits(data) if run_training else None
+    source = data_source(None, splits) if splits is not None else None
     for row in rows:
-        _check_saved(row, out / row.name)
+        _check_saved(row, out / row.name, source)
     pending = [
         r
         for r in rows
@@ -77,12 +79,12 @@ def reproduce(
     ]
     finished = {
         run: run.read_record()
-        for source in reuse or []
-        for run in map(Run, sorted(Path(source).iterdir()))
+        for folder in reuse or []
+        for run in map(Run, sorted(Path(folder).iterdir()))
         if run.has_record()
     }
+    finished = {run: record for run, record in finished.items() if _same_data(record, source)}
     pending = [r for r in pending if not _reuse(r, finished, out / r.name)]
-    splits = load_splits(data) if pending else None
     for i, row in enumerate(pending, 1):
         if progress:
             print(f"[{i}/{len(pending)}] {row.name}: {row.label}", flush=True)
@@ -103,12 +105,22 @@ def _training(config: TrainConfig) -> dict[str, Any]:
     return {**config.to_dict(), "cipher": create_cipher(**config.cipher).settings()}
 
 
-def _check_saved(row: Row, folder: Path) -> None:
+def _same_data(record: dict[str, Any], source: str | None) -> bool:
+    """Whether a finished run trained on the data at hand (runs before keyless recorded it, or
+    no data at hand, count as the same)."""
+    return source is None or record.get("data_source", source) == source
+
+
+def _check_saved(row: Row, folder: Path, source: str | None) -> None:
     """Refuse (one line) a row's folder that holds a run of another training (another budget,
-    another table's row): it would be reported, or resumed, as this row."""
+    another table's row) or on other data: it would be reported, or resumed, as this row."""
     run = Run(folder)
     if run.has_record():
-        saved = TrainConfig.from_dict(run.read_record()["config"])
+        record = run.read_record()
+        if not _same_data(record, source):
+            raise ConfigError(f"{folder}: holds a run on {record['data_source']}, not on --data's "
+                              f"{source}; use another --out")  # fmt: skip
+        saved = TrainConfig.from_dict(record["config"])
     elif run.has_checkpoint():
         saved = run.load(mmap=True).config
     else:

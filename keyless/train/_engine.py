@@ -114,6 +114,7 @@ class Trainer:
     precision: str
     progress: bool
     checkpoint_minutes: float
+    data: str | None = None  # what the run trains on (:func:`data_source`)
     epoch: int = 0
     train_seconds: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -146,7 +147,7 @@ class Trainer:
             partial=partial.as_dict() if partial is not None else None,
             train_seconds=self.train_seconds,
             history=self.history,
-            data=self.upload.source,
+            data=self.data,
         )
 
     def save(self, partial: EpochTotals | None = None) -> None:
@@ -310,9 +311,12 @@ def train(
     manifest, splits = (
         (None, data) if isinstance(data, dict) else load_received(Path(data), require_upload)
     )
+    source = data_source(manifest, splits)
     if checkpoint is not None:
         config = checkpoint.config
-        _check_same_data(checkpoint, manifest, out)
+        if checkpoint.data is not None and checkpoint.data != source:  # older ones did not say
+            raise InputError(f"resuming {out}: the run trained on {checkpoint.data}, --data "
+                             f"holds {source}")  # fmt: skip
         splits = _checkpoint_classes(splits, checkpoint, f"resuming {out}")
     else:
         config = upload_config(config, manifest) if manifest is not None else config
@@ -323,14 +327,14 @@ def train(
     train_plain, test = split_data(splits, config)
     cipher = create_cipher(**config.cipher)
     if manifest is not None:  # the owner's ciphertexts: nothing to encrypt, no key here
-        upload = receive_upload(train_plain, config, seed, manifest)
+        upload = receive_upload(train_plain, config, seed)
     else:  # the simulated owner encrypts (the owner's copy stays in upload.client if needed)
         upload = prepare_upload(train_plain, config, cipher, seed)
     del train_plain, splits
     precision = resolve_precision(config.precision, procs.device)
     learner = _learner(config, upload, seed, procs, precision, compile_model)
     trainer = Trainer(config, seed, cipher, upload, learner, run, procs, precision,
-                      progress, checkpoint_minutes)  # fmt: skip
+                      progress, checkpoint_minutes, source)  # fmt: skip
     if checkpoint is not None:
         _restore(trainer, checkpoint)
     while trainer.epoch < trainer.epochs:
@@ -354,21 +358,13 @@ def train(
         "precision": precision,
         "keys_note": _keys_note(config, seed, manifest),
         "data": "ciphertexts: an owner's upload" if manifest else "plain images (simulated owner)",
+        "data_source": source,
         **({"upload": asdict(manifest)} if manifest else {}),
     }
     if procs.rank == 0:
         run.write_record(record)
     procs.finish()
     return record
-
-
-def _check_same_data(checkpoint: Checkpoint, manifest: Manifest | None, out: Path | str) -> None:
-    """A run resumes on the data it started on (checkpoints before keyless recorded it pass)."""
-    found = data_source(manifest)
-    if checkpoint.data is not None and checkpoint.data != found:
-        raise InputError(
-            f"resuming {out}: the run trained on {checkpoint.data}, --data holds {found}"
-        )
 
 
 def _checkpoint_classes(
@@ -412,7 +408,8 @@ def evaluate_run(
     train_set, test = split_data(splits, config)
     cipher = create_cipher(**(manifest.cipher if manifest else config.cipher))
     common_key = None  # rebuilt for a simulated owner's run only: an upload's key is the owner's
-    if config.keys == "common" and manifest is None and checkpoint.data in (None, PLAIN_SOURCE):
+    simulated = checkpoint.data is None or checkpoint.data.startswith(PLAIN_SOURCE)
+    if config.keys == "common" and manifest is None and simulated:
         common_key = owner_key(config, cipher, 1, tuple(train_set.images.shape[1:3]), seed)
     precision = resolve_precision(config.precision, dev)
     source = derived_source(seed, "test")

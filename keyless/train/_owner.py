@@ -16,7 +16,7 @@ import torch
 
 from keyless.cipher import Cipher, Key
 from keyless.config import TrainConfig
-from keyless.data import ImageSet, Manifest
+from keyless.data import ImageSet, Manifest, fingerprint
 from keyless.errors import ConfigError, InputError
 from keyless.keys import SeedSource
 
@@ -80,13 +80,14 @@ class Upload:
     val: ImageSet | None
     common_key: Key | None
     client: ClientAugment | None
-    source: str = PLAIN_SOURCE  # what the cloud received (:func:`data_source`)
 
 
-def data_source(manifest: Manifest | None) -> str:
-    """What a run trains on, as its checkpoint records it (a resume must find the same): an
-    owner's upload by its payload hash, or the simulated owner's plain images."""
-    return f"the upload with payload sha256 {manifest.payload_sha256}" if manifest else PLAIN_SOURCE
+def data_source(manifest: Manifest | None, splits: dict[str, ImageSet]) -> str:
+    """What a run trains on, as its checkpoint and record say (a resume must find the same): an
+    owner's upload by its payload hash, or the simulated owner's plain images by theirs."""
+    if manifest is not None:
+        return f"the upload with payload sha256 {manifest.payload_sha256}"
+    return f"{PLAIN_SOURCE} with sha256 {fingerprint(splits)}"
 
 
 def upload_config(config: TrainConfig, manifest: Manifest) -> TrainConfig:
@@ -103,12 +104,12 @@ def upload_config(config: TrainConfig, manifest: Manifest) -> TrainConfig:
     return config.replace(cipher=manifest.cipher)
 
 
-def receive_upload(train: ImageSet, config: TrainConfig, seed: int, manifest: Manifest) -> Upload:
+def receive_upload(train: ImageSet, config: TrainConfig, seed: int) -> Upload:
     """An owner's upload as the cloud gets it: ciphertexts already, under keys it never sees;
     only the validation split is carved."""
     keep, val_index = hold_out(len(train), config.val_size, seed)
     val = train.subset(val_index) if config.val_size else None
-    return Upload(train.subset(keep), val, None, None, source=data_source(manifest))
+    return Upload(train=train.subset(keep), val=val, common_key=None, client=None)
 
 
 def prepare_upload(train: ImageSet, config: TrainConfig, cipher: Cipher, seed: int) -> Upload:

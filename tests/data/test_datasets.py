@@ -11,7 +11,14 @@ import pytest
 import torch
 from PIL import Image
 
-from keyless.data import ImageSet, encrypt_dataset, load_splits, read_image, save_npz
+from keyless.data import (
+    ImageSet,
+    encrypt_dataset,
+    fingerprint,
+    load_splits,
+    read_image,
+    save_npz,
+)
 from keyless.data._download import download_cifar10
 from keyless.errors import InputError
 from keyless.keys import SeedSource
@@ -242,3 +249,15 @@ def test_a_failed_download_is_one_line_and_leaves_no_file(tmp_path, monkeypatch,
     with pytest.raises(InputError, match=r"^cannot download CIFAR-10 from .*pass --data") as info:
         download_cifar10(tmp_path)
     assert "\n" not in str(info.value) and not list(tmp_path.iterdir())
+
+
+def test_fingerprint_follows_the_pixels_and_labels_not_the_file(tmp_path):
+    images = torch.arange(6 * 12, dtype=torch.uint8).view(6, 2, 2, 3)
+    splits = {"train": ImageSet(images[:4], torch.arange(4), ("a",)),
+              "test": ImageSet(images[4:], torch.arange(2), ("a",))}  # fmt: skip
+    save_npz(tmp_path / "d.npz", splits)
+    assert fingerprint(load_splits(tmp_path / "d.npz")) == fingerprint(splits)
+    pixel = {**splits, "test": ImageSet(splits["test"].images.clone(), torch.arange(2), ("a",))}
+    pixel["test"].images[1, 1, 1, 2] = 2
+    label = {**splits, "test": ImageSet(splits["test"].images, torch.tensor([1, 0]), ("a",))}
+    assert len({fingerprint(s) for s in (splits, pixel, label)}) == 3
