@@ -23,6 +23,7 @@ def deadline_protocol(request_timeout: float, max_open: int) -> type[HttpToolsPr
 
     class DeadlineProtocol(HttpToolsProtocol):
         _deadline: asyncio.TimerHandle | None = None
+        _whole = 0  # requests received whole and not yet answered (pipelined ones queue)
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -47,11 +48,13 @@ def deadline_protocol(request_timeout: float, max_open: int) -> type[HttpToolsPr
 
         def on_message_complete(self) -> None:
             self._disarm()  # the request is whole: the app may take its time to answer
+            self._whole += 1
             super().on_message_complete()
 
         def on_response_complete(self) -> None:
+            self._whole -= 1
             super().on_response_complete()
-            if not self.transport.is_closing():
+            if not self._whole and not self.transport.is_closing():
                 self._arm()  # the next request on this connection gets its own deadline
 
         def connection_lost(self, exc: Exception | None) -> None:
