@@ -19,7 +19,7 @@ import torch
 from keyless.augment import shift
 from keyless.data import load_splits
 from keyless.runs import load_run
-from keyless.train._owner import hold_out
+from keyless.train._owner import hold_out, split_data
 
 Shift = tuple[int, int]
 SHIFTS: list[Shift] = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
@@ -53,13 +53,14 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("runs", nargs="+")
     args = parser.parse_args()
-    train = load_splits(args.data)["train"]
+    splits = load_splits(args.data)
     variants = [([(0, 0)], 0.5), (DIAGONAL[:2], 0.5), (DIAGONAL, 0.5), (NEIGHBOURS, 0.5)]
     variants.append((NEIGHBOURS, 1 / 9))
     print(f"| run | {COLUMNS} |\n|---|" + "---|" * len(variants))
     for run in args.runs:
         model, checkpoint = load_run(run)
-        _, val = hold_out(len(train.images), checkpoint.config.val_size, checkpoint.config.seed)
+        train, _ = split_data(splits, checkpoint.config)  # the owner's images, as training cut them
+        _, val = hold_out(len(train.images), checkpoint.config.val_size, checkpoint.seed)
         logits = pair_logits(model, train.images[val])
         row = [accuracy(logits, train.labels[val], v, c) for v, c in variants]
         print(f"| {run} | " + " | ".join(row) + " |", flush=True)

@@ -14,7 +14,8 @@ import torch
 
 from keyless._atomic import write_bytes_atomic
 from keyless.cipher import create_cipher
-from keyless.errors import InputError
+from keyless.config import TrainConfig
+from keyless.errors import InputError, KeylessError
 
 RECORD = "record.json"  # a run's record, beside its checkpoint (keyless.runs)
 RECORD_KEYS = ("config", "machine", "test", "train_seconds")  # what the report tables read
@@ -87,7 +88,15 @@ def read_record(path: Path | str) -> dict[str, Any]:
         raise InputError(f"{path}: not a JSON run record ({exc})") from None
     if not (isinstance(record, dict) and all(key in record for key in RECORD_KEYS)):
         raise InputError(f"{path}: not a keyless run record (no {', '.join(RECORD_KEYS)})")
-    return record
+    try:  # the config as keyless reads it, fields older keyless lacked at their defaults
+        config = TrainConfig.from_dict(record["config"]).to_dict()
+    except (KeylessError, TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise InputError(f"{path}: not a keyless run record (config: {exc})") from None
+    machine, test = record["machine"], record["test"]
+    if not (isinstance(machine, dict) and ("gpu" in machine or {"cpu", "cores"} <= set(machine))
+            and isinstance(test, dict)):  # fmt: skip
+        raise InputError(f"{path}: not a keyless run record (machine or test malformed)")
+    return {**record, "config": config}
 
 
 def _percent(value: float | None) -> str:
@@ -187,7 +196,8 @@ def mean_table(records: list[dict[str, Any]], pool_commits: bool = False) -> str
     for r in records:
         config = {k: v for k, v in r["config"].items() if k != "seed"}
         commit = "" if pool_commits else _commit(r)
-        key = json.dumps([config, r.get("data"), commit, _where(r)], sort_keys=True)
+        data = r.get("data_source", r.get("data"))  # the data's hash, in records that have it
+        key = json.dumps([config, data, commit, _where(r)], sort_keys=True)
         groups.setdefault(key, []).append(r)
     sets = ("plain", "fresh_key", "common_key", "plain_tta", "fresh_key_tta", "common_key_tta")
     lines = [
@@ -201,7 +211,7 @@ def mean_table(records: list[dict[str, Any]], pool_commits: bool = False) -> str
         cells = [
             _mean_std([t[s] for t in scores]) if all(s in t for t in scores) else "" for s in sets
         ]
-        seeds = ",".join(str(r["seed"]) for r in runs)
+        seeds = ",".join(str(r.get("seed")) for r in runs)
         commits = ",".join(dict.fromkeys(_commit(r) for r in runs))
         lines.append(
             f"| {_model_label(c)} | {c['keys']} | {cipher_label(c)} | {c['stem']} "

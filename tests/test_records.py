@@ -74,13 +74,21 @@ def test_an_upload_run_shows_its_re_keyed_test_split_as_the_fresh_key_one():
     assert "| 0 |  | 62.00 ± 0.00 |  |  | 63.00 ± 0.00 |  |" in mean_table([record]).splitlines()[2]
     simulated = _record(1, 0.8) | {"data": "plain images (simulated owner)"}
     assert len(mean_table([record, simulated]).splitlines()) == 4  # other data: another row
+    cifar, other = (_record(s, 0.8) | {"data_source": f"plain images with sha256 {s}"}
+                    for s in (0, 1))  # fmt: skip
+    assert len(mean_table([cifar, other]).splitlines()) == 4  # other plain data: another row
 
 
 def test_report_refuses_files_that_are_not_run_records_in_one_line(tmp_path):
     (tmp_path / "chart.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
     (tmp_path / "keyless.json").write_text(json.dumps({"format": "keyless-upload"}))
+    bare = _record(0, 0.8) | {"config": {"model": "fastnet", "colour": "red"}}
+    (tmp_path / "bare.json").write_text(json.dumps(bare))
+    (tmp_path / "where.json").write_text(json.dumps(_record(0, 0.8) | {"machine": {"cpu": "x"}}))
     for name, words in (("chart.png", "not a JSON run record"),
-                        ("keyless.json", "not a keyless run record (no config, ")):  # fmt: skip
+                        ("keyless.json", "not a keyless run record (no config, "),
+                        ("bare.json", "not a keyless run record (config: "),
+                        ("where.json", "not a keyless run record (machine or test")):  # fmt: skip
         result = CliRunner().invoke(main, ["report", str(tmp_path / name)])
         assert result.exit_code == 2 and words in result.stderr, result.output
         assert result.stderr.count("\n") == 1

@@ -224,16 +224,22 @@ class GANAttack(_Generated):
         g_opt = torch.optim.Adam(self.net.parameters(), **adam)
         d_opt = torch.optim.Adam(self.critic.parameters(), **adam)
         bce = nn.BCEWithLogitsLoss()
+        device = attacker_images.device
+        self.net.to(device)
+        self.critic.to(device)
+        victims = victim_ciphertexts.to(device)
         start = time.perf_counter()
         self.net.train()
         for _ in tqdm(range(self.epochs), desc="gan", leave=False):
             d_total = g_total = 0.0
-            batches = torch.randperm(len(attacker_images)).split(self.batch_size)
+            batches = torch.randperm(len(attacker_images), device=device).split(self.batch_size)
+            done = 0
             for index in batches:
                 real = _to_float(attacker_images[index])
-                pick = torch.randint(len(victim_ciphertexts), (len(index),))  # unpaired draw
-                fake = self.net(_to_float(victim_ciphertexts[pick]))
-                ones, zeros = torch.ones(len(index), 1), torch.zeros(len(index), 1)
+                pick = torch.randint(len(victims), (len(index),), device=device)  # unpaired
+                fake = self.net(_to_float(victims[pick]))
+                ones = torch.ones(len(index), 1, device=device)
+                zeros = torch.zeros(len(index), 1, device=device)
                 d_loss = bce(self.critic(real), ones) + bce(self.critic(fake.detach()), zeros)
                 d_opt.zero_grad(set_to_none=True)
                 d_loss.backward()
@@ -243,7 +249,10 @@ class GANAttack(_Generated):
                 g_loss.backward()
                 g_opt.step()
                 d_total, g_total = d_total + d_loss.item(), g_total + g_loss.item()
-            self.losses.append((d_total / len(batches), g_total / len(batches)))
+                done += 1
+                if _out_of_time(start, self.budget_seconds):
+                    break
+            self.losses.append((d_total / done, g_total / done))
             if _out_of_time(start, self.budget_seconds):
                 break
         return self

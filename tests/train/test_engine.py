@@ -165,7 +165,11 @@ def test_runs_that_cannot_be_built_are_one_line_before_training(tmp_path, monkey
         train(balanced, splits, tmp_path / "e", progress=False)
     with pytest.raises(ConfigError, match=r"^a cutout of 17 pixels does not fit 16x16 images$"):
         train(recipe("fast", cutout=17, **TINY), splits, tmp_path / "f", progress=False)
-    assert not any((tmp_path / name).exists() for name in "abcdef")
+    odd = quadrant_splits(40, 8, size=18)
+    with pytest.raises(ConfigError, match=r"^--adapt block works on 4x4 blocks: 18x18 images do"):
+        train(recipe("fast", keys="common", adapt="block", **TINY), odd, tmp_path / "g",
+              progress=False)  # fmt: skip
+    assert not any((tmp_path / name).exists() for name in "abcdefg")
 
 
 def test_older_runs_load_with_configs_keyless_now_refuses_for_new_runs(tmp_path):
