@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Issue 3 point 8 on a lent GPU, as one prepared script: the fast recipe (full-width fastnet) for
 # every key setting, and shortened paper-recipe ResNet-18 / DenseNet runs with independent keys.
-# Each run starts only while the time budget lasts.
+# Each run starts only while the time budget lasts, and resumes (the script can be started again).
 #   bash benchmarks/gpu_runs.sh DATA RUNS_DIR [BUDGET_SECONDS]
 set -u
-COMMON=(--seed 0 --device cuda)
+COMMON=(--seed 0 --device cuda --resume)
 source "$(dirname "$0")/gpu_budget.sh"
 fast=(--model fastnet --epochs 10)
 run fast-independent-invariant "${fast[@]}" --keys independent --stem invariant
