@@ -52,7 +52,7 @@ def deadline_protocol(request_timeout: float, max_open: int) -> type[HttpToolsPr
             super().on_message_complete()
 
         def on_response_complete(self) -> None:
-            self._whole -= 1
+            self._whole = max(0, self._whole - 1)  # an answer may come before its body arrived
             super().on_response_complete()
             if not self._whole and not self.transport.is_closing():
                 self._arm()  # the next request on this connection gets its own deadline
