@@ -112,9 +112,14 @@ class Run:
         return read_record(self.record_path)
 
 
+def adapter_block_size(config: TrainConfig) -> int:
+    """The block a block-wise adaptation network works on: the cipher's, else 4 (for PE)."""
+    return getattr(create_cipher(**config.cipher), "block_size", 4)
+
+
 def build_model(config: TrainConfig, num_classes: int) -> Classifier:
     """The run's classifier (a block-wise adaptation network takes the cipher's block size)."""
-    block_size = getattr(create_cipher(**config.cipher), "block_size", 4)
+    block_size = adapter_block_size(config)
     try:
         return create_model(
             config.model, num_classes, config.stem, config.adapt, block_size, **config.model_kwargs

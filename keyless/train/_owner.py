@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import torch
 
-from keyless.cipher import Cipher, Key, create_cipher
+from keyless.cipher import Cipher, Key
 from keyless.config import TrainConfig
 from keyless.data import ImageSet, Manifest, fingerprint
 from keyless.errors import ConfigError, InputError
 from keyless.keys import SeedSource
+from keyless.runs import adapter_block_size
 
 PLAIN_SOURCE = "plain images (a simulated owner)"
 
@@ -36,7 +37,7 @@ def split_data(splits: dict[str, ImageSet], config: TrainConfig) -> tuple[ImageS
     h, w = train.images.shape[1:3]
     if config.cutout > min(h, w):
         raise ConfigError(f"a cutout of {config.cutout} pixels does not fit {h}x{w} images")
-    block = getattr(create_cipher(**config.cipher), "block_size", 4)  # as build_model's
+    block = adapter_block_size(config)
     if config.adapt == "block" and (h % block or w % block):
         raise ConfigError(f"--adapt block works on {block}x{block} blocks: {h}x{w} images "
                           "do not divide into them")  # fmt: skip
