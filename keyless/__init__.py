@@ -1,0 +1,63 @@
+"""keyless: deep learning on images encrypted with pixel-based encryption, with no key to manage.
+
+The public functions and classes are importable from here; each loads its subpackage on first
+use, so ``import keyless`` stays light (torch and numba load when needed, the web service only
+from :mod:`keyless.serve`).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import import_module, metadata
+from pathlib import Path
+from typing import Any
+
+_EXPORTS = {
+    "keyless.attacks": ("create_attack", "list_attacks", "run_attacks"),
+    "keyless.cipher": ("Cipher", "Key", "PixelCipher", "create_cipher", "list_ciphers"),
+    "keyless.data": ("EncryptedDataset", "encrypt_dataset", "load_image_folder", "load_npz"),
+    "keyless.errors": (
+        "ConfigError",
+        "InputError",
+        "KeyMaterialError",
+        "KeylessError",
+        "OutputError",
+        "UnknownNameError",
+    ),
+    "keyless.evaluate": ("predict",),
+    "keyless.invariant": ("fold", "sorted_fold"),
+    "keyless.keys": ("CsprngSource", "KeySource", "MasterKeySource", "SeedSource"),
+    "keyless.models": ("Classifier", "create_model", "list_models"),
+    "keyless.runs": ("load_run",),
+    "keyless.train": ("TrainConfig", "evaluate_run", "recipe"),
+}  # not train() nor evaluate(): keyless.train and keyless.evaluate are their modules
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def _version() -> str:
+    """The installed distribution's version, else (a source tree on sys.path) pyproject's."""
+    try:
+        return metadata.version("keyless")
+    except metadata.PackageNotFoundError:
+        pass
+    try:
+        with open(Path(__file__).resolve().parent.parent / "pyproject.toml", "rb") as file:
+            return tomllib.load(file)["project"]["version"]
+    except (OSError, tomllib.TOMLDecodeError, KeyError):
+        return "0+unknown"
+
+
+__version__ = _version()
+__all__ = ["__version__", *sorted(_MODULE_OF)]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'keyless' has no attribute {name!r}")
+    value = getattr(import_module(_MODULE_OF[name]), name)
+    globals()[name] = value  # loaded once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULE_OF})

@@ -110,7 +110,7 @@ def cipher_label(config: dict[str, Any]) -> str:
     options = create_cipher(**config.get("cipher", {})).settings()
     name = options.pop("name")
     defaults = create_cipher(name).settings()
-    return " ".join([name, *(f"{k}={v}" for k, v in options.items() if defaults[k] != v)])
+    return " ".join([name, *(f"{k}={v}" for k, v in options.items() if defaults.get(k) != v)])
 
 
 def _adapt_label(adapt: str | bool) -> str:
@@ -130,7 +130,7 @@ def _model_label(config: dict[str, Any]) -> str:
     return " ".join(label)
 
 
-def _where(record: dict[str, Any]) -> str:
+def machine_label(record: dict[str, Any]) -> str:
     """The machine and the precision it ran in (bf16 autocast or fp32)."""
     m = record["machine"]
     where = m.get("gpu") or f"{m['cpu']}, {m['cores']} cores"
@@ -159,8 +159,9 @@ def report_table(records: list[dict[str, Any]]) -> str:
     common key, without and with TTA; an upload's re-keyed test split as the fresh-key one),
     training time, machine, commit and the command."""
     header = (
-        "| run | model | keys | cipher | rekey | stem | adapt | epochs | plain | fresh key "
-        "| common key | plain TTA | fresh key TTA | common key TTA | train s | machine "
+        "| run | model | keys | cipher | rekey | stem | adapt | epochs | plain, no TTA "
+        "| fresh key, no TTA | common key, no TTA | plain, TTA | fresh key, TTA "
+        "| common key, TTA | train s | machine "
         "| commit | command |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
@@ -176,47 +177,64 @@ def report_table(records: list[dict[str, Any]]) -> str:
             f"| {_percent(t.get('plain'))} | {_percent(t.get('fresh_key'))} "
             f"| {_percent(t.get('common_key'))} | {_percent(t.get('plain_tta'))} "
             f"| {_percent(t.get('fresh_key_tta'))} | {_percent(t.get('common_key_tta'))} "
-            f"| {r['train_seconds']:.0f} | {_where(r)} | {_commit(r)} | {command} |"
+            f"| {r['train_seconds']:.0f} | {machine_label(r)} | {_commit(r)} | {command} |"
         )
     return header + "\n".join(rows) + "\n"
 
 
-def _mean_std(values: list[float]) -> str:
+def mean_std(values: list[float]) -> str:
+    """Fractions as "mean ± sample standard deviation" in % (± 0.00 for a single value)."""
     mean = statistics.fmean(values)
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{100 * mean:.2f} ± {100 * std:.2f}"
 
 
-def mean_table(records: list[dict[str, Any]], pool_commits: bool = False) -> str:
-    """Runs that differ only in their seed, grouped (same config, data, commit and machine): the
-    setting, mean ± standard deviation of each test accuracy, and the seeds. ``pool_commits``
-    also groups runs of different commits (for when the training code did not change between
-    them); the commit cell then lists each one."""
+def seed_groups(
+    records: list[dict[str, Any]], pool_commits: bool = False
+) -> list[list[dict[str, Any]]]:
+    """Runs that differ only in their seed, grouped in order of first appearance: same config,
+    data, commit and machine (``pool_commits``: any commit)."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         config = {k: v for k, v in r["config"].items() if k != "seed"}
         commit = "" if pool_commits else _commit(r)
         data = r.get("data_source", r.get("data"))  # the data's hash, in records that have it
-        key = json.dumps([config, data, commit, _where(r)], sort_keys=True)
+        key = json.dumps([config, data, commit, machine_label(r)], sort_keys=True)
         groups.setdefault(key, []).append(r)
+    return list(groups.values())
+
+
+MEAN_NOTE = (
+    "Test accuracy in %, mean ± sample standard deviation over the seeds listed. TTA: test-time "
+    "augmentation (each image also scored mirrored and shifted by a pixel); no TTA: one pass."
+)
+
+
+def mean_table(records: list[dict[str, Any]], pool_commits: bool = False) -> str:
+    """Runs that differ only in their seed, grouped (``seed_groups``): the setting, mean ±
+    standard deviation of each test accuracy without and with TTA, and the seeds; then
+    :data:`MEAN_NOTE`. ``pool_commits`` also groups runs of different commits (for when the
+    training code did not change between them); the commit cell then lists each one."""
     sets = ("plain", "fresh_key", "common_key", "plain_tta", "fresh_key_tta", "common_key_tta")
     lines = [
-        "| model | keys | cipher | stem | adapt | rekey | epochs | seeds | plain | fresh key "
-        "| common key | plain TTA | fresh key TTA | common key TTA | machine | commit |",
+        "| model | keys | cipher | stem | adapt | rekey | epochs | seeds | plain, no TTA "
+        "| fresh key, no TTA | common key, no TTA | plain, TTA | fresh key, TTA "
+        "| common key, TTA | machine | commit |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for runs in groups.values():
+    for runs in seed_groups(records, pool_commits):
         c = runs[0]["config"]
         scores = [with_upload_columns(r["test"], r["config"]["keys"]) for r in runs]
         cells = [
-            _mean_std([t[s] for t in scores]) if all(s in t for t in scores) else "" for s in sets
+            mean_std([t[s] for t in scores]) if all(s in t for t in scores) else "" for s in sets
         ]
         seeds = ",".join(str(r.get("seed")) for r in runs)
         commits = ",".join(dict.fromkeys(_commit(r) for r in runs))
         lines.append(
             f"| {_model_label(c)} | {c['keys']} | {cipher_label(c)} | {c['stem']} "
             f"| {_adapt_label(c['adapt'])} | {'yes' if c['rekey'] else ''} "
-            f"| {c['epochs']:g} | {seeds} | {' | '.join(cells)} | {_where(runs[0])} "
+            f"| {c['epochs']:g} | {seeds} | {' | '.join(cells)} | {machine_label(runs[0])} "
             f"| {commits} |"
         )
+    lines += ["", MEAN_NOTE]
     return "\n".join(lines) + "\n"

@@ -111,18 +111,29 @@ class Run:
     def read_record(self) -> dict[str, Any]:
         return read_record(self.record_path)
 
+    def finished_record(self) -> dict[str, Any] | None:
+        """The record of a run trained and evaluated to the end, else ``None``: training writes
+        the record last and removes an old one when a new run starts in the folder."""
+        return self.read_record() if self.has_checkpoint() and self.has_record() else None
+
 
 def adapter_block_size(config: TrainConfig) -> int:
-    """The block a block-wise adaptation network works on: the cipher's, else 4 (for PE)."""
+    """The block a block-wise adaptation network or bagnet works on: the cipher's, else 4."""
     return getattr(create_cipher(**config.cipher), "block_size", 4)
 
 
 def build_model(config: TrainConfig, num_classes: int) -> Classifier:
-    """The run's classifier (a block-wise adaptation network takes the cipher's block size)."""
-    block_size = adapter_block_size(config)
+    """The run's classifier (block-wise parts take the cipher's block size; the key-invariant
+    stem, the cipher)."""
     try:
         return create_model(
-            config.model, num_classes, config.stem, config.adapt, block_size, **config.model_kwargs
+            config.model,
+            num_classes,
+            config.stem,
+            config.adapt,
+            adapter_block_size(config),
+            create_cipher(**config.cipher),
+            **config.model_kwargs,
         )
     except ValueError as exc:  # a model option out of range (an odd whiten_width...): one line
         raise ConfigError(str(exc)) from None

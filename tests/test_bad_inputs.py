@@ -1,5 +1,5 @@
 """Table-driven: odd inputs to the CLI, in-process; each gives one line and its exit status,
-never a traceback, and nothing is written for it (issue 16)."""
+never a traceback, and nothing is written for it."""
 
 import numpy as np
 import pytest

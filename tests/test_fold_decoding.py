@@ -1,6 +1,6 @@
 import torch
 
-from benchmarks.fold_decoding import error_after_best_global_map, raster_decode
+from benchmarks.security.fold_decoding import error_after_best_global_map, raster_decode
 from keyless.attacks import candidate_decryptions
 from keyless.invariant import sorted_fold
 

@@ -1,12 +1,19 @@
 import json
 
-from benchmarks.privacy_chart import best_accuracy, best_attack, chart, table
+from benchmarks.security.privacy_chart import best_accuracy, best_attack, chart, table
+from keyless.train import recipe
 
 
-def _record(folder, keys, cipher, test):
+def _record(folder, keys, cipher, test, seed=0):
     folder.mkdir(parents=True)
-    (folder / "record.json").write_text(json.dumps({"config": {"keys": keys, "cipher": cipher},
-                                                    "test": test}))  # fmt: skip
+    record = {
+        "config": recipe("fast", keys=keys, cipher=cipher, seed=seed).to_dict(),
+        "seed": seed,
+        "test": test,
+        "machine": {"cpu": "Some CPU", "cores": 2},
+        "train_seconds": 1.0,
+    }
+    (folder / "record.json").write_text(json.dumps(record))
     return folder / "record.json"
 
 
@@ -21,19 +28,27 @@ def _report(folder, cipher, keys, rows, attacker_images=10_000, victims=1000):
     return folder / "report.json"
 
 
-def test_each_cipher_and_key_mode_gets_its_best_accuracy_and_its_best_attack(tmp_path):
-    records = [
-        _record(tmp_path / "a", "independent", {}, {"fresh_key": 0.80, "fresh_key_tta": 0.82}),
-        _record(tmp_path / "b", "independent", {"name": "pe"}, {"fresh_key": 0.85}),
+def test_each_cipher_and_key_mode_gets_its_best_mean_over_seeds_and_its_best_attack(tmp_path):
+    records = [  # two seeds of one setting: their mean is its point, not the best seed
+        _record(tmp_path / "a-s0", "independent", {}, {"fresh_key": 0.80, "fresh_key_tta": 0.82}),
+        _record(tmp_path / "a-s1", "independent", {}, {"fresh_key": 0.90, "fresh_key_tta": 0.92},
+                seed=1),
+        _record(tmp_path / "b", "independent", {"name": "pe"}, {"fresh_key": 0.84}),
         _record(
             tmp_path / "c", "independent", {"name": "pe", "shuffle": False}, {"fresh_key": 0.99}
         ),  # a variant: not the cipher the attacks ran on
-        _record(tmp_path / "d", "common", {"name": "le"}, {"common_key": 0.7, "fresh_key": 0.9}),
+        _record(tmp_path / "d", "common", {"name": "le"},
+                {"common_key": 0.7, "common_key_tta": 0.75, "fresh_key": 0.9}),
         _record(tmp_path / "e", "plain", {}, {"plain": 0.95}),
-    ]
+    ]  # fmt: skip
     accuracy = best_accuracy(records)
-    assert accuracy == {("pe", "independent"): (85.0, str(tmp_path / "b")),
-                        ("le", "common"): (70.0, str(tmp_path / "d"))}  # fmt: skip
+    assert set(accuracy) == {("pe", "independent"), ("le", "common")}
+    pe = accuracy["pe", "independent"]
+    assert (round(pe.mean, 6), pe.cell, pe.tta, pe.seeds) == (85.0, "85.00 ± 7.07", "87.00 ± 7.07",
+                                                              "0,1")  # fmt: skip
+    assert pe.runs == f"{tmp_path.as_posix()}/{{a-s0,a-s1}}"
+    le = accuracy["le", "common"]  # TTA moves blocks of a block cipher: not valid, not shown
+    assert (le.cell, le.tta, le.runs) == ("70.00", "", (tmp_path / "d").as_posix())
     reports = [
         _report(tmp_path / "r1", "pe", "independent",
                 [{"attack": "fr", "ssim_mean": 0.1}, {"attack": "invariant", "ssim_mean": 0.6}]),
@@ -45,11 +60,13 @@ def test_each_cipher_and_key_mode_gets_its_best_accuracy_and_its_best_attack(tmp
     points = chart(accuracy, attack, tmp_path / "privacy.png")
     assert points == [("le", "common"), ("pe", "independent")]  # etc has no accuracy record
     assert (tmp_path / "privacy.png").read_bytes()[:4] == b"\x89PNG"
-    assert "| PE | independent | 85.00 |" in table(accuracy, attack, points)
+    markdown = table(accuracy, attack, points)
+    assert "| PE | independent | 85.00 ± 7.07 | 87.00 ± 7.07 | 0,1 |" in markdown
+    assert "| LE | common | 70.00 | none | 0 |" in markdown
 
 
 def test_security_tables_are_rewritten_between_their_markers_only(tmp_path):
-    from benchmarks.security_table import update
+    from benchmarks.security.security_table import update
 
     for keys, ssim in (("independent", 0.25), ("common", 1.0)):
         _report(tmp_path / f"pe-{keys}", "pe", keys, [{"attack": "helper", "ssim_mean": ssim,
@@ -75,7 +92,7 @@ def _row(attack, ssim):
 def test_reports_of_one_cipher_and_key_mode_are_merged_in_order(tmp_path):
     import pytest
 
-    from benchmarks.security_table import merged, table
+    from benchmarks.security.security_table import merged, table
 
     _report(tmp_path / "old", "pe", "independent", [_row("fr", 0.1), _row("invariant", 0.3)])
     _report(tmp_path / "new", "pe", "independent", [_row("invariant", 0.6)], 50_000)
@@ -100,7 +117,7 @@ def test_reports_of_one_cipher_and_key_mode_are_merged_in_order(tmp_path):
 def test_the_privacy_table_is_written_between_its_markers(tmp_path):
     import pytest
 
-    from benchmarks.privacy_chart import update
+    from benchmarks.security.privacy_chart import update
 
     document = tmp_path / "SECURITY.md"
     document.write_text("Before.\n<!-- privacy-table -->\nold\n<!-- /privacy-table -->\nAfter.\n")

@@ -3,7 +3,7 @@ import json
 from click.testing import CliRunner
 
 from keyless.cli import main
-from keyless.records import mean_table, report_table
+from keyless.records import MEAN_NOTE, mean_table, report_table
 from keyless.train import recipe
 
 
@@ -21,10 +21,15 @@ def _record(seed, plain, commit="abc1234def", **config):
     }
 
 
+def _rows(table):
+    """The body rows of a Markdown table (after its header and rule, before any note)."""
+    return [line for line in table.splitlines()[2:] if line.startswith("|")]
+
+
 def test_mean_table_groups_runs_that_differ_only_in_their_seed():
     records = [_record(0, 0.80, keys="plain"), _record(1, 0.90, keys="plain"),
                _record(0, 0.70, keys="plain", commit="fff0000"), _record(2, 0.5)]  # fmt: skip
-    lines = mean_table(records).splitlines()[2:]
+    lines = _rows(mean_table(records))
     assert len(lines) == 3  # another commit or another setting is another row
     assert lines[0].startswith(
         "| fastnet 8/16/32 | plain |  | plain |  |  | 10 | 0,1 | 85.00 ± 7.07 |"
@@ -35,7 +40,7 @@ def test_mean_table_groups_runs_that_differ_only_in_their_seed():
 
 def test_mean_table_pools_commits_on_request_and_lists_them():
     records = [_record(0, 0.80), _record(1, 0.90, commit="fff0000"), _record(2, 0.70)]
-    lines = mean_table(records, pool_commits=True).splitlines()[2:]
+    lines = _rows(mean_table(records, pool_commits=True))
     assert len(lines) == 1
     assert "| 0,1,2 | 80.00 ± 10.00 |" in lines[0]
     assert lines[0].endswith("| abc1234,fff0000 |")
@@ -47,7 +52,7 @@ def test_mean_table_tells_common_key_settings_apart_and_shows_their_accuracy():
         _record(0, 0.8, keys="common", cipher={"name": "pe", "shuffle": False})
         | {"test": {"common_key": 0.7, "common_key_tta": 0.72}},
     ]
-    lines = mean_table(records).splitlines()[2:]
+    lines = _rows(mean_table(records))
     assert "| common | pe | plain | pixel |  | 10 | 0 |  |  | 75.00 ± 0.00 |  |  |  |" in lines[0]
     assert "| common | pe shuffle=False | plain |  |" in lines[1]
     assert "| 70.00 ± 0.00 |  |  | 72.00 ± 0.00 |" in lines[1]
@@ -71,12 +76,12 @@ def test_an_upload_run_shows_its_re_keyed_test_split_as_the_fresh_key_one():
                       "upload_rekeyed_tta": 0.63}  # fmt: skip
     row = report_table([record]).splitlines()[2]
     assert "| 10 |  | 62.00 |  |  | 63.00 |  | 10 |" in row  # no plain or common-key test set
-    assert "| 0 |  | 62.00 ± 0.00 |  |  | 63.00 ± 0.00 |  |" in mean_table([record]).splitlines()[2]
+    assert "| 0 |  | 62.00 ± 0.00 |  |  | 63.00 ± 0.00 |  |" in _rows(mean_table([record]))[0]
     simulated = _record(1, 0.8) | {"data": "plain images (simulated owner)"}
-    assert len(mean_table([record, simulated]).splitlines()) == 4  # other data: another row
+    assert len(_rows(mean_table([record, simulated]))) == 2  # other data: another row
     cifar, other = (_record(s, 0.8) | {"data_source": f"plain images with sha256 {s}"}
                     for s in (0, 1))  # fmt: skip
-    assert len(mean_table([cifar, other]).splitlines()) == 4  # other plain data: another row
+    assert len(_rows(mean_table([cifar, other]))) == 2  # other plain data: another row
 
 
 def test_report_refuses_files_that_are_not_run_records_in_one_line(tmp_path):
@@ -113,6 +118,28 @@ def test_mean_table_tells_fastnet_shapes_apart():
     records = [_record(0, 0.9) for _ in shapes]
     for record, kw in zip(records, shapes, strict=True):
         record["config"]["model_kwargs"].update(kw)
-    rows = [line.split(" | ")[0] for line in mean_table(records).splitlines()[2:]]
+    rows = [line.split(" | ")[0] for line in _rows(mean_table(records))]
     labels = ["residual", "residual depth 1", "whiten 3x3"]
     assert sorted(rows) == [f"| fastnet 8/16/32 {label}" for label in labels]
+
+
+def test_report_mean_shows_each_accuracy_without_and_with_tta_over_named_seeds(tmp_path):
+    """Like for like: a figure with TTA is never the only one shown."""
+    for seed, (plain, tta) in enumerate([(0.90, 0.92), (0.80, 0.84)]):
+        record = _record(seed, plain, keys="independent", stem="invariant")
+        record["test"] = {"plain": plain, "fresh_key": plain, "plain_tta": tta,
+                          "fresh_key_tta": tta}  # fmt: skip
+        (tmp_path / f"s{seed}").mkdir()
+        (tmp_path / f"s{seed}" / "record.json").write_text(json.dumps(record))
+    result = CliRunner().invoke(main, ["report", "--mean", str(tmp_path / "s0"),
+                                       str(tmp_path / "s1")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    header, _, row = result.stdout.splitlines()[:3]
+    cells = dict(zip(header.split(" | "), row.split(" | "), strict=True))
+    assert cells["seeds"] == "0,1"
+    assert cells["plain, no TTA"] == cells["fresh key, no TTA"] == "85.00 ± 7.07"
+    assert cells["plain, TTA"] == cells["fresh key, TTA"] == "88.00 ± 5.66"
+    assert cells["common key, no TTA"] == cells["common key, TTA"] == ""
+    assert result.stdout.rstrip().endswith(MEAN_NOTE)
+    plain_row = report_table([_record(0, 0.8)]).splitlines()[0]
+    assert "| plain, no TTA |" in plain_row and "| plain, TTA |" in plain_row

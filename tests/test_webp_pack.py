@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from benchmarks.webp_pack import TILE, pack, unpack
+from tools.webp_pack import TILE, pack, unpack
 
 
 def test_pack_and_unpack_give_the_npz_back_byte_for_byte(tmp_path):

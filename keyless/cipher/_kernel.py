@@ -7,6 +7,7 @@ index per value); on other devices torch's gather does the same thing batched on
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import numba
@@ -14,36 +15,83 @@ import numpy as np
 import torch
 
 _CHUNK = 1 << 16  # pixels per parallel work item
+_forked = False
+
+
+def _in_forked_child() -> None:
+    global _forked
+    _forked = True
+
+
+# numba's OpenMP threading layer (GNU libgomp) kills a forked child that runs a parallel kernel,
+# e.g. a DataLoader worker forked after the parent encrypted: forked children run the serial
+# kernels (same chunks, same results).
+os.register_at_fork(after_in_child=_in_forked_child)
+
+
+def _parallel(n: int) -> bool:
+    """Whether ``n`` pixels go through numba's thread pool: not in a forked child, and more than
+    one chunk (a single chunk gains nothing from threads and pays for waking them)."""
+    return n > _CHUNK and not _forked
+
+
+@numba.njit(cache=True, boundscheck=False)
+def _apply_chunk(
+    x: np.ndarray, codes: np.ndarray, table: np.ndarray, out: np.ndarray, chunk: int
+) -> None:
+    for p in range(chunk * _CHUNK, min(codes.shape[0], (chunk + 1) * _CHUNK)):
+        k = codes[p]
+        out[p, 0] = x[p, table[k, 0]] ^ table[k, 3]
+        out[p, 1] = x[p, table[k, 1]] ^ table[k, 4]
+        out[p, 2] = x[p, table[k, 2]] ^ table[k, 5]
 
 
 @numba.njit(parallel=True, cache=True, boundscheck=False)
-def _apply_numba(x: np.ndarray, codes: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
-    n = codes.shape[0]
-    for chunk in numba.prange((n + _CHUNK - 1) // _CHUNK):
-        for p in range(chunk * _CHUNK, min(n, (chunk + 1) * _CHUNK)):
-            k = codes[p]
-            out[p, 0] = x[p, table[k, 0]] ^ table[k, 3]
-            out[p, 1] = x[p, table[k, 1]] ^ table[k, 4]
-            out[p, 2] = x[p, table[k, 2]] ^ table[k, 5]
+def _apply_parallel(x: np.ndarray, codes: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
+    for chunk in numba.prange((codes.shape[0] + _CHUNK - 1) // _CHUNK):
+        _apply_chunk(x, codes, table, out, chunk)
+
+
+@numba.njit(cache=True, boundscheck=False)
+def _apply_serial(x: np.ndarray, codes: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
+    for chunk in range((codes.shape[0] + _CHUNK - 1) // _CHUNK):
+        _apply_chunk(x, codes, table, out, chunk)
+
+
+@numba.njit(cache=True, boundscheck=False)
+def _codes_chunk(
+    raw: np.ndarray, spare: np.ndarray, lut: np.ndarray, out: np.ndarray, chunk: int, share: int
+) -> bool:
+    """Codes for one chunk from its own share of the spare pool; ``False`` if the share ran dry."""
+    j, end = chunk * share, (chunk + 1) * share
+    for p in range(chunk * _CHUNK, min(raw.shape[0], (chunk + 1) * _CHUNK)):
+        value = lut[raw[p]]
+        while value == 255 and j < end:  # 255 marks a rejected byte
+            value = lut[spare[j]]
+            j += 1
+        out[p] = value
+    return j < end
 
 
 @numba.njit(parallel=True, cache=True, boundscheck=False)
-def _codes_numba(raw: np.ndarray, spare: np.ndarray, lut: np.ndarray, out: np.ndarray) -> bool:
-    n = raw.shape[0]
-    chunks = (n + _CHUNK - 1) // _CHUNK
-    per_chunk = spare.shape[0] // max(chunks, 1)
+def _codes_parallel(raw: np.ndarray, spare: np.ndarray, lut: np.ndarray, out: np.ndarray) -> bool:
+    chunks = (raw.shape[0] + _CHUNK - 1) // _CHUNK
+    share = spare.shape[0] // max(chunks, 1)
     dry = 0
     for chunk in numba.prange(chunks):
-        j, end = chunk * per_chunk, (chunk + 1) * per_chunk
-        for p in range(chunk * _CHUNK, min(n, (chunk + 1) * _CHUNK)):
-            value = lut[raw[p]]
-            while value == 255 and j < end:  # 255 marks a rejected byte
-                value = lut[spare[j]]
-                j += 1
-            out[p] = value
-        if j == end:
+        if not _codes_chunk(raw, spare, lut, out, chunk, share):
             dry += 1
     return dry == 0
+
+
+@numba.njit(cache=True, boundscheck=False)
+def _codes_serial(raw: np.ndarray, spare: np.ndarray, lut: np.ndarray, out: np.ndarray) -> bool:
+    chunks = (raw.shape[0] + _CHUNK - 1) // _CHUNK
+    share = spare.shape[0] // max(chunks, 1)
+    wet = True
+    for chunk in range(chunks):
+        wet &= _codes_chunk(raw, spare, lut, out, chunk, share)
+    return wet
 
 
 def uniform_bytes(read: Callable[[int], np.ndarray], n: int, modulus: int) -> np.ndarray:
@@ -60,7 +108,8 @@ def uniform_bytes(read: Callable[[int], np.ndarray], n: int, modulus: int) -> np
     while True:
         raw = read(n)
         spare = read(int(n * spare_share) + 64 * (n // _CHUNK + 1))
-        if _codes_numba(raw, spare, lut, out):
+        codes = _codes_parallel if _parallel(n) else _codes_serial
+        if codes(raw, spare, lut, out):
             return out
         spare_share *= 2
 
@@ -87,7 +136,7 @@ def apply_transforms(x: torch.Tensor, codes: torch.Tensor, table: np.ndarray) ->
         return _apply_torch(flat, flat_codes, torch.from_numpy(table)).view(x.shape)
     out = torch.empty(x.shape, dtype=torch.uint8)
     if flat.numel():
-        _apply_numba(
+        (_apply_parallel if _parallel(len(flat)) else _apply_serial)(
             flat.contiguous().numpy(),
             flat_codes.contiguous().numpy(),
             table.astype(np.uint8),

@@ -56,8 +56,8 @@ class EncryptedDataset(Dataset):
 
 
 def _as_uint8_hwc(image: Any, index: int) -> torch.Tensor:
-    if isinstance(image, Image.Image):
-        image = np.asarray(image.convert("RGB") if image.mode in ("L", "1", "P") else image)
+    if isinstance(image, Image.Image):  # np.array, not asarray: torch warns on read-only arrays
+        image = np.array(image.convert("RGB") if image.mode in ("L", "1", "P") else image)
     if isinstance(image, np.ndarray):
         image = torch.from_numpy(np.ascontiguousarray(image))
     if not (
@@ -94,7 +94,9 @@ def encrypt_dataset(
             encrypts once). ``True``: a new key on every access (re-keying as augmentation).
         transform: applied to the encrypted (H, W, 3) uint8 tensor, e.g. conversion to float.
 
-    The first item is checked up front, so a wrong dataset fails here and not mid-training.
+    The first item is checked up front, so a wrong dataset fails here and not mid-training. The
+    wrapper works under a DataLoader's worker processes (forked or spawned); fixed keys are the
+    same in every worker.
     """
     if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
         raise InputError(f"expected a map-style dataset, got {type(dataset).__name__}")

@@ -9,7 +9,7 @@ augmentation (claim c) and with keyless's key-invariant stem. ``budget``: the cl
 training budgets (5 to 40 epochs of fastnet): plain training, independent keys encrypted once,
 re-keyed every epoch, and the invariant stem. ``diagnostic``: where the fold's cost comes from.
 
-Budgets: ``cpu`` trains fastnet with the 15-minute recipe of issue 3 (widths 32, 64, 128, 10
+Budgets: ``cpu`` trains fastnet with the 15-minute fast recipe (widths 32, 64, 128, 10
 epochs) for every row, and ResNet-18 / DenseNet for one epoch (one-cycle) for the plain and
 independent-key rows only; ``paper`` uses the papers' 300-epoch schedule (for a GPU).
 """

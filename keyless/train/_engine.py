@@ -293,7 +293,8 @@ def train(
     Args:
         config: the run's configuration (see :data:`keyless.train.RECIPES`).
         data: a dataset path for :func:`keyless.data.load_splits`, or loaded splits.
-        resume: continue from ``out``'s checkpoint if it exists (its config wins).
+        resume: continue from ``out``'s checkpoint if it exists (its config wins); a
+            finished run's record is returned as it is, once ``data`` is checked to be its.
         device: ``cpu`` or ``cuda``; default CUDA when available.
         command: the command line that started the run, kept in the record.
         checkpoint_minutes: also checkpoint within an epoch after this much training time.
@@ -318,6 +319,9 @@ def train(
             raise InputError(f"resuming {out}: the run trained on {checkpoint.data}, --data "
                              f"holds {source}")  # fmt: skip
         splits = _checkpoint_classes(splits, checkpoint, f"resuming {out}")
+        if (finished := run.finished_record()) is not None:  # the same data, checked above
+            procs.finish()
+            return finished  # nothing to encrypt, train or evaluate again
     else:
         config = upload_config(config, manifest) if manifest is not None else config
         config.check_new_run()
