@@ -31,6 +31,22 @@ def random_translate(images: torch.Tensor, pad: int, generator: torch.Generator)
     return images[batch, rows[:, :, None], cols[:, None, :]]
 
 
+def random_block_translate(
+    images: torch.Tensor, size: int, pad: int, generator: torch.Generator
+) -> torch.Tensor:
+    """Shift every ``size`` x ``size`` block of every image within itself, each by its own
+    random offset in -pad..pad, filling by reflection inside the block.
+
+    Per-pixel keys move with their pixels and the block scramble only moves whole blocks, so on
+    a ``pe-scramble`` ciphertext this is the encryption of the plain image with its blocks
+    shifted the same way: a shift augmentation that survives the scramble.
+    """
+    n, h, w, c = images.shape
+    blocks = images.reshape(n, h // size, size, w // size, size, c).transpose(2, 3)
+    moved = random_translate(blocks.reshape(-1, size, size, c), pad, generator)
+    return moved.reshape(n, h // size, w // size, size, size, c).transpose(2, 3).reshape(n, h, w, c)
+
+
 def shift(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """Shift all images by (dy, dx), filling by reflection (for test-time augmentation)."""
     h, w = images.shape[1:3]

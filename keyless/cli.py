@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import json
 import os
 import signal
@@ -37,7 +38,7 @@ from keyless.data import (
 from keyless.errors import ConfigError, InputError, KeylessError, KeyMaterialError
 from keyless.invariant import fold
 from keyless.keys import CsprngSource, MasterKeySource, SeedSource, check_value
-from keyless.models import ADAPTERS, STEMS, list_models
+from keyless.models import ADAPTERS, MODELS, STEMS, list_models
 from keyless.records import mean_table, read_record, report_table
 from keyless.reproduce import BUDGETS, TABLES
 from keyless.reproduce import reproduce as run_reproduction
@@ -97,8 +98,9 @@ def cipher_options(command: Callable[..., Any]) -> Callable[..., Any]:
         default="pe",
         show_default=True,
         type=click.Choice(list_ciphers()),
-        help="pe: the paper's pixel-based cipher; le: Tanaka's learnable encryption; "
-        "ele: extended LE; etc: encryption-then-compression.",
+        help="pe: the paper's pixel-based cipher; pe-scramble: PE, then the blocks' positions "
+        "scrambled by the key; le: Tanaka's learnable encryption; ele: extended LE; etc: "
+        "encryption-then-compression.",
     )
     @click.option(
         "--no-shuffle", is_flag=True, help="pe: negative-positive step only (no colour shuffle)."
@@ -115,8 +117,15 @@ def cipher_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )
     @click.option(
         "--block-size",
-        type=click.IntRange(1, 16),
-        help="le, ele, etc: block side M in pixels (default 4).",
+        type=click.IntRange(1, 32),
+        help="le, ele, etc: block side M in pixels (default 4, at most 16); pe-scramble: the "
+        "side of the blocks whose positions each key scrambles (default 8).",
+    )
+    @click.option(
+        "--noise",
+        type=click.FloatRange(0, 255),
+        help="pe, pe-scramble: the owner adds Gaussian noise of this standard deviation (grey "
+        "levels) to every plain value before encrypting; decryption gives the noisy image.",
     )
     @functools.wraps(command)
     def wrapper(
@@ -125,6 +134,7 @@ def cipher_options(command: Callable[..., Any]) -> Callable[..., Any]:
         np_mode: str | None,
         np_per: str | None,
         block_size: int | None,
+        noise: float | None,
         **kw: Any,
     ) -> Any:
         options = {
@@ -132,6 +142,7 @@ def cipher_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "np_mode": np_mode,
             "np_per": np_per,
             "block_size": block_size,
+            "noise": noise,
         }
         try:
             cipher = create_cipher(cipher_name, **options)
@@ -257,7 +268,7 @@ def encrypt(inputs, out, seed, common_key, master_key, size, max_pixels, cipher)
     _finish(
         inputs,
         out,
-        lambda x, ids: cipher.encrypt(x, plan.keys(x, ids)),
+        lambda x, ids: cipher.encrypt(cipher.obscure(x), plan.keys(x, ids)),
         "encrypt",
         max_pixels,
         on_done=lambda: _write_manifest(
@@ -265,8 +276,9 @@ def encrypt(inputs, out, seed, common_key, master_key, size, max_pixels, cipher)
             describe(out, _planned(cipher, seed, common_key, source)),  # the key file exists
         ),
         size=_image_size(size if "x" in size.lower() else f"{size}x{size}") if size else None,
-        check=None
-        if isinstance(source, CsprngSource) and common_key is None
+        check=None  # fresh keys, or fresh noise, cannot be replayed to check a resume
+        if (isinstance(source, CsprngSource) and common_key is None)
+        or cipher.settings().get("noise")
         else lambda x, ids: cipher.encrypt(x, existing.keys(x, ids)),
     )
 
@@ -389,11 +401,30 @@ def keygen(out, kind, size, cipher) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write the grid PNG.",
 )
-def demo(out) -> None:
-    """Encrypt the bundled sample photos and write a grid: plain | two keys | FR fold."""
-    from keyless.demo import encryption_grid
+@click.option(
+    "--train",
+    "run",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Then train the demo's run in this folder (fastnet 32/64/128, 3 epochs, independent "
+    "keys, invariant stem, seed 0; resumed if interrupted, read back if finished) and tell how "
+    "it went.",
+)
+@click.option(
+    "--data", type=click.Path(exists=True, path_type=Path),
+    help=f"With --train: CIFAR-10 npz/archive; default ${DATA_ENV}, else download CIFAR-10.",
+)  # fmt: skip
+def demo(out, run, data) -> None:
+    """Encrypt the bundled sample photos and write a grid: plain | two keys | what every key
+    leaves visible (the sorted fold)."""
+    from keyless.demo import demo_summary, encryption_grid, run_demo
 
-    click.echo(f"wrote {encryption_grid(out)}")
+    if run is None:
+        if data is not None:
+            raise click.UsageError("--data needs --train")
+        click.echo(f"wrote {encryption_grid(out)}")
+        return
+    command = " ".join(["keyless", *sys.argv[1:]])
+    click.echo(demo_summary(run_demo(out, run, data, command)), nl=False)
 
 
 _CONFIG_FIELD = {"recipe_name": "recipe", "widths": "model_kwargs", "whiten_width": "model_kwargs",
@@ -424,14 +455,16 @@ def _check_resume(ctx: click.Context, config: Any, saved: Any, out: Path) -> Non
 
 def _with_model_kwargs(config: TrainConfig, **values: Any) -> TrainConfig:
     """``config`` with the backbone options the user gave on top of the recipe's; a recipe's
-    fastnet options are dropped for another ``--model``, whose own options the user did not
-    give."""
+    options that another ``--model`` does not take are dropped, and a given option it does not
+    take is a usage error."""
     given = {k: v for k, v in values.items() if v is not None}
-    if config.model != "fastnet":
-        if given:
-            raise click.UsageError(f"--widths and --whiten-width shape fastnet, not {config.model}")
-        return config.replace(model_kwargs={})
-    return config.replace(model_kwargs={**config.model_kwargs, **given})
+    takes = inspect.signature(MODELS.get(config.model)).parameters
+    refused = [f"--{k.replace('_', '-')}" for k in given if k not in takes]
+    if refused:
+        shapes = "fastnet" if "whiten_width" in given else "fastnet and bagnet"
+        raise click.UsageError(f"{' and '.join(refused)} shape {shapes}, not {config.model}")
+    kept = {k: v for k, v in config.model_kwargs.items() if k in takes}
+    return config.replace(model_kwargs={**kept, **given})
 
 
 MAX_SIDE = 16384  # pixels: a common key for larger images is a mistake, not a use
@@ -528,7 +561,8 @@ upload_flag = click.option(
     help="fast: airbench94; invariant: independent keys, key-invariant stem, batches of 256 "
     "(the best measured on the fold); muon: the same with airbench94_muon's optimizer, batches "
     "of 1000; invariant96: airbench96 on the fold (a residual fastnet 128/512/512, 31 epochs, "
-    "cutout; a GPU budget); paper: SGD 0.1, steps at 150/225.",
+    "cutout; a GPU budget); bag: the invariant recipe on bagnet for --cipher pe-scramble "
+    "(the blocks' sorted folds as a set, no shifts); paper: SGD 0.1, steps at 150/225.",
 )
 @click.option(
     "--epochs",
@@ -619,6 +653,7 @@ def train_cmd(
     elif not resume and (run.has_checkpoint() or run.has_record()):
         raise InputError(f"{out} already holds a run: --resume continues it, another --out or "
                          "removing the folder starts a new one")  # fmt: skip
+    finished = resume and run.finished_record() is not None
     record = train(
         config,
         find_dataset(data),
@@ -630,6 +665,9 @@ def train_cmd(
         command=" ".join(["keyless", *sys.argv[1:]]),
         require_upload=require_upload,
     )
+    if finished:
+        click.echo(f"{out}: the run finished already; its recorded test accuracies (nothing "
+                   "trained or evaluated again):", err=True)  # fmt: skip
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one report
         click.echo(json.dumps(record["test"], indent=2))
 
@@ -674,7 +712,7 @@ def reproduce(table, budget, data, out, only, results_only, reuse, device) -> No
     """Rerun a paper's comparison table: every training it needs, then RESULTS.md and a chart.
 
     Resumable: finished rows are skipped and an interrupted row resumes from its checkpoint, so
-    a long table can be spread over several sessions.
+    a long table can be spread over several invocations.
     """
     path = run_reproduction(
         table,
@@ -855,7 +893,7 @@ def serve_cmd(run, host, port, max_request_bytes, max_images, max_pixels, no_acc
 
     POST /v1/classify takes PNG files (multipart/form-data) or raw uint8 arrays
     (application/octet-stream with an X-Image-Shape: N,H,W,3 header); GET /v1/model describes the
-    model; GET /healthz. See README.md, "Inference service".
+    model; GET /healthz. See docs/service.md.
     """
     limits = Limits(max_request_bytes, max_images, max_pixels)
     serve(run, host, port, limits=limits, access_log=not no_access_log, **opts)

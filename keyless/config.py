@@ -50,6 +50,7 @@ class TrainConfig:
     flip: bool = True
     contrast: float = 0.0  # each image's distance from mid-grey times 1 +/- this (PE-exact)
     cutout: int = 0  # pixels: side of a grey square hidden in each training image (airbench96: 12)
+    block_translate: int = 0  # pixels: each cipher block shifted within itself (pe-scramble)
     alternating_flip: bool = True  # airbench: each image mirrored on alternate epochs
     lookahead: bool = False  # airbench's EMA of weights every few steps
     lookahead_every: int = 5  # steps between lookahead updates (airbench: 5 of 1024 images)
@@ -69,7 +70,7 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be at least 1, got {value}")
-        for name in ("val_size", "translate", "cutout"):
+        for name in ("val_size", "translate", "cutout", "block_translate"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be at least 0, got {getattr(self, name)}")
         if self.seed is not None and not 0 <= self.seed < 2**32:
@@ -84,6 +85,9 @@ class TrainConfig:
                 "--rekey re-encrypts in the cloud; it does not go with client augmentation "
                 "(--augment client), where the owner encrypts every augmented batch"
             )
+
+        if self.block_translate and "block_size" not in self.cipher:
+            raise ConfigError("block_translate shifts the cipher's blocks; this cipher has none")
 
     def check_new_run(self) -> None:
         """Refuse what keyless no longer trains, though older runs that did still load."""

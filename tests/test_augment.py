@@ -80,3 +80,33 @@ def test_cutout_zero_is_the_identity_and_too_large_is_refused():
     assert random_cutout(x, 0, torch.Generator()) is x
     with pytest.raises(ValueError, match="cutout of 5 pixels does not fit 4x4 images"):
         random_cutout(x, 5, torch.Generator())
+
+
+def test_block_translate_shifts_each_block_within_itself_and_commutes_with_the_scramble():
+    from keyless.augment import random_block_translate
+    from keyless.cipher import PixelCipher, PixelKey, ScrambledPixelCipher
+    from keyless.invariant import blocks_of, image_of
+
+    cipher = ScrambledPixelCipher(block_size=8)
+    plain = torch.randint(0, 256, (3, 32, 32, 3), dtype=torch.uint8)
+    key = cipher.keygen(3, (32, 32))
+    encrypted = cipher.encrypt(plain, key)
+    moved = random_block_translate(encrypted, 8, 2, torch.Generator().manual_seed(0))
+    assert not torch.equal(moved, encrypted)
+    assert torch.equal(random_block_translate(encrypted, 8, 0, torch.Generator()), encrypted)
+    # the same offsets, block by block, on the plain image's blocks where they landed
+    blocks = blocks_of(plain, 8)
+    landed = torch.gather(blocks, 1, key.positions.long()[..., None].expand_as(blocks))
+    shifted = random_block_translate(
+        image_of(landed, 32, 32, 8), 8, 2, torch.Generator().manual_seed(0)
+    )
+    pixel_key = key.pixel.codes[..., None]  # PE codes follow their pixels the same way
+    codes = image_of(
+        torch.gather(blocks_of(pixel_key, 8), 1, key.positions.long()[..., None].expand(3, 16, 64)),
+        32,
+        32,
+        8,
+    )
+    codes = random_block_translate(codes.expand(3, 32, 32, 3).contiguous(), 8, 2,
+                                   torch.Generator().manual_seed(0))[..., 0]  # fmt: skip
+    assert torch.equal(PixelCipher().encrypt(shifted, PixelKey(codes)), moved)

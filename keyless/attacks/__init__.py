@@ -22,6 +22,7 @@ from keyless.attacks._classic import (
     fr_attack,
     keyspace_bits,
 )
+from keyless.attacks._jigsaw import BlockPlacer, JigsawPlacer, blocks_placed, greedy_assignment
 from keyless.attacks._learned import GANAttack, ITNAttack, UNet, pixel_stack, ssim_loss
 from keyless.attacks._metrics import per_image, similarity
 from keyless.attacks._report import run_attacks, write_report
@@ -31,15 +32,19 @@ __all__ = [
     "Attack",
     "AttackResult",
     "BlockHelperAttack",
+    "BlockPlacer",
     "GANAttack",
     "HelperImageAttack",
     "ITNAttack",
+    "JigsawPlacer",
     "Scenario",
     "UNet",
+    "blocks_placed",
     "candidate_decryptions",
     "create_attack",
     "fr_advanced_attack",
     "fr_attack",
+    "greedy_assignment",
     "keyspace_bits",
     "list_attacks",
     "per_image",

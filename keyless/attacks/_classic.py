@@ -11,9 +11,18 @@ from typing import Any
 import torch
 
 from keyless.attacks._base import Attack, Scenario, register_attack
-from keyless.cipher import NUM_CODES, BlockCipher, BlockKey, Cipher, PixelCipher, PixelKey
+from keyless.cipher import (
+    NUM_CODES,
+    BlockCipher,
+    BlockKey,
+    Cipher,
+    PixelCipher,
+    PixelKey,
+    ScrambledKey,
+    ScrambledPixelCipher,
+)
 from keyless.cipher._pe import DECRYPT_TABLE, ENCRYPT_TABLE
-from keyless.invariant import fold
+from keyless.invariant import blocks_of, fold, image_of
 
 
 def keyspace_bits(cipher: Cipher, height: int, width: int) -> dict[str, float | str]:
@@ -101,6 +110,36 @@ class HelperImageAttack:
 
 
 @dataclass
+class ScrambleHelperAttack:
+    """Chosen plaintext on ``pe-scramble``: the (1, 2, 3) helper shows the PE code of the pixel
+    that landed at each position; undoing those codes on a second helper, whose every block
+    spells its own index in base 256, shows where each block came from. Exact under a common
+    key."""
+
+    cipher: ScrambledPixelCipher
+    encrypt_oracle: Callable[[torch.Tensor], torch.Tensor]
+
+    def recover_key(self, height: int, width: int) -> ScrambledKey:
+        m, blocks = self.cipher.block_size, self.cipher.blocks(height, width)
+        landed = HelperImageAttack(self.encrypt_oracle).recover_key(height, width)
+        index = torch.arange(blocks)
+        digits = torch.stack([index >> 16, index >> 8, index], -1).remainder(256).to(torch.uint8)
+        helper = image_of(digits[None, :, None].expand(1, blocks, m * m, 3).flatten(2), height,
+                          width, m)  # fmt: skip
+        seen = blocks_of(PixelCipher().decrypt(self.encrypt_oracle(helper), landed), m)
+        source = seen[..., :3].long()  # each output block's first pixel: its source's index
+        # under independent keys the helpers meet different keys: the indices are noise
+        positions = (source[..., 0] << 16 | source[..., 1] << 8 | source[..., 2]) % blocks
+        moved = blocks_of(landed.codes[..., None], m)  # codes where the pixels landed
+        codes = torch.empty_like(moved).scatter_(1, positions[..., None].expand_as(moved), moved)
+        return ScrambledKey(PixelKey(image_of(codes, height, width, m)[..., 0]), positions.int())
+
+    def reconstruct(self, ciphertexts: torch.Tensor) -> torch.Tensor:
+        key = self.recover_key(*ciphertexts.shape[1:3])
+        return self.cipher.decrypt(ciphertexts, key.to(ciphertexts.device))
+
+
+@dataclass
 class BlockHelperAttack:
     """Chosen plaintext on a block-wise cipher (LE, ELE, EtC): a few helper images give the key.
 
@@ -185,15 +224,19 @@ class FRAdvanced(Attack):
 
 @register_attack("helper")
 class Helper(Attack):
-    """Chosen plaintext: :class:`HelperImageAttack` on PE, :class:`BlockHelperAttack` on LE, ELE
-    and EtC, with the scenario's oracle; exact under a common key, one image's worth otherwise."""
+    """Chosen plaintext: :class:`HelperImageAttack` on PE, :class:`ScrambleHelperAttack` on
+    pe-scramble, :class:`BlockHelperAttack` on LE, ELE and EtC, with the scenario's oracle; exact
+    under a common key, one image's worth otherwise."""
 
-    ciphers = ("pe", "le", "ele", "etc")
+    ciphers = ("pe", "pe-scramble", "le", "ele", "etc")
 
     def attack(
         self, ciphertexts: torch.Tensor, scenario: Scenario
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         cipher = scenario.cipher
+        if isinstance(cipher, ScrambledPixelCipher):
+            scramble = ScrambleHelperAttack(cipher, scenario.oracle)
+            return scramble.reconstruct(ciphertexts), {"helper_images": 2}
         if isinstance(cipher, BlockCipher):
             helper = BlockHelperAttack(cipher, scenario.oracle)
             extra = {"helper_images": helper.helpers(*ciphertexts.shape[1:3])}

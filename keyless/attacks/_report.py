@@ -10,9 +10,11 @@ import torch
 
 from keyless._atomic import atomic_path, write_bytes_atomic
 from keyless.attacks._base import Scenario, create_attack
+from keyless.attacks._jigsaw import blocks_placed
 from keyless.attacks._metrics import per_image, similarity
 from keyless.cipher import Cipher
 from keyless.data import ImageSet
+from keyless.invariant import sorted_fold
 from keyless.keys import SeedSource
 from keyless.records import git_commit, machine
 from keyless.visualize import image_grid
@@ -35,7 +37,9 @@ def run_attacks(
     chosen image encrypted the way the victims' next image would be. Learned attacks train for
     at most ``budget_seconds`` each. An attack that does not apply to ``cipher`` is listed under
     ``skipped`` with the reason; one that returns no images (``keyspace``) reports its ``extra``
-    under its name.
+    under its name. One that lays out the invariant's blocks (``jigsaw``: ``placed_folds`` in its
+    ``extra``) gets ``blocks_placed`` in its row, the fraction of the victims' blocks it put at
+    their true position, and ``blocks_chance`` (1 / blocks per image).
 
     Returns:
         The report (rows of SSIM/PSNR mean and std, seconds per attack) and the images by column.
@@ -51,7 +55,10 @@ def run_attacks(
             return cipher.encrypt(images, common)
         return cipher.encrypt_fresh(images, source)[0]
 
-    encrypted = encrypt(victims.images)
+    if common is not None:
+        encrypted, key = cipher.encrypt(victims.images, common), common
+    else:
+        encrypted, key = cipher.encrypt_fresh(victims.images, source)
 
     scenario = Scenario(cipher, attacker.images, encrypt, source, budget_seconds)
     rows = [
@@ -79,13 +86,18 @@ def run_attacks(
             report[result.name] = result.extra
             continue
         columns[result.name] = result.reconstructions
-        rows.append(
-            {
-                "attack": result.name,
-                **similarity(result.reconstructions, victims.images),
-                "seconds": result.seconds,
-            }
-        )
+        row = {
+            "attack": result.name,
+            **similarity(result.reconstructions, victims.images),
+            "seconds": result.seconds,
+        }
+        placed = result.extra.pop("placed_folds", None)
+        if placed is not None:  # against what the owners encrypted (any owner noise included)
+            size = result.extra["block_size"]
+            truth = sorted_fold(cipher.decrypt(encrypted, key))
+            row["blocks_placed"] = blocks_placed(placed, truth, size)
+            row["blocks_chance"] = size * size / (h * w)
+        rows.append(row)
     report.update(rows=rows, machine=machine(), git_commit=commit, seed=seed)
     return report, columns
 
@@ -105,6 +117,12 @@ def write_report(report: dict[str, Any], columns: dict[str, torch.Tensor], out: 
             f"{r['psnr_mean']:.2f} | {r['psnr_std']:.2f}",
         )
         lines.append(f"| {r['attack']} | {ssim} | {psnr} | {r['seconds']:.1f} |")
+    for r in report["rows"]:
+        if "blocks_placed" in r:
+            lines.append(
+                f"\n{r['attack']}: {r['blocks_placed']:.1%} of the victims' blocks placed at "
+                f"their true position (chance {r['blocks_chance']:.1%})."
+            )
     if "keyspace" in report:
         space = report["keyspace"]
         lines.append(f"\nKey space: {space['bits']:.0f} bits per image; {space['remark']}.")

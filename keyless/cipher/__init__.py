@@ -1,5 +1,5 @@
-"""Ciphers for images in one registry: the paper's pixel-based encryption (``pe``) and the
-block-wise baselines (``le``, ``ele``, ``etc``).
+"""Ciphers for images in one registry: the paper's pixel-based encryption (``pe``), PE with a
+keyed block scramble (``pe-scramble``), and the block-wise baselines (``le``, ``ele``, ``etc``).
 
 Every cipher has ``name``, ``commutes_with_moves``, ``settings()``,
 ``keygen(n, (H, W), source, ids, device)``, ``encrypt``, ``decrypt``, ``encrypt_fresh``, ``rekey``,
@@ -17,10 +17,12 @@ from keyless.cipher._block import (
 )
 from keyless.cipher._pe import NUM_CODES, PERMUTATIONS, PixelCipher, PixelKey
 from keyless.cipher._protocol import Cipher, Key
+from keyless.cipher._scramble import ScrambledKey, ScrambledPixelCipher
 from keyless.registry import Registry
 
 CIPHERS: Registry[Cipher] = Registry("cipher")
 CIPHERS.register("pe")(PixelCipher)
+CIPHERS.register("pe-scramble")(ScrambledPixelCipher)
 CIPHERS.register("le")(LearnableCipher)
 CIPHERS.register("ele")(ExtendedLearnableCipher)
 CIPHERS.register("etc")(EtCCipher)
@@ -52,6 +54,8 @@ __all__ = [
     "LearnableCipher",
     "PixelCipher",
     "PixelKey",
+    "ScrambledKey",
+    "ScrambledPixelCipher",
     "create_cipher",
     "list_ciphers",
 ]

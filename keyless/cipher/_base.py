@@ -12,7 +12,7 @@ import torch
 
 from keyless._imagetypes import ImageLike, to_batch
 from keyless.cipher._protocol import Cipher, Key
-from keyless.keys import KeySource
+from keyless.keys import CsprngSource, KeySource, SeedSource
 
 
 class CipherBase:
@@ -43,9 +43,31 @@ class CipherBase:
             (ciphertexts, keys), the keys on the images' device.
         """
         batch, restore = to_batch(images)
+        return self._encrypt_new_keys(self.obscure(batch, source), source, ids, restore)
+
+    def _encrypt_new_keys(
+        self: Cipher, batch: torch.Tensor, source: KeySource | None, ids: list[str] | None, restore
+    ) -> tuple[ImageLike, Key]:
         n, h, w, _ = batch.shape
         key = self.keygen(n, (h, w), source, ids, device=batch.device)
         return restore(self.encrypt(batch, key)), key
+
+    def obscure(self, images: torch.Tensor, source: KeySource | None = None) -> torch.Tensor:
+        """What the owner does to (N, H, W, 3) uint8 plain images before encrypting them: add
+        Gaussian noise of standard deviation ``noise`` grey levels to every value (rounded,
+        clipped to 0..255) when the cipher has a ``noise`` option above 0, else nothing.
+
+        Noise is not a key and nobody can take it off: decryption gives the noisy image back.
+        It comes from the OS CSPRNG, or from a seeded source's next stream (experiments).
+        """
+        noise = getattr(self, "noise", 0.0)
+        if not noise:
+            return images
+        stream = (source if isinstance(source, SeedSource) else CsprngSource()).stream()
+        seed = int.from_bytes(stream.read(8).tobytes(), "little") >> 1
+        z = torch.randn(images.shape, generator=torch.Generator().manual_seed(seed)) * noise
+        noisy = images.float() + z.to(images.device)
+        return noisy.round_().clamp_(0, 255).to(torch.uint8)
 
     def key_invariant(self, ciphertexts: torch.Tensor) -> torch.Tensor | None:
         """What every key leaves unchanged, (N, H, W, C) uint8, or ``None`` where none is known
@@ -61,4 +83,5 @@ class CipherBase:
         (for PE, ``decrypt(result, compose(old_key, fresh))`` is the plain image); PE's balanced
         keys are the exception (two compose to an unbalanced one), so training refuses them.
         """
-        return self.encrypt_fresh(ciphertexts, source)
+        batch, restore = to_batch(ciphertexts)
+        return self._encrypt_new_keys(batch, source, None, restore)  # noise is the owner's only

@@ -12,12 +12,16 @@ in reverse order. The ciphers differ only in how keys are drawn:
 - ``etc``: block scrambling, then per block a rotation/flip, an all-or-nothing inversion and a
   colour shuffle (Chuman, Sirichotedumrong and Kiya), written as a permutation of the block's
   3 M^2 bytes and a mask of all 0 or all 255.
+
+Each declares its key invariant (``key_invariant``): the image put in a canonical form that no
+key changes, i.e. all that a ciphertext under an independent key tells about its image.
 """
 
 from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import permutations
 from pathlib import Path
@@ -33,10 +37,12 @@ from keyless._imagetypes import ImageLike, to_batch
 from keyless.cipher._base import CipherBase
 from keyless.cipher._kernel import uniform_bytes
 from keyless.errors import InputError, KeyMaterialError
+from keyless.invariant import sort_rows
 from keyless.keys import ByteStream, CsprngSource, KeySource
 
 _KEY_MAGIC = b"KEYLESS-BLOCKKEY-1\n"
 _CHUNK = 2048  # images per gather, to bound the int64 index memory
+_CANDIDATES = 1 << 22  # candidate blocks EtC's key_invariant compares at once
 
 
 def _is_permutation(order: torch.Tensor) -> bool:
@@ -231,7 +237,7 @@ class BlockCipher(CipherBase):
         """Inverse of :meth:`to_symbols`: (n, B, S) symbols -> (n, h, w, 3) uint8 images."""
         n, m = sym.shape[0], self.block_size
         if self.nibbles:
-            sym = sym.view(n, sym.shape[1], -1, 2)
+            sym = sym.reshape(n, sym.shape[1], -1, 2)
             sym = sym[..., 0] << 4 | sym[..., 1]
         x = sym.reshape(n, h // m, w // m, m, m, 3).permute(0, 1, 3, 2, 4, 5)
         return x.reshape(n, h, w, 3)
@@ -252,6 +258,16 @@ class BlockCipher(CipherBase):
             sym = torch.empty_like(sym).scatter_(1, index, sym)
         sym = torch.empty_like(sym).scatter_(2, key.perm.long().expand(n, b, s), sym) ^ key.mask
         return self.from_symbols(sym, *x.shape[1:3])
+
+
+def _chunked(
+    fn: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, size: int
+) -> torch.Tensor:
+    """``fn`` (images to images of the same shape) over slices of ``size`` images,
+    concatenated: bounds the memory of its temporaries. An empty batch comes back as a copy."""
+    if not len(images):
+        return images.clone()
+    return torch.cat([fn(images[i : i + size]) for i in range(0, len(images), size)])
 
 
 def _bits(stream: ByteStream, count: int) -> np.ndarray:
@@ -286,6 +302,44 @@ class LearnableCipher(BlockCipher):
             math.lgamma(blocks + 1) / math.log(2) if self.scramble else 0.0
         )
 
+    def key_invariant(self, ciphertexts: torch.Tensor) -> torch.Tensor:
+        """What no key changes: (N, H, W, 3) uint8 ciphertexts -> (N, H, W, 3) uint8, the
+        canonical nibbles below packed back into bytes and blocks (:meth:`from_symbols`).
+
+        A key complements nibbles (v -> 15 - v) and permutes them within blocks. In the first
+        two cases below the result is the image under one particular key (a mask, a
+        permutation, a block order), so two images share it exactly when a key maps one to the
+        other: the invariant is maximal.
+
+        - a key per block (ELE): a block can become exactly the blocks with the same multiset of
+          folds min(v, 15 - v), so each block's folds sorted (values 0..7); with ``scramble``
+          every block order is reachable too, so the blocks are put in lexicographic order.
+        - one key for all blocks, blocks in place (LE): seen as a (B, S) matrix of nibbles,
+          the mask complements whole columns and the permutation permutes columns. Each
+          column is turned so that its first nibble is at most 7 (exactly one of v and 15 - v
+          is), then the columns are sorted lexicographically: equal results mean the same
+          multiset of columns up to complement, i.e. the same orbit.
+        - one key for all blocks with ``scramble`` (neither paper's setting): rows and columns
+          both move, and a maximal invariant would be a canonical form of a matrix under row
+          and column permutations (as hard as graph isomorphism); this gives ELE's invariant,
+          which no key changes but which forgets how the blocks' nibbles line up.
+        """
+        h, w = ciphertexts.shape[1:3]
+        self.blocks(h, w)
+        return _chunked(
+            lambda x: self.from_symbols(self._canonical(self.to_symbols(x)), h, w),
+            ciphertexts,
+            _CHUNK,
+        )
+
+    def _canonical(self, sym: torch.Tensor) -> torch.Tensor:
+        """(n, B, S) nibbles -> (n, B, S) nibbles: :meth:`key_invariant`'s canonical form."""
+        if self.per_block or self.scramble:
+            folds = torch.minimum(sym, 15 - sym).sort(dim=-1).values
+            return sort_rows(folds, bits=3)[0] if self.scramble else folds
+        turned = torch.where(sym[:, :1] > 7, 15 - sym, sym)
+        return sort_rows(turned.transpose(1, 2), bits=4)[0].transpose(1, 2)
+
     def _draw(
         self, stream: ByteStream, n: int, blocks: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -315,6 +369,19 @@ def _dihedral_colour_perms(m: int) -> np.ndarray:
     ).astype(np.int16)
 
 
+def _least_candidates(blocks: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """(n, B, S) uint8 blocks, (K, S) int64 permutations -> (n, B, S) uint8: per block the
+    lexicographic minimum of its K permutations, each inverted (255 - v) where its first byte
+    is above 127 (the lesser of the two). Narrows the K candidates byte by byte."""
+    flip = (blocks[:, :, table[:, 0]] > 127).byte() * 255  # (n, B, K): 255 inverts
+    dead = torch.zeros_like(flip, dtype=torch.bool)
+    for j in range(table.shape[1]):
+        byte = (blocks[:, :, table[:, j]] ^ flip).masked_fill_(dead, 255)
+        dead |= byte != byte.amin(-1, keepdim=True)
+    best = dead.byte().argmin(-1, keepdim=True)  # (n, B, 1): one of the (equal) least ones
+    return torch.gather(blocks, 2, table[best[..., 0]]) ^ torch.gather(flip, 2, best)
+
+
 @dataclass(frozen=True)
 class EtCCipher(BlockCipher):
     """Encryption-then-compression (EtC): block scrambling, then per block a rotation/flip, an
@@ -335,6 +402,31 @@ class EtCCipher(BlockCipher):
         """log2 of the number of keys for one H x W image (brute force)."""
         blocks = self.blocks(height, width)
         return math.lgamma(blocks + 1) / math.log(2) + blocks * math.log2(8 * 2 * 6)
+
+    def key_invariant(self, ciphertexts: torch.Tensor) -> torch.Tensor:
+        """What no key changes: (N, H, W, 3) uint8 ciphertexts -> (N, H, W, 3) uint8, every
+        block replaced by the least of the blocks a key can make of it, the blocks then in
+        lexicographic order.
+
+        A key moves blocks and, per block, applies one of 48 byte permutations (8 rotations
+        and flips x 6 colour orders, a group) and perhaps the inversion 255 - v (which commutes
+        with them). A block can thus become exactly the 96 blocks t(b) and 255 - t(b); their
+        lexicographic minimum names that set, and the sorted minima name the image up to any
+        key. The result is the image under one particular key, so two images share it exactly
+        when a key maps one to the other: the invariant is maximal. Of t(b) and 255 - t(b) the
+        lesser is the one whose first byte is at most 127 (no byte equals its inverse), so only
+        48 candidates per block are compared.
+        """
+        h, w = ciphertexts.shape[1:3]
+        table = torch.from_numpy(_dihedral_colour_perms(self.block_size)).long()
+        table = table.to(ciphertexts.device)
+
+        def canonical(x: torch.Tensor) -> torch.Tensor:
+            least = _least_candidates(self.to_symbols(x), table)
+            return self.from_symbols(sort_rows(least)[0], h, w)
+
+        size = max(1, _CANDIDATES // (self.blocks(h, w) * len(table)))
+        return _chunked(canonical, ciphertexts, size)
 
     def _draw(
         self, stream: ByteStream, n: int, blocks: int

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from itertools import permutations
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -156,11 +156,15 @@ class PixelCipher(CipherBase):
             (exactly half of each image's values inverted).
         np_per: ``"component"`` (one bit per colour value, the paper) or ``"pixel"`` (one bit
             shared by a pixel's three components).
+        noise: standard deviation (grey levels) of the Gaussian noise the owner adds to every
+            plain value before encrypting (:meth:`obscure`; 0: none). Decryption gives the
+            noisy image back.
     """
 
     shuffle: bool = True
     np_mode: Literal["coin", "balanced"] = "coin"
     np_per: Literal["component", "pixel"] = "component"
+    noise: float = 0.0
     name: ClassVar[str] = "pe"
     commutes_with_moves: ClassVar[bool] = True  # one key per pixel: the key moves with it
 
@@ -171,6 +175,16 @@ class PixelCipher(CipherBase):
             raise ValueError(f"np_per must be 'component' or 'pixel', got {self.np_per!r}")
         if self.np_mode == "balanced" and self.np_per == "pixel":
             raise ValueError("np_mode='balanced' needs np_per='component'")
+        if not 0 <= self.noise <= 255:
+            raise ValueError(f"noise must be a standard deviation from 0 to 255, got {self.noise}")
+
+    def settings(self) -> dict[str, Any]:
+        """As every cipher's, less ``noise`` when there is none: manifests and records without
+        noise stay readable by a keyless that predates it."""
+        options = super().settings()
+        if not self.noise:
+            del options["noise"]
+        return options
 
     def key_invariant(self, ciphertexts: torch.Tensor) -> torch.Tensor:
         """Every value's fold min(p, 255 - p) (inversion cannot change it), sorted within each

@@ -27,12 +27,13 @@ def _conv(in_width: int, width: int) -> nn.Conv2d:
 
 
 class ConvGroup(nn.Sequential):
-    """airbench94's group: conv, max-pool, BN, GELU, conv, BN, GELU."""
+    """airbench94's group: conv, max-pool, BN, GELU, conv, BN, GELU (``pool=False``: no pool,
+    for inputs already down to one pixel)."""
 
-    def __init__(self, in_width: int, width: int) -> None:
+    def __init__(self, in_width: int, width: int, pool: bool = True) -> None:
         super().__init__(
             _conv(in_width, width),
-            nn.MaxPool2d(2),
+            nn.MaxPool2d(2) if pool else nn.Identity(),
             _batch_norm(width),
             nn.GELU(),
             _conv(width, width),

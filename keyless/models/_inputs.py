@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from keyless.cipher import Cipher
 from keyless.invariant import fold, sorted_fold
 
 
@@ -37,6 +38,25 @@ class InvariantInput(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = sorted_fold(images).permute(0, 3, 1, 2).float()
         return ((x - 63.75) / 32.0).contiguous(memory_format=torch.channels_last)
+
+
+class KeyInvariantInput(nn.Module):
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float: what no key of ``cipher`` changes (its
+    ``key_invariant``: for ``pe-scramble`` the blocks' sorted folds in a canonical order, for ELE
+    and EtC their blocks as an unordered set), mapped to about -2..2. A plain image and every
+    encryption of it give bit-identical features, whatever the cipher."""
+
+    out_channels = 3
+
+    def __init__(self, cipher: Cipher) -> None:
+        super().__init__()
+        if cipher.key_invariant(torch.zeros(0, 32, 32, 3, dtype=torch.uint8)) is None:
+            raise ValueError(f"cipher {cipher.name!r} declares no key invariant")
+        self.cipher = cipher
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.cipher.key_invariant(images).permute(0, 3, 1, 2).float()
+        return ((x - 127.5) / 64.0).contiguous(memory_format=torch.channels_last)
 
 
 class LearnedInput(nn.Module):

@@ -124,7 +124,8 @@ def prepare_upload(train: ImageSet, config: TrainConfig, cipher: Cipher, seed: i
     key = owner_key(config, cipher, n, (h, w), seed)
     uploaded = train
     if key is not None:
-        uploaded = ImageSet(cipher.encrypt(train.images, key), train.labels, train.classes)
+        plain = cipher.obscure(train.images, derived_source(seed, "noise"))
+        uploaded = ImageSet(cipher.encrypt(plain, key), train.labels, train.classes)
     keep, val_index = hold_out(n, config.val_size, seed)
     client = None
     if config.augment == "client" and key is not None:

@@ -42,7 +42,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from keyless.augment import flip_where, random_contrast, random_cutout, random_translate
+from keyless.augment import (
+    flip_where,
+    random_block_translate,
+    random_contrast,
+    random_cutout,
+    random_translate,
+)
 from keyless.config import TrainConfig
 
 # ---------------------------------------------------------------------------------------------
@@ -85,9 +91,9 @@ FAST = TrainConfig(
 
 # Independent keys, the key-invariant stem, and batches of 256: four times the steps at the same
 # per-example lr and decay per epoch. Chosen on a 5,000-image validation split (BENCHMARKS.md,
-# "Tuning the independent-key recipe" and after): at a fixed epoch budget, more and smaller steps
-# bought more on the sorted fold than any change of smoothing, decay, lr, shift or contrast, or
-# any stem feature measured.
+# "The independent-key recipe"; docs/lab-notebook.md from 2026-11-27): at a fixed epoch budget,
+# more and smaller steps bought more on the sorted fold than any change of smoothing, decay, lr,
+# shift or contrast, or any stem feature measured.
 INVARIANT = FAST.replace(
     recipe="invariant",
     keys="independent",
@@ -99,7 +105,7 @@ INVARIANT = FAST.replace(
 # The invariant recipe with airbench94_muon's optimizer: Muon (lr 0.24, Nesterov 0.6) on the
 # conv filters, SGD as above on the rest, batches of 1000, a linear decay from the first step to
 # zero and no lookahead. On the fold it did not beat SGD at batch 256 on validation (at full
-# width 89.64 against 90.16 %, BENCHMARKS.md, "Muon on the fold"); kept to measure on a GPU.
+# width 89.64 against 90.16 %, docs/lab-notebook.md, "Muon on the fold"); kept for a GPU.
 MUON = INVARIANT.replace(
     recipe="muon",
     optimizer="muon",
@@ -130,11 +136,18 @@ INVARIANT96 = FAST.replace(
     **airbench_sgd(lr=9.0, weight_decay=0.012, momentum=0.85, batch_size=1024),
 )
 
+# Keys that scramble block positions (``pe-scramble``, ELE, EtC): the invariant recipe on bagnet
+# behind the ``key-invariant`` stem (for pe-scramble, the blocks' sorted folds as a set). No
+# shifts: a shifted ciphertext mixes pixels of unrelated blocks; a flip of a pe-scramble
+# ciphertext stays valid (it mirrors every block, and where blocks sit is lost).
+BAG = INVARIANT.replace(recipe="bag", model="bagnet", stem="key-invariant", translate=0)
+
 RECIPES: dict[str, TrainConfig] = {
     "fast": FAST,
     "invariant": INVARIANT,
     "muon": MUON,
     "invariant96": INVARIANT96,
+    "bag": BAG,
     # ICIP 2019 / the common CIFAR ResNet recipe: SGD 0.1, /10 at 150 and 225, 300 epochs.
     "paper": TrainConfig(
         recipe="paper",
@@ -186,12 +199,16 @@ def epoch_flips(
 def augment(
     images: torch.Tensor, flips: torch.Tensor, config: TrainConfig, generator: torch.Generator
 ) -> torch.Tensor:
-    """Mirror the chosen images, shift each by up to ``translate`` pixels with reflection, then
+    """Mirror the chosen images, shift each by up to ``translate`` pixels with reflection (and
+    each cipher block within itself by up to ``block_translate``), then
     (with ``contrast``) scale each one's contrast about mid-grey and (with ``cutout``, airbench96's
     regulariser for long schedules) grey out a square of each."""
     if config.flip:
         images = flip_where(images, flips)
     images = random_translate(images, config.translate, generator)
+    if config.block_translate:
+        block = config.cipher["block_size"]
+        images = random_block_translate(images, block, config.block_translate, generator)
     if config.contrast:
         images = random_contrast(images, config.contrast, generator)
     return random_cutout(images, config.cutout, generator)

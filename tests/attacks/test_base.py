@@ -48,7 +48,7 @@ def setting(
 
 def test_registry_holds_the_known_attacks():
     assert list_attacks() == [
-        "fr", "fr-advanced", "gan", "helper", "invariant", "itn", "itn-unet", "keyspace"
+        "fr", "fr-advanced", "gan", "helper", "invariant", "itn", "itn-unet", "jigsaw", "keyspace"
     ]  # fmt: skip
     assert all(create_attack(name).name == name for name in list_attacks())
 
@@ -73,7 +73,10 @@ def test_helper_recovers_every_ciphers_common_key_exactly_and_no_independent_one
     plain, ciphertexts, scenario = setting(cipher_name, "common")
     result = create_attack("helper").run(ciphertexts, scenario)
     assert torch.equal(result.reconstructions, plain)
-    assert result.extra["helper_images"] == {"pe": 1, "etc": 2, "le": 4, "ele": 4}[cipher_name]
+    assert (
+        result.extra["helper_images"]
+        == {"pe": 1, "pe-scramble": 2, "etc": 2, "le": 4, "ele": 4}[cipher_name]
+    )
     plain, ciphertexts, scenario = setting(cipher_name, "independent")
     assert not torch.equal(
         create_attack("helper").run(ciphertexts, scenario).reconstructions, plain

@@ -57,6 +57,7 @@ def test_stored_settings_still_build():
         "np_mode": "coin",
         "np_per": "component",
     }
+    assert PixelCipher(noise=8).settings()["noise"] == 8  # shown only when there is some
 
 
 @pytest.mark.parametrize(
@@ -133,10 +134,10 @@ def test_commutes_with_moves_is_true_exactly_when_declared(name, move):
 def test_commutes_with_moves_exactly_when_a_pixel_only_affects_itself(name):
     # per-pixel keys are what lets a key move with its pixels; a block cipher spreads a pixel
     cipher = create_cipher(name)
-    images = random_images(4, 8)
+    images = random_images(4, 16)  # two blocks a side for the block-wise ciphers
     changed = images.clone()
     changed[:, 1, 1] ^= 255
-    key = cipher.keygen(4, (8, 8), SeedSource(0))
+    key = cipher.keygen(4, (16, 16), SeedSource(0))
     differs = (cipher.encrypt(images, key) != cipher.encrypt(changed, key)).any(-1)
     only_there = torch.zeros_like(differs)
     only_there[:, 1, 1] = True

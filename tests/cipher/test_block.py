@@ -12,6 +12,7 @@ from PIL import Image
 from scipy import stats
 
 from keyless.cipher import (
+    BlockCipher,
     BlockKey,
     EtCCipher,
     ExtendedLearnableCipher,
@@ -50,7 +51,7 @@ def aligned_batches(draw, cipher):
 
 
 def test_registry_has_every_cipher():
-    assert list_ciphers() == ["ele", "etc", "le", "pe"]
+    assert list_ciphers() == ["ele", "etc", "le", "pe", "pe-scramble"]
 
 
 @pytest.mark.parametrize("cipher", CIPHERS, ids=cipher_id)
@@ -98,7 +99,9 @@ def test_seeds_repeat_keys_follow_ids_and_files_round_trip(cipher, tmp_path):
         cipher.encrypt(torch.zeros(3, m, m, 3, dtype=torch.uint8), k1)
 
 
-@pytest.mark.parametrize("cipher", [c for c in CIPHERS if c.name != "pe"], ids=cipher_id)
+@pytest.mark.parametrize(
+    "cipher", [c for c in CIPHERS if isinstance(c, BlockCipher)], ids=cipher_id
+)
 def test_block_ciphers_refuse_unaligned_images_and_bad_keys(cipher, tmp_path):
     m = cipher.block_size
     with pytest.raises(InputError, match=f"divisible by the block size {m}"):

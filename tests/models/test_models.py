@@ -2,7 +2,12 @@ import pytest
 import torch
 from torch import nn
 
-from keyless.cipher import ExtendedLearnableCipher, LearnableCipher, PixelCipher
+from keyless.cipher import (
+    ExtendedLearnableCipher,
+    LearnableCipher,
+    PixelCipher,
+    ScrambledPixelCipher,
+)
 from keyless.errors import UnknownNameError
 from keyless.models import (
     ADAPTERS,
@@ -37,6 +42,23 @@ def test_invariant_stems_give_identical_logits_for_plain_and_encrypted(stem):
     encrypted = cipher.encrypt(plain, cipher.keygen(8, (32, 32)))
     with torch.no_grad():
         assert torch.equal(model(plain), model(encrypted))
+
+
+@pytest.mark.parametrize("m", [4, 8, 16])
+@pytest.mark.parametrize("noise", [0.0, 24.0])
+def test_bagnet_gives_identical_logits_for_a_plain_image_and_two_scrambled_encryptions(m, noise):
+    torch.manual_seed(0)
+    cipher = ScrambledPixelCipher(block_size=m, noise=noise)
+    model = create_model("bagnet", 10, "key-invariant", "none", m, cipher, widths=(8, 16, 16))
+    model.eval()
+    plain = torch.randint(0, 256, (4, 32, 32, 3), dtype=torch.uint8)
+    noisy = cipher.obscure(plain)  # the owner's noise: the plain image it encrypts
+    first, second = (cipher.encrypt(noisy, cipher.keygen(4, (32, 32))) for _ in range(2))
+    with torch.no_grad():
+        logits = model(noisy)
+        assert torch.equal(model(first), logits) and torch.equal(model(second), logits)
+        # a pixel moved inside its block changes the bag: the model is not blind
+        assert not torch.equal(model(noisy.roll(1, dims=2)), logits)
 
 
 def test_learned_stem_starts_as_the_sorted_fold_and_stays_key_invariant():

@@ -262,3 +262,51 @@ def test_bad_uploads_are_one_line_naming_the_file_and_write_nothing(tmp_path, co
     again = CliRunner().invoke(main, ["encrypt", str(tmp_path / "photos"), "--cipher", "le",
                                       "--out", str(tmp_path / "up-pe")])  # fmt: skip
     assert again.exit_code == 2 and "encrypted with cipher pe (" in again.stderr
+
+
+@pytest.mark.slow
+def test_a_block_scrambled_noisy_upload_runs_from_encrypt_to_classify(tmp_path):
+    """pe-scramble with owner noise, end to end: encrypt, train --upload, serve, classify."""
+    from tests.synthetic import texture_images
+
+    for split, n, seed in (("train", 256, 0), ("test", 64, 1)):
+        data = texture_images(n, size=16, block=4, seed=seed)
+        for i, (image, label) in enumerate(zip(data.images.numpy(), data.labels.tolist(),
+                                               strict=True)):  # fmt: skip
+            path = tmp_path / "photos" / split / data.classes[label] / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(path)
+    setting = ["--cipher", "pe-scramble", "--block-size", "4", "--noise", "4"]
+    encrypt = ["encrypt", str(tmp_path / "photos"), "--out", str(tmp_path / "upload"), *setting]
+    assert CliRunner().invoke(main, encrypt).exit_code == 0
+    manifest = json.loads((tmp_path / "upload" / MANIFEST).read_text())
+    assert manifest["cipher"] == {"name": "pe-scramble", "shuffle": True, "np_mode": "coin",
+                                  "np_per": "component", "noise": 4.0, "block_size": 4}  # fmt: skip
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "upload"), "--upload",
+                                       "--recipe", "bag", "--widths", "8,16,16", "--batch-size",
+                                       "64", "--epochs", "8", "--seed", "0", "--precision",
+                                       "fp32", "--out", str(run)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = json.loads((run / "record.json").read_text())
+    assert record["config"]["model"] == "bagnet" and record["config"]["stem"] == "key-invariant"
+    assert record["test"]["upload"] > 0.25 + 5 * (0.25 * 0.75 / 64) ** 0.5, record["test"]
+    assert record["test"]["upload_rekeyed"] == record["test"]["upload"]  # key-invariant
+    photos = sorted((tmp_path / "photos" / "test").rglob("*.png"))
+    truth = ["abcd".index(p.parent.name) for p in photos]
+    wanted = expected_labels(run, np.stack([read_image(p) for p in photos]))
+    with serving(run, tmp_path / "serve.log", "--input-size", "16", "16") as url:
+        model = httpx.get(f"{url}/v1/model").json()
+        assert (
+            model["cipher"]["options"]["noise"] == 4.0 and model["cipher"]["name"] == "pe-scramble"
+        )
+        for flags in ((), ("--plain",)):
+            result = CliRunner().invoke(main, ["classify", *map(str, photos), "--server", url,
+                                               *flags])  # fmt: skip
+            assert result.exit_code == 0, result.output
+            labels = [int(line.split()[1]) for line in result.stdout.splitlines()[1:]]
+            if flags:  # plain images: exactly the model's own answers
+                assert labels == wanted
+            else:  # the client adds the owner's noise, then scrambles under fresh keys
+                correct = sum(a == b for a, b in zip(labels, truth, strict=True))
+                assert correct > 0.25 * len(truth) + 5 * (0.1875 * len(truth)) ** 0.5

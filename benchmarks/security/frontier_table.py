@@ -1,0 +1,211 @@
+"""SECURITY.md's "choose your setting" table, the privacy dial's chart and its picture grid, from
+the runs and attack reports of ``privacy_frontier.sh``.
+
+    python benchmarks/security/frontier_table.py --data ../shared/data/cifar10/cifar10.npz \\
+        [--update SECURITY.md]
+
+Accuracy: each setting's runs (``RECORDS/NAME-sSEED``), mean +/- sample std over the seeds, on
+fresh-key and on plain test images, without test-time augmentation (TTA; it is not valid for the
+settings that move blocks, so no setting gets it). Attack: the highest mean SSIM of any attack
+in ``REPORTS/frontier-NAME`` (the same 1,000 victims, attacker data and budget for every
+setting), with its PSNR; the jigsaw attack's share of correctly placed blocks where it ran. A
+setting is on the Pareto frontier when no other one has both a higher fresh-key accuracy and a
+lower best-attack SSIM. The grid shows, for three test images, the ciphertext and what every key
+leaves (the cipher's invariant): what a ciphertext-only attacker starts from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from keyless._atomic import atomic_path
+from keyless.cipher import create_cipher
+from keyless.data import load_npz
+from keyless.keys import SeedSource
+from keyless.records import read_record
+from keyless.visualize import image_grid
+
+RECORDS = Path("benchmarks/records/privacy-frontier-cpu-amd-2026-12")
+REPORTS = Path("benchmarks/reports")
+OUT = Path("benchmarks/security")
+GOAL_SSIM, GOAL_ACCURACY = 0.30, 80.0
+MARKERS = ("<!-- frontier-table -->", "<!-- /frontier-table -->")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    label: str
+    cipher: dict[str, object]
+    fresh: list[float]  # % per seed, no TTA
+    plain: list[float]
+    seeds: list[int]
+    epochs: float
+    ssim: float  # best attack's mean SSIM
+    psnr: float
+    attack: str
+    placed: float | None  # jigsaw: share of victim blocks placed where they belong
+
+
+def _mean(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def _label(cipher: dict[str, object]) -> str:
+    name = str(cipher["name"])
+    defaults = create_cipher(name).settings()
+    options = [f"{k} {v}" for k, v in cipher.items() if k != "name" and defaults.get(k) != v]
+    return " ".join([name.upper() if name != "pe-scramble" else "PE + scramble", *options])
+
+
+def read_settings(records: Path, reports: Path) -> list[Setting]:
+    """Every setting with at least one finished run and a report."""
+    runs: dict[str, list[dict]] = {}
+    for path in sorted(records.glob("*-s[0-9]*/record.json")):
+        name = re.sub(r"-s\d+$", "", path.parent.name)
+        runs.setdefault(name, []).append(read_record(path))
+    settings = []
+    for name, group in runs.items():
+        report_path = reports / f"frontier-{name}" / "report.json"
+        if not report_path.exists():
+            continue
+        report = json.loads(report_path.read_text())
+        attacks = [r for r in report["rows"] if r["attack"] != "encrypted image itself"]
+        best = max(attacks, key=lambda r: r["ssim_mean"])
+        config = group[0]["config"]
+        settings.append(
+            Setting(
+                name=name,
+                label=_label(config["cipher"]),
+                cipher=config["cipher"],
+                fresh=[100 * r["test"]["fresh_key"] for r in group],
+                plain=[100 * r["test"]["plain"] for r in group],
+                seeds=sorted(r["seed"] for r in group),
+                epochs=config["epochs"],
+                ssim=best["ssim_mean"],
+                psnr=best["psnr_mean"],
+                attack=best["attack"],
+                placed=next((r["blocks_placed"] for r in attacks if "blocks_placed" in r), None),
+            )
+        )
+    return settings
+
+
+def pareto(settings: list[Setting]) -> set[str]:
+    """Names of the settings no other setting beats on both accuracy and SSIM."""
+    return {
+        s.name
+        for s in settings
+        if not any(
+            o.ssim <= s.ssim
+            and statistics.mean(o.fresh) >= statistics.mean(s.fresh)
+            and (o.ssim, statistics.mean(o.fresh)) != (s.ssim, statistics.mean(s.fresh))
+            for o in settings
+        )
+    }
+
+
+def table(settings: list[Setting], machine: str) -> str:
+    front = pareto(settings)
+    lines = [
+        "| setting | fresh-key accuracy % | plain accuracy % | best attack: SSIM | PSNR (dB) "
+        "| attack | blocks placed | frontier | runs |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in sorted(settings, key=lambda s: -statistics.mean(s.fresh)):
+        placed = f"{100 * s.placed:.1f} %" if s.placed is not None else ""
+        lines.append(
+            f"| {s.label} | {_mean(s.fresh)} | {_mean(s.plain)} | {s.ssim:.3f} | {s.psnr:.2f} "
+            f"| {s.attack} | {placed} | {'yes' if s.name in front else ''} "
+            f"| [{s.name}-s{{{','.join(map(str, s.seeds))}}}]({RECORDS.as_posix()}), "
+            f"[report]({(REPORTS / f'frontier-{s.name}').as_posix()}/report.md) |"
+        )
+    epochs = {s.epochs for s in settings}
+    lines.append(
+        f"\nAccuracy: mean ± sample std over seeds {', '.join(map(str, settings[0].seeds))}, "
+        f"{'/'.join(f'{e:g}' for e in sorted(epochs))} epochs, no TTA; {machine}."
+    )
+    return "\n".join(lines)
+
+
+def chart(settings: list[Setting], out: Path) -> None:
+    front = sorted(
+        (s for s in settings if s.name in pareto(settings)), key=lambda s: statistics.mean(s.fresh)
+    )
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.axhspan(0, GOAL_SSIM, xmin=0, xmax=1, color="#e8f4e8", zorder=0)
+    ax.axvline(GOAL_ACCURACY, color="#888", ls=":", lw=1)
+    ax.plot([statistics.mean(s.fresh) for s in front], [s.ssim for s in front], "-", color="#c33")
+    for s in settings:
+        x = statistics.mean(s.fresh)
+        ax.errorbar(x, s.ssim, xerr=statistics.stdev(s.fresh) if len(s.fresh) > 1 else 0,
+                    fmt="o", color="#c33" if s.name in pareto(settings) else "#555")  # fmt: skip
+        ax.annotate(s.label, (x, s.ssim), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xlabel("CIFAR-10 accuracy on fresh-key test images, % (mean of 2 seeds, no TTA)")
+    ax.set_ylabel("best attack's SSIM (lower hides more)")
+    ax.set_title("The privacy dial: key-free settings, one CPU budget (red: Pareto frontier)")
+    ax.text(GOAL_ACCURACY + 0.3, 0.02, "goal: SSIM <= 0.30, accuracy >= 80 %", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def grid(settings: list[Setting], data: Path, out: Path, victims: int = 3) -> None:
+    """Per setting, for the first test images: the ciphertext and the cipher's invariant."""
+    images = load_npz(data)["test"].images[:victims]
+    rows, header = [], []
+    for s in sorted(settings, key=lambda s: -statistics.mean(s.fresh)):
+        cipher = create_cipher(**s.cipher)
+        encrypted = cipher.encrypt_fresh(images, SeedSource(0))[0]
+        invariant = cipher.key_invariant(encrypted)
+        row = [t.numpy() for i in range(victims) for t in (encrypted[i], invariant[i])]
+        rows.append(row)
+        header.append(s.label)
+    columns = [t for i in range(victims) for t in (f"cipher {i + 1}", f"invariant {i + 1}")]
+    picture = image_grid(rows, columns, [[h] + [""] * (len(columns) - 1) for h in header], 2)
+    with atomic_path(out) as tmp:
+        picture.save(tmp, format="PNG")
+
+
+def update(document: Path, text: str) -> None:
+    start, end = MARKERS
+    body = document.read_text()
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    if not pattern.search(body):
+        raise SystemExit(f"{document}: no {start} ... {end} block")
+    document.write_text(pattern.sub(lambda _: f"{start}\n{text}\n{end}", body))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="CIFAR-10 npz, for the grid")
+    parser.add_argument("--records", type=Path, default=RECORDS)
+    parser.add_argument("--reports", type=Path, default=REPORTS)
+    parser.add_argument("--update", type=Path, help="a Markdown file with the table's markers")
+    args = parser.parse_args()
+    settings = read_settings(args.records, args.reports)
+    if not settings:
+        raise SystemExit(f"no finished settings under {args.records} with reports")
+    first = read_record(next(args.records.glob("*/record.json")))
+    machine = f"{first['machine']['cpu']}, {first['machine']['cores']} cores, {first['precision']}"
+    text = table(settings, machine)
+    print(text)
+    chart(settings, OUT / "frontier.png")
+    grid(settings, args.data, OUT / "frontier_grid.png")
+    if args.update:
+        update(args.update, text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The privacy dial: every key-free setting trained at one CPU budget (2 seeds) and attacked with
+# every applicable attack at one budget, on the same 1,000 victims.
+#   bash benchmarks/security/privacy_frontier.sh [DATA] [EPOCHS] [ATTACK_MINUTES] [ONLY]
+# ONLY: a space-separated list of setting names to run (default: all). Finished runs (record.json)
+# and reports (report.json) are kept; delete a folder to measure it again. One training or
+# attack at a time: on 2 cores a second process slows both several-fold.
+set -euo pipefail
+DATA=${1:-../shared/data/cifar10/cifar10.npz}
+EPOCHS=${2:-5}
+MINUTES=${3:-3}
+ONLY=${4:-}
+KEYLESS=${KEYLESS:-.venv/bin/keyless}
+RECORDS=benchmarks/records/privacy-frontier-cpu-amd-2026-12
+REPORTS=benchmarks/reports
+# name | cipher options | training options | attacks
+SETTINGS=(
+  "pe|--cipher pe|--recipe invariant|invariant"
+  "pe-noise16|--cipher pe --noise 16|--recipe invariant|invariant"
+  "pe-noise32|--cipher pe --noise 32|--recipe invariant|invariant"
+  "pe-scramble16|--cipher pe-scramble --block-size 16|--recipe bag|invariant,jigsaw"
+  "pe-scramble8|--cipher pe-scramble --block-size 8|--recipe bag|invariant,jigsaw"
+  "pe-scramble4|--cipher pe-scramble --block-size 4|--recipe bag|invariant,jigsaw"
+  "le|--cipher le|--recipe invariant --stem key-invariant|invariant"
+  "ele|--cipher ele|--recipe invariant --stem plain|invariant"
+  "etc|--cipher etc|--recipe invariant --stem plain|invariant"
+)
+selected() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
+for row in "${SETTINGS[@]}"; do  # first every training, then every attack
+  IFS='|' read -r name cipher training attacks <<<"$row"
+  selected "$name" || continue
+  for seed in 0 1; do
+    out=$RECORDS/$name-s$seed
+    [ -f "$out/record.json" ] && continue
+    # shellcheck disable=SC2086
+    "$KEYLESS" train --data "$DATA" $cipher $training --keys independent --widths 32,64,128 \
+      --epochs "$EPOCHS" --seed "$seed" --out "$out" --resume
+  done
+done
+for row in "${SETTINGS[@]}"; do
+  IFS='|' read -r name cipher training attacks <<<"$row"
+  selected "$name" || continue
+  out=$REPORTS/frontier-$name
+  [ -f "$out/report.json" ] && continue
+  # shellcheck disable=SC2086
+  "$KEYLESS" attack --data "$DATA" $cipher --keys independent --attacks "$attacks" \
+    --victims 1000 --attacker-images 50000 --budget-minutes "$MINUTES" --seed 0 --out "$out"
+done

@@ -1,0 +1,58 @@
+"""bagnet: a classifier of an unordered set of image blocks (for keys that scramble blocks).
+
+Under ``pe-scramble`` a fresh key moves every M x M block, so all a key-free model can use is the
+set of the blocks' sorted folds (the ``key-invariant`` stem feeds them in a canonical order).
+bagnet reads each block with one shared encoder (fastnet's conv groups: conv, max-pool while the
+block is larger than 1 pixel, frozen-weight BatchNorm, GELU, conv) and pools over the blocks
+(mean and max), so where a block sits never matters: a Deep Sets classifier.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from keyless.models._fastnet import ConvGroup
+
+
+class BagNet(nn.Module):
+    """Classifier of (N, C, H, W) inputs seen as a set of ``block_size`` x ``block_size`` blocks.
+
+    Args:
+        num_classes: output logits.
+        in_channels: input feature maps (3 from the ``key-invariant`` stem).
+        block_size: M, the cipher's block side; H and W must be multiples of it.
+        widths: maps of each conv group (each halves the block while it is above 1 pixel).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        block_size: int = 8,
+        widths: tuple[int, ...] = (64, 128, 256),
+    ) -> None:
+        super().__init__()
+        self.block_size = block_size
+        groups, width, side = [], in_channels, block_size
+        for w in widths:
+            groups.append(ConvGroup(width, w, pool=side > 1))
+            width, side = w, max(side // 2, 1)
+        self.encoder = nn.Sequential(*groups, nn.AdaptiveMaxPool2d(1), nn.Flatten())
+        self.head = nn.Linear(2 * width, num_classes, bias=False)
+        self.logit_scale = 1 / 9
+        for conv in self.modules():
+            if isinstance(conv, nn.Conv2d):
+                nn.init.dirac_(conv.weight[: conv.in_channels])  # fastnet's identity-like init
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        m = self.block_size
+        if h % m or w % m:
+            raise ValueError(f"bagnet needs sides divisible by its block size {m}, got {h}x{w}")
+        blocks = x.unfold(2, m, m).unfold(3, m, m)  # N, C, H/m, W/m, m, m
+        blocks = blocks.permute(0, 2, 3, 1, 4, 5).reshape(-1, c, m, m)
+        features = self.encoder(blocks.contiguous(memory_format=torch.channels_last))
+        features = features.view(n, -1, features.shape[-1])  # N, blocks, width
+        pooled = torch.cat([features.mean(1), features.amax(1)], 1)
+        return self.head(pooled) * self.logit_scale
