@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 import json
@@ -156,12 +155,6 @@ def cipher_options(command: Callable[..., Any]) -> Callable[..., Any]:
         return command(cipher=cipher, **kw)
 
     return wrapper
-
-
-def _cipher_options(cipher: Any) -> dict[str, Any]:
-    """A cipher's name and constructor options, for a run's config."""
-    fields = {f.name: getattr(cipher, f.name) for f in dataclasses.fields(cipher)}
-    return {"name": cipher.name, **fields}
 
 
 inputs_argument = click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -642,7 +635,7 @@ def train_cmd(
     config = recipe(
         recipe_name,
         **options,
-        cipher=_cipher_options(cipher),
+        cipher=cipher.settings(),
         milestones=tuple(milestones) if milestones else None,
     )
     config = _with_model_kwargs(config, widths=widths, whiten_width=whiten_width)

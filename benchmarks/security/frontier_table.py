@@ -8,10 +8,11 @@ Accuracy: each setting's runs (``RECORDS/NAME-sSEED``), mean +/- sample std over
 fresh-key and on plain test images, without test-time augmentation (TTA; it is not valid for the
 settings that move blocks, so no setting gets it). Attack: the highest mean SSIM of any attack
 in ``REPORTS/frontier-NAME`` (the same 1,000 victims, attacker data and budget for every
-setting), with its PSNR; the jigsaw attack's share of correctly placed blocks where it ran. A
-setting is on the Pareto frontier when no other one has both a higher fresh-key accuracy and a
-lower best-attack SSIM. The grid shows, for three test images, the ciphertext and what every key
-leaves (the cipher's invariant): what a ciphertext-only attacker starts from.
+setting; for LE, ELE and EtC also their earlier invariant-attack report, see
+:func:`report_folders`), with its PSNR; the jigsaw attack's share of correctly placed blocks
+where it ran. A setting is on the Pareto frontier when no other one has both a higher fresh-key
+accuracy and a lower best-attack SSIM. The grid shows, for three test images, the ciphertext and
+what every key leaves (the cipher's invariant): what a ciphertext-only attacker starts from.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ REPORTS = Path("benchmarks/reports")
 OUT = Path("benchmarks/security")
 GOAL_SSIM, GOAL_ACCURACY = 0.30, 80.0
 MARKERS = ("<!-- frontier-table -->", "<!-- /frontier-table -->")
+BLOCK_CIPHERS = ("le", "ele", "etc")
 
 
 @dataclass(frozen=True)
@@ -75,11 +77,15 @@ def read_settings(records: Path, reports: Path) -> list[Setting]:
         runs.setdefault(name, []).append(read_record(path))
     settings = []
     for name, group in runs.items():
-        report_path = reports / f"frontier-{name}" / "report.json"
-        if not report_path.exists():
+        found = [f for f in report_folders(reports, name) if (f / "report.json").exists()]
+        if not found:
             continue
-        report = json.loads(report_path.read_text())
-        attacks = [r for r in report["rows"] if r["attack"] != "encrypted image itself"]
+        attacks = [
+            row
+            for folder in found
+            for row in json.loads((folder / "report.json").read_text())["rows"]
+            if row["attack"] != "encrypted image itself"
+        ]
         best = max(attacks, key=lambda r: r["ssim_mean"])
         config = group[0]["config"]
         settings.append(
@@ -100,6 +106,15 @@ def read_settings(records: Path, reports: Path) -> list[Setting]:
     return settings
 
 
+def report_folders(reports: Path, name: str) -> list[Path]:
+    """A setting's attack reports: its own, and for the block ciphers under independent keys
+    also the invariant attack's report behind SECURITY.md's tables (same victims, seed, budget
+    and attacker data, made when those ciphers declared no invariant: it learned from the
+    ciphertext itself)."""
+    own = [reports / f"frontier-{name}"]
+    return own + ([reports / f"{name}-independent-invariant"] if name in BLOCK_CIPHERS else [])
+
+
 def pareto(settings: list[Setting]) -> set[str]:
     """Names of the settings no other setting beats on both accuracy and SSIM."""
     return {
@@ -112,6 +127,11 @@ def pareto(settings: list[Setting]) -> set[str]:
             for o in settings
         )
     }
+
+
+def reports_cell(name: str) -> str:
+    folders = [f for f in report_folders(REPORTS, name) if (f / "report.md").exists()]
+    return ", ".join(f"[{f.name}]({f.as_posix()}/report.md)" for f in folders)
 
 
 def table(settings: list[Setting], machine: str) -> str:
@@ -127,7 +147,7 @@ def table(settings: list[Setting], machine: str) -> str:
             f"| {s.label} | {_mean(s.fresh)} | {_mean(s.plain)} | {s.ssim:.3f} | {s.psnr:.2f} "
             f"| {s.attack} | {placed} | {'yes' if s.name in front else ''} "
             f"| [{s.name}-s{{{','.join(map(str, s.seeds))}}}]({RECORDS.as_posix()}), "
-            f"[report]({(REPORTS / f'frontier-{s.name}').as_posix()}/report.md) |"
+            f"{reports_cell(s.name)} |"
         )
     epochs = {s.epochs for s in settings}
     lines.append(

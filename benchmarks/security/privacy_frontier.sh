@@ -2,14 +2,15 @@
 # The privacy dial: every key-free setting trained at one CPU budget (2 seeds) and attacked with
 # every applicable attack at one budget, on the same 1,000 victims.
 #   bash benchmarks/security/privacy_frontier.sh [DATA] [EPOCHS] [ATTACK_MINUTES] [ONLY]
-# ONLY: a space-separated list of setting names to run (default: all). Finished runs (record.json)
-# and reports (report.json) are kept; delete a folder to measure it again. One training or
-# attack at a time: on 2 cores a second process slows both several-fold.
+# ONLY: a space-separated list of setting names to run (default: all); PHASES: "train", "attack"
+# or both (default). Finished runs (record.json) and reports (report.json) are kept; delete a
+# folder to measure it again. An attack has a time budget: run it alone on the machine.
 set -euo pipefail
 DATA=${1:-../shared/data/cifar10/cifar10.npz}
 EPOCHS=${2:-5}
 MINUTES=${3:-3}
 ONLY=${4:-}
+PHASES=${PHASES:-train attack}
 KEYLESS=${KEYLESS:-.venv/bin/keyless}
 RECORDS=benchmarks/records/privacy-frontier-cpu-amd-2026-12
 REPORTS=benchmarks/reports
@@ -28,7 +29,7 @@ SETTINGS=(
 selected() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 for row in "${SETTINGS[@]}"; do  # first every training, then every attack
   IFS='|' read -r name cipher training attacks <<<"$row"
-  selected "$name" || continue
+  selected "$name" && [[ "$PHASES" == *train* ]] || continue
   for seed in 0 1; do
     out=$RECORDS/$name-s$seed
     [ -f "$out/record.json" ] && continue
@@ -39,7 +40,7 @@ for row in "${SETTINGS[@]}"; do  # first every training, then every attack
 done
 for row in "${SETTINGS[@]}"; do
   IFS='|' read -r name cipher training attacks <<<"$row"
-  selected "$name" || continue
+  selected "$name" && [[ "$PHASES" == *attack* ]] || continue
   out=$REPORTS/frontier-$name
   [ -f "$out/report.json" ] && continue
   # shellcheck disable=SC2086

@@ -7,6 +7,8 @@ from keyless.cipher import (
     LearnableCipher,
     PixelCipher,
     ScrambledPixelCipher,
+    create_cipher,
+    list_ciphers,
 )
 from keyless.errors import UnknownNameError
 from keyless.models import (
@@ -59,6 +61,19 @@ def test_bagnet_gives_identical_logits_for_a_plain_image_and_two_scrambled_encry
         assert torch.equal(model(first), logits) and torch.equal(model(second), logits)
         # a pixel moved inside its block changes the bag: the model is not blind
         assert not torch.equal(model(noisy.roll(1, dims=2)), logits)
+
+
+@pytest.mark.parametrize("name", list_ciphers())
+def test_the_key_invariant_stem_gives_identical_logits_for_every_cipher(name):
+    torch.manual_seed(0)
+    cipher = create_cipher(name, noise=6.0) if name.startswith("pe") else create_cipher(name)
+    block = getattr(cipher, "block_size", 4)
+    model = create_model("bagnet", 10, "key-invariant", "none", block, cipher, widths=(8, 8, 8))
+    plain = cipher.obscure(torch.randint(0, 256, (3, 32, 32, 3), dtype=torch.uint8))
+    first, second = (cipher.encrypt(plain, cipher.keygen(3, (32, 32))) for _ in range(2))
+    with torch.no_grad():
+        logits = model.eval()(plain)
+        assert torch.equal(model(first), logits) and torch.equal(model(second), logits)
 
 
 def test_learned_stem_starts_as_the_sorted_fold_and_stays_key_invariant():

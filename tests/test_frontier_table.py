@@ -1,0 +1,52 @@
+import json
+
+from benchmarks.security.frontier_table import chart, pareto, read_settings, table, update
+from keyless.train import recipe
+
+
+def _run(records, name, seed, cipher, fresh, plain):
+    folder = records / f"{name}-s{seed}"
+    folder.mkdir(parents=True)
+    config = recipe("invariant", cipher=cipher, epochs=5.0, seed=seed).to_dict()
+    record = {"config": config, "seed": seed, "test": {"fresh_key": fresh, "plain": plain},
+              "machine": {"cpu": "Some CPU", "cores": 2}, "precision": "bf16",
+              "train_seconds": 1.0}  # fmt: skip
+    (folder / "record.json").write_text(json.dumps(record))
+
+
+def _report(reports, name, rows):
+    folder = reports / f"frontier-{name}"
+    folder.mkdir(parents=True)
+    (folder / "report.json").write_text(json.dumps({"rows": rows}))
+
+
+def _row(attack, ssim, **extra):
+    return {"attack": attack, "ssim_mean": ssim, "psnr_mean": 10 + 10 * ssim, **extra}
+
+
+def test_the_frontier_keeps_what_no_other_setting_beats_and_the_table_says_so(tmp_path):
+    records, reports = tmp_path / "records", tmp_path / "reports"
+    for seed, (a, b) in enumerate([(0.80, 0.60), (0.82, 0.58)]):
+        _run(records, "pe", seed, {"name": "pe"}, a, a)
+        _run(records, "scramble", seed, {"name": "pe-scramble", "block_size": 8}, b, b)
+    _run(records, "worse", 0, {"name": "pe", "noise": 32.0}, 0.55, 0.55)
+    _report(reports, "pe", [_row("encrypted image itself", 0.01), _row("invariant", 0.6)])
+    _report(reports, "scramble", [_row("invariant", 0.12), _row("jigsaw", 0.15, blocks_placed=0.2)])
+    _report(reports, "worse", [_row("invariant", 0.5)])
+    _run(records, "no-report", 0, {"name": "pe"}, 0.9, 0.9)
+    settings = read_settings(records, reports)
+    assert sorted(s.name for s in settings) == ["pe", "scramble", "worse"]  # reported only
+    assert pareto(settings) == {"pe", "scramble"}  # "worse" is beaten on both counts
+    scramble = next(s for s in settings if s.name == "scramble")
+    assert (scramble.attack, scramble.ssim, scramble.placed) == ("jigsaw", 0.15, 0.2)
+    text = table(settings, "Some CPU")
+    assert "| PE | 81.00 ± 1.41 | 81.00 ± 1.41 | 0.600 |" in text
+    assert "| PE + scramble | 59.00 ± 1.41 |" in text and "| 20.0 % | yes |" in text
+    assert "| PE noise 32.0 | 55.00 |" in text
+    chart(settings, tmp_path / "chart.png")
+    assert (tmp_path / "chart.png").stat().st_size > 1000
+    doc = tmp_path / "doc.md"
+    doc.write_text("a\n<!-- frontier-table -->\nold\n<!-- /frontier-table -->\nb\n")
+    update(doc, text)
+    update(doc, text)  # idempotent
+    assert doc.read_text() == f"a\n<!-- frontier-table -->\n{text}\n<!-- /frontier-table -->\nb\n"
