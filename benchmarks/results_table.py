@@ -37,8 +37,10 @@ ROWS = (
         "invariant96-gpu-h200-2026-12/plain-s*", "plain"),
     Row("Plain training, no encryption (airbench96's net, recipe `invariant96`)",
         "invariant96-gpu-h200-2026-12/plain96-s*", "plain"),
-    Row("Faithful independent-key PE: fastnet 64/256/256 on raw ciphertexts",
-        "key-settings-gpu-h200-2026-11/fast-independent", "fresh_key"),
+    Row("Faithful independent-key PE: fastnet 32/64/128 on raw ciphertexts (recipe "
+        "`invariant`, plain stem)", "privacy-frontier-cpu-amd-2026-12/pe-raw-s*", "fresh_key"),
+    Row("Invariant stem at the same budget (recipe `invariant`: fastnet 32/64/128)",
+        "privacy-frontier-cpu-amd-2026-12/pe-s*", "fresh_key"),
     Row("Invariant stem, CPU budget (recipe `invariant`: fastnet 64/256/256)",
         "invariant-recipe-cpu-amd-2026-12/full-invariant-s*", "fresh_key"),
     Row("Invariant stem, GPU budget (recipe `invariant96`: airbench96's net and recipe)",
@@ -46,7 +48,7 @@ ROWS = (
     Row("Invariant stem, `invariant96` for 60 epochs (chosen after reading the 31-epoch test "
         "figures)", "invariant96-gpu-h200-2026-12/invariant96-60-s*", "fresh_key"),
 )  # fmt: skip
-# /work/shared/REFERENCE.md: Madono et al. (ScrambleMix, PSIVT 2023), random PE on CIFAR-10.
+# Madono et al. (ScrambleMix, PSIVT 2023), random PE on CIFAR-10: the best published figure.
 PUBLISHED = (
     "| Best published independent-key PE: ShakeDrop PyramidNet-110 (Madono et al., PSIVT 2023; "
     "keys drawn from 8 fixed ones) | fresh-key | **93.51** | not used | not reported | 200 "

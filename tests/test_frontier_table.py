@@ -40,9 +40,12 @@ def test_the_frontier_keeps_what_no_other_setting_beats_and_the_table_says_so(tm
     scramble = next(s for s in settings if s.name == "scramble")
     assert (scramble.attack, scramble.ssim, scramble.placed) == ("jigsaw", 0.15, 0.2)
     text = table(settings, "Some CPU")
-    assert "| PE | 81.00 ± 1.41 | 81.00 ± 1.41 | 0.600 |" in text
-    assert "| PE + scramble | 59.00 ± 1.41 |" in text and "| 20.0 % | yes |" in text
-    assert "| PE noise 32.0 | 55.00 |" in text
+    assert "| PE | fastnet, invariant stem | 81.00 ± 1.41 | 81.00 ± 1.41 | 0.600 |" in text
+    assert "| PE + scramble, M = 8 | fastnet, invariant stem | 59.00 ± 1.41 |" in text
+    assert (
+        "| 20.0 % | yes |" in text
+        and "| PE, noise sigma = 32 | fastnet, invariant stem | 55.00 |" in text
+    )
     chart(settings, tmp_path / "chart.png")
     assert (tmp_path / "chart.png").stat().st_size > 1000
     doc = tmp_path / "doc.md"

@@ -2,7 +2,7 @@
 the runs and attack reports of ``privacy_frontier.sh``.
 
     python benchmarks/security/frontier_table.py --data ../shared/data/cifar10/cifar10.npz \\
-        [--update SECURITY.md]
+        [--update SECURITY.md BENCHMARKS.md]
 
 Accuracy: each setting's runs (``RECORDS/NAME-sSEED``), mean +/- sample std over the seeds, on
 fresh-key and on plain test images, without test-time augmentation (TTA; it is not valid for the
@@ -11,8 +11,9 @@ in ``REPORTS/frontier-NAME`` (the same 1,000 victims, attacker data and budget f
 setting; for LE, ELE and EtC also their earlier invariant-attack report, see
 :func:`report_folders`), with its PSNR; the jigsaw attack's share of correctly placed blocks
 where it ran. A setting is on the Pareto frontier when no other one has both a higher fresh-key
-accuracy and a lower best-attack SSIM. The grid shows, for three test images, the ciphertext and
-what every key leaves (the cipher's invariant): what a ciphertext-only attacker starts from.
+accuracy and a lower best-attack SSIM. The grid shows, for three test images, the plain image,
+the ciphertext and what every key leaves (the cipher's invariant): what a ciphertext-only
+attacker starts from.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ BLOCK_CIPHERS = ("le", "ele", "etc")
 class Setting:
     name: str
     label: str
+    model: str  # "fastnet, invariant stem"
     cipher: dict[str, object]
     fresh: list[float]  # % per seed, no TTA
     plain: list[float]
@@ -55,6 +57,11 @@ class Setting:
     attack: str
     placed: float | None  # jigsaw: share of victim blocks placed where they belong
 
+    @property
+    def display(self) -> str:
+        """The label, told apart from another model on the same cipher."""
+        return f"{self.label} ({self.model})" if "plain stem" in self.model else self.label
+
 
 def _mean(values: list[float]) -> str:
     if len(values) == 1:
@@ -63,10 +70,19 @@ def _mean(values: list[float]) -> str:
 
 
 def _label(cipher: dict[str, object]) -> str:
+    """ "PE + scramble, M = 8", "PE, noise sigma = 16", "EtC": the cipher and what it changes."""
+    cipher = create_cipher(**cipher).settings()  # as keyless writes settings today
     name = str(cipher["name"])
     defaults = create_cipher(name).settings()
-    options = [f"{k} {v}" for k, v in cipher.items() if k != "name" and defaults.get(k) != v]
-    return " ".join([name.upper() if name != "pe-scramble" else "PE + scramble", *options])
+    words = {"pe": "PE", "pe-scramble": "PE + scramble", "le": "LE", "ele": "ELE", "etc": "EtC"}
+    changed = {k: v for k, v in cipher.items() if k != "name" and defaults.get(k) != v}
+    if name == "pe-scramble":
+        changed["block_size"] = cipher.get("block_size", defaults["block_size"])
+    options = [
+        f"M = {v}" if k == "block_size" else f"noise sigma = {v:g}" if k == "noise" else f"{k} {v}"
+        for k, v in changed.items()
+    ]
+    return ", ".join([words.get(name, name), *options])
 
 
 def read_settings(records: Path, reports: Path) -> list[Setting]:
@@ -92,6 +108,7 @@ def read_settings(records: Path, reports: Path) -> list[Setting]:
             Setting(
                 name=name,
                 label=_label(config["cipher"]),
+                model=f"{config['model']}, {config['stem']} stem",
                 cipher=config["cipher"],
                 fresh=[100 * r["test"]["fresh_key"] for r in group],
                 plain=[100 * r["test"]["plain"] for r in group],
@@ -110,8 +127,9 @@ def report_folders(reports: Path, name: str) -> list[Path]:
     """A setting's attack reports: its own, and for the block ciphers under independent keys
     also the invariant attack's report behind SECURITY.md's tables (same victims, seed, budget
     and attacker data, made when those ciphers declared no invariant: it learned from the
-    ciphertext itself)."""
-    own = [reports / f"frontier-{name}"]
+    ciphertext itself). ``pe-raw`` (the paper's model on raw PE ciphertexts) shares PE's: an
+    attack sees the cipher, not the model."""
+    own = [reports / f"frontier-{'pe' if name == 'pe-raw' else name}"]  # same cipher as pe
     return own + ([reports / f"{name}-independent-invariant"] if name in BLOCK_CIPHERS else [])
 
 
@@ -137,14 +155,15 @@ def reports_cell(name: str) -> str:
 def table(settings: list[Setting], machine: str) -> str:
     front = pareto(settings)
     lines = [
-        "| setting | fresh-key accuracy % | plain accuracy % | best attack: SSIM | PSNR (dB) "
-        "| attack | blocks placed | frontier | runs |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| setting | model | fresh-key accuracy % | plain accuracy % | best attack: SSIM "
+        "| PSNR (dB) | attack | blocks placed | frontier | runs |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in sorted(settings, key=lambda s: -statistics.mean(s.fresh)):
         placed = f"{100 * s.placed:.1f} %" if s.placed is not None else ""
         lines.append(
-            f"| {s.label} | {_mean(s.fresh)} | {_mean(s.plain)} | {s.ssim:.3f} | {s.psnr:.2f} "
+            f"| {s.label} | {s.model} | {_mean(s.fresh)} | {_mean(s.plain)} | {s.ssim:.3f} "
+            f"| {s.psnr:.2f} "
             f"| {s.attack} | {placed} | {'yes' if s.name in front else ''} "
             f"| [{s.name}-s{{{','.join(map(str, s.seeds))}}}]({RECORDS.as_posix()}), "
             f"{reports_cell(s.name)} |"
@@ -169,7 +188,7 @@ def chart(settings: list[Setting], out: Path) -> None:
         x = statistics.mean(s.fresh)
         ax.errorbar(x, s.ssim, xerr=statistics.stdev(s.fresh) if len(s.fresh) > 1 else 0,
                     fmt="o", color="#c33" if s.name in pareto(settings) else "#555")  # fmt: skip
-        ax.annotate(s.label, (x, s.ssim), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.annotate(s.display, (x, s.ssim), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xlabel("CIFAR-10 accuracy on fresh-key test images, % (mean of 2 seeds, no TTA)")
     ax.set_ylabel("best attack's SSIM (lower hides more)")
     ax.set_title("The privacy dial: key-free settings, one CPU budget (red: Pareto frontier)")
@@ -182,17 +201,21 @@ def chart(settings: list[Setting], out: Path) -> None:
 
 
 def grid(settings: list[Setting], data: Path, out: Path, victims: int = 3) -> None:
-    """Per setting, for the first test images: the ciphertext and the cipher's invariant."""
+    """Per cipher setting, for the first test images: the plain image, the ciphertext and the
+    invariant."""
     images = load_npz(data)["test"].images[:victims]
-    rows, header = [], []
+    rows, header, drawn = [], [], []
     for s in sorted(settings, key=lambda s: -statistics.mean(s.fresh)):
         cipher = create_cipher(**s.cipher)
+        if cipher in drawn:  # another model on the same cipher: the same picture
+            continue
+        drawn.append(cipher)
         encrypted = cipher.encrypt_fresh(images, SeedSource(0))[0]
         invariant = cipher.key_invariant(encrypted)
-        row = [t.numpy() for i in range(victims) for t in (encrypted[i], invariant[i])]
+        row = [t.numpy() for i in range(victims) for t in (images[i], encrypted[i], invariant[i])]
         rows.append(row)
         header.append(s.label)
-    columns = [t for i in range(victims) for t in (f"cipher {i + 1}", f"invariant {i + 1}")]
+    columns = [f"{t} {i + 1}" for i in range(victims) for t in ("plain", "cipher", "invariant")]
     picture = image_grid(rows, columns, [[h] + [""] * (len(columns) - 1) for h in header], 2)
     with atomic_path(out) as tmp:
         picture.save(tmp, format="PNG")
@@ -212,7 +235,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="CIFAR-10 npz, for the grid")
     parser.add_argument("--records", type=Path, default=RECORDS)
     parser.add_argument("--reports", type=Path, default=REPORTS)
-    parser.add_argument("--update", type=Path, help="a Markdown file with the table's markers")
+    parser.add_argument(
+        "--update", type=Path, nargs="*", default=[], help="Markdown files with the markers"
+    )
     args = parser.parse_args()
     settings = read_settings(args.records, args.reports)
     if not settings:
@@ -223,8 +248,8 @@ def main() -> None:
     print(text)
     chart(settings, OUT / "frontier.png")
     grid(settings, args.data, OUT / "frontier_grid.png")
-    if args.update:
-        update(args.update, text)
+    for document in args.update:
+        update(document, text)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,10 @@ PHASES=${PHASES:-train attack}
 KEYLESS=${KEYLESS:-.venv/bin/keyless}
 RECORDS=benchmarks/records/privacy-frontier-cpu-amd-2026-12
 REPORTS=benchmarks/reports
-# name | cipher options | training options | attacks
+# name | cipher options | training options | attacks ("-": the same cipher as a row above)
 SETTINGS=(
   "pe|--cipher pe|--recipe invariant|invariant"
+  "pe-raw|--cipher pe|--recipe invariant --stem plain|-"  # the paper's model; attacked as pe
   "pe-noise16|--cipher pe --noise 16|--recipe invariant|invariant"
   "pe-noise32|--cipher pe --noise 32|--recipe invariant|invariant"
   "pe-scramble16|--cipher pe-scramble --block-size 16|--recipe bag|invariant,jigsaw"
@@ -40,7 +41,7 @@ for row in "${SETTINGS[@]}"; do  # first every training, then every attack
 done
 for row in "${SETTINGS[@]}"; do
   IFS='|' read -r name cipher training attacks <<<"$row"
-  selected "$name" && [[ "$PHASES" == *attack* ]] || continue
+  selected "$name" && [[ "$PHASES" == *attack* ]] && [ "$attacks" != - ] || continue
   out=$REPORTS/frontier-$name
   [ -f "$out/report.json" ] && continue
   # shellcheck disable=SC2086
