@@ -38,9 +38,9 @@ ROWS = (
     Row("Plain training, no encryption (airbench96's net, recipe `invariant96`)",
         "invariant96-gpu-h200-2026-12/plain96-s*", "plain"),
     Row("Faithful independent-key PE: fastnet 32/64/128 on raw ciphertexts (recipe "
-        "`invariant`, plain stem)", "privacy-frontier-cpu-amd-2026-12/pe-raw-s*", "fresh_key"),
+        "`invariant`, plain stem)", "privacy-frontier-cpu-amd-2026-12/pe-raw-s[0-9]", "fresh_key"),
     Row("Invariant stem at the same budget (recipe `invariant`: fastnet 32/64/128)",
-        "privacy-frontier-cpu-amd-2026-12/pe-s*", "fresh_key"),
+        "privacy-frontier-cpu-amd-2026-12/pe-s[0-9]", "fresh_key"),
     Row("Invariant stem, CPU budget (recipe `invariant`: fastnet 64/256/256)",
         "invariant-recipe-cpu-amd-2026-12/full-invariant-s*", "fresh_key"),
     Row("Invariant stem, GPU budget (recipe `invariant96`: airbench96's net and recipe)",
