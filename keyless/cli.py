@@ -421,8 +421,9 @@ def demo(out, run, data) -> None:
 
 
 _CONFIG_FIELD = {"recipe_name": "recipe", "widths": "model_kwargs", "whiten_width": "model_kwargs",
-                 "cipher_name": "cipher", "no_shuffle": "cipher", "np_mode": "cipher",
-                 "np_per": "cipher", "block_size": "cipher"}  # fmt: skip
+                 "attention_layers": "model_kwargs", "cipher_name": "cipher",
+                 "no_shuffle": "cipher", "np_mode": "cipher", "np_per": "cipher",
+                 "block_size": "cipher"}  # fmt: skip
 
 
 def _check_resume(ctx: click.Context, config: Any, saved: Any, out: Path) -> None:
@@ -451,12 +452,16 @@ def _with_model_kwargs(config: TrainConfig, **values: Any) -> TrainConfig:
     options that another ``--model`` does not take are dropped, and a given option it does not
     take is a usage error."""
     given = {k: v for k, v in values.items() if v is not None}
-    takes = inspect.signature(MODELS.get(config.model)).parameters
-    refused = [f"--{k.replace('_', '-')}" for k in given if k not in takes]
+
+    def takes(model: str) -> set[str]:
+        return set(inspect.signature(MODELS.get(model)).parameters)
+
+    refused = [k for k in given if k not in takes(config.model)]
     if refused:
-        shapes = "fastnet" if "whiten_width" in given else "fastnet and bagnet"
-        raise click.UsageError(f"{' and '.join(refused)} shape {shapes}, not {config.model}")
-    kept = {k: v for k, v in config.model_kwargs.items() if k in takes}
+        shapes = " and ".join(m for m in MODELS.names() if set(refused) <= takes(m))
+        options = " and ".join(f"--{k.replace('_', '-')}" for k in refused)
+        raise click.UsageError(f"{options} shape {shapes}, not {config.model}")
+    kept = {k: v for k, v in config.model_kwargs.items() if k in takes(config.model)}
     return config.replace(model_kwargs={**kept, **given})
 
 
@@ -579,6 +584,11 @@ upload_flag = click.option(
     help="fastnet: maps of the frozen whitening layer (even; default 24, fewer for 1 channel).",
 )
 @click.option(
+    "--attention-layers",
+    type=click.IntRange(min=0),
+    help="bagnet: self-attention layers across the blocks, without positions (default 0).",
+)
+@click.option(
     "--milestones",
     callback=_integers,
     help="Step schedule: epochs at which lr is divided by 10, e.g. 150,225.",
@@ -623,8 +633,8 @@ upload_flag = click.option(
 @upload_flag
 @cipher_options
 def train_cmd(
-    data, recipe_name, widths, whiten_width, milestones, out, resume, checkpoint_minutes, device,
-    compile_model, require_upload, cipher, **options,
+    data, recipe_name, widths, whiten_width, attention_layers, milestones, out, resume,
+    checkpoint_minutes, device, compile_model, require_upload, cipher, **options,
 ):  # fmt: skip
     """Train a classifier on encrypted CIFAR-10 (or any dataset) and evaluate it.
 
@@ -638,7 +648,9 @@ def train_cmd(
         cipher=cipher.settings(),
         milestones=tuple(milestones) if milestones else None,
     )
-    config = _with_model_kwargs(config, widths=widths, whiten_width=whiten_width)
+    config = _with_model_kwargs(
+        config, widths=widths, whiten_width=whiten_width, attention_layers=attention_layers
+    )
     run = Run(out)
     if resume and run.has_checkpoint():
         saved = run.load(mmap=True).config  # the config only: tensors stay on disk

@@ -53,3 +53,14 @@ def test_the_frontier_keeps_what_no_other_setting_beats_and_the_table_says_so(tm
     update(doc, text)
     update(doc, text)  # idempotent
     assert doc.read_text() == f"a\n<!-- frontier-table -->\n{text}\n<!-- /frontier-table -->\nb\n"
+
+
+def test_another_model_on_a_cipher_reads_that_ciphers_reports_and_names_its_model(tmp_path):
+    records, reports = tmp_path / "records", tmp_path / "reports"
+    _run(records, "pe", 0, {"name": "pe"}, 0.80, 0.80)
+    _run(records, "pe-raw", 0, {"name": "pe"}, 0.70, 0.60)  # no report of its own
+    _report(reports, "pe", [_row("invariant", 0.6)])
+    raw = next(s for s in read_settings(records, reports) if s.name == "pe-raw")
+    assert (raw.attack, raw.ssim) == ("invariant", 0.6)
+    assert raw.display == "PE (the paper's model)"  # told apart from the "pe" row
+    assert next(s for s in read_settings(records, reports) if s.name == "pe").display == "PE"

@@ -40,13 +40,16 @@ OUT = Path("benchmarks/security")
 GOAL_SSIM, GOAL_ACCURACY = 0.30, 80.0
 MARKERS = ("<!-- frontier-table -->", "<!-- /frontier-table -->")
 BLOCK_CIPHERS = ("le", "ele", "etc")
+# another model on a row's cipher: it shares that row's attack reports (an attack sees the
+# cipher, not the model) and is told apart from it by a note
+SAME_CIPHER = {"pe-raw": ("pe", "the paper's model"), "pe-scramble8-wide": ("pe-scramble8", "wide")}
 
 
 @dataclass(frozen=True)
 class Setting:
     name: str
     label: str
-    model: str  # "fastnet, invariant stem"
+    model: str  # "fastnet 32/64/128, invariant stem"
     cipher: dict[str, object]
     fresh: list[float]  # % per seed, no TTA
     plain: list[float]
@@ -60,7 +63,11 @@ class Setting:
     @property
     def display(self) -> str:
         """The label, told apart from another model on the same cipher."""
-        return f"{self.label} ({self.model})" if "plain stem" in self.model else self.label
+        return (
+            f"{self.label} ({SAME_CIPHER[self.name][1]})"
+            if self.name in SAME_CIPHER
+            else self.label
+        )
 
 
 def _mean(values: list[float]) -> str:
@@ -83,6 +90,12 @@ def _label(cipher: dict[str, object]) -> str:
         for k, v in changed.items()
     ]
     return ", ".join([words.get(name, name), *options])
+
+
+def _model(config: dict) -> str:
+    """ "fastnet 32/64/128": the model and its widths where the run set them."""
+    widths = config["model_kwargs"].get("widths")
+    return config["model"] + (f" {'/'.join(map(str, widths))}" if widths else "")
 
 
 def read_settings(records: Path, reports: Path) -> list[Setting]:
@@ -108,7 +121,7 @@ def read_settings(records: Path, reports: Path) -> list[Setting]:
             Setting(
                 name=name,
                 label=_label(config["cipher"]),
-                model=f"{config['model']}, {config['stem']} stem",
+                model=f"{_model(config)}, {config['stem']} stem",
                 cipher=config["cipher"],
                 fresh=[100 * r["test"]["fresh_key"] for r in group],
                 plain=[100 * r["test"]["plain"] for r in group],
@@ -127,9 +140,8 @@ def report_folders(reports: Path, name: str) -> list[Path]:
     """A setting's attack reports: its own, and for the block ciphers under independent keys
     also the invariant attack's report behind SECURITY.md's tables (same victims, seed, budget
     and attacker data, made when those ciphers declared no invariant: it learned from the
-    ciphertext itself). ``pe-raw`` (the paper's model on raw PE ciphertexts) shares PE's: an
-    attack sees the cipher, not the model."""
-    own = [reports / f"frontier-{'pe' if name == 'pe-raw' else name}"]  # same cipher as pe
+    ciphertext itself). A row in :data:`SAME_CIPHER` reads its cipher's row's reports."""
+    own = [reports / f"frontier-{SAME_CIPHER.get(name, (name,))[0]}"]
     return own + ([reports / f"{name}-independent-invariant"] if name in BLOCK_CIPHERS else [])
 
 
@@ -184,17 +196,18 @@ def chart(settings: list[Setting], out: Path) -> None:
     ax.fill_between([GOAL_ACCURACY, 100], 0, GOAL_SSIM, color="#e8f4e8", zorder=0)
     ax.text(GOAL_ACCURACY + 0.5, 0.01, "goal: SSIM <= 0.30\nand accuracy >= 80 %", fontsize=8)
     ax.plot([statistics.mean(s.fresh) for s in front], [s.ssim for s in front], "-", color="#c33")
-    placed: list[tuple[float, float]] = []  # labelled points; a crowded label goes below
+    placed: list[tuple[float, float, int]] = []  # labelled points and their label's offset
     for s in sorted(settings, key=lambda s: (statistics.mean(s.fresh), s.ssim)):
         x = statistics.mean(s.fresh)
         ax.errorbar(x, s.ssim, xerr=statistics.stdev(s.fresh) if len(s.fresh) > 1 else 0,
                     fmt="o", color="#c33" if s.name in front_names else "#555")  # fmt: skip
-        crowded = any(x - px < 12 and abs(s.ssim - py) < 0.04 for px, py in placed)
+        # a label goes above its point, or below, or further out, clear of its neighbours' labels
+        taken = {dy for px, py, dy in placed if x - px < 12 and abs(s.ssim - py) < 0.04}
+        dy = next(d for d in (5, -11, 16, -22, 27) if d not in taken)
         right = x > 78  # near the right edge: the label goes to the left of its point
         ax.annotate(s.display, (x, s.ssim), textcoords="offset points", fontsize=7,
-                    xytext=(-4 if right else 4, -11 if crowded else 5),
-                    ha="right" if right else "left")  # fmt: skip
-        placed.append((x, s.ssim))
+                    xytext=(-4 if right else 4, dy), ha="right" if right else "left")  # fmt: skip
+        placed.append((x, s.ssim, dy))
     ax.set_xlim(10, 100)
     ax.set_ylim(0, max(s.ssim for s in settings) + 0.08)
     ax.set_xlabel("CIFAR-10 accuracy on fresh-key test images, % (mean of 2 seeds, no TTA)")

@@ -22,6 +22,7 @@ SETTINGS=(
   "pe-noise32|--cipher pe --noise 32|--recipe invariant|invariant"
   "pe-scramble16|--cipher pe-scramble --block-size 16|--recipe bag|invariant,jigsaw"
   "pe-scramble8|--cipher pe-scramble --block-size 8|--recipe bag|invariant,jigsaw"
+  "pe-scramble8-wide|--cipher pe-scramble --block-size 8|--recipe bag --widths 64,128,256|-"
   "pe-scramble4|--cipher pe-scramble --block-size 4|--recipe bag|invariant,jigsaw"
   "le|--cipher le|--recipe invariant --stem key-invariant|invariant"
   "ele|--cipher ele|--recipe invariant --stem plain|invariant"
@@ -34,8 +35,9 @@ for row in "${SETTINGS[@]}"; do  # first every training, then every attack
   for seed in 0 1; do
     out=$RECORDS/$name-s$seed
     [ -f "$out/record.json" ] && continue
+    # the CPU width unless the row's own --widths (given later) overrides it
     # shellcheck disable=SC2086
-    "$KEYLESS" train --data "$DATA" $cipher $training --keys independent --widths 32,64,128 \
+    "$KEYLESS" train --data "$DATA" --widths 32,64,128 $cipher $training --keys independent \
       --epochs "$EPOCHS" --seed "$seed" --out "$out" --resume
   done
 done

@@ -4,7 +4,9 @@ Under ``pe-scramble`` a fresh key moves every M x M block, so all a key-free mod
 set of the blocks' sorted folds (the ``key-invariant`` stem feeds them in a canonical order).
 bagnet reads each block with one shared encoder (fastnet's conv groups: conv, max-pool while the
 block is larger than 1 pixel, frozen-weight BatchNorm, GELU, conv) and pools over the blocks
-(mean and max), so where a block sits never matters: a Deep Sets classifier.
+(mean and max), so where a block sits never matters: a Deep Sets classifier. Optional
+self-attention layers between the encoder and the pooling let blocks read each other; they have
+no position embeddings, so they too ignore where a block sits.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class BagNet(nn.Module):
         in_channels: input feature maps (3 from the ``key-invariant`` stem).
         block_size: M, the cipher's block side; H and W must be multiples of it.
         widths: maps of each conv group (each halves the block while it is above 1 pixel).
+        attention_layers: self-attention layers across the blocks before pooling (0: none).
+        heads: attention heads per layer.
     """
 
     def __init__(
@@ -31,6 +35,8 @@ class BagNet(nn.Module):
         in_channels: int = 3,
         block_size: int = 8,
         widths: tuple[int, ...] = (64, 128, 256),
+        attention_layers: int = 0,
+        heads: int = 4,
     ) -> None:
         super().__init__()
         self.block_size = block_size
@@ -39,6 +45,13 @@ class BagNet(nn.Module):
             groups.append(ConvGroup(width, w, pool=side > 1))
             width, side = w, max(side // 2, 1)
         self.encoder = nn.Sequential(*groups, nn.AdaptiveMaxPool2d(1), nn.Flatten())
+        self.mixer: nn.Module = nn.Identity()
+        if attention_layers:
+            layer = nn.TransformerEncoderLayer(
+                width, heads, 2 * width, dropout=0.0, activation="gelu", batch_first=True,
+                norm_first=True,
+            )  # fmt: skip
+            self.mixer = nn.TransformerEncoder(layer, attention_layers, enable_nested_tensor=False)
         self.head = nn.Linear(2 * width, num_classes, bias=False)
         self.logit_scale = 1 / 9
         for conv in self.modules():
@@ -53,6 +66,6 @@ class BagNet(nn.Module):
         blocks = x.unfold(2, m, m).unfold(3, m, m)  # N, C, H/m, W/m, m, m
         blocks = blocks.permute(0, 2, 3, 1, 4, 5).reshape(-1, c, m, m)
         features = self.encoder(blocks.contiguous(memory_format=torch.channels_last))
-        features = features.view(n, -1, features.shape[-1])  # N, blocks, width
+        features = self.mixer(features.view(n, -1, features.shape[-1]))  # N, blocks, width
         pooled = torch.cat([features.mean(1), features.amax(1)], 1)
         return self.head(pooled) * self.logit_scale

@@ -14,6 +14,7 @@ from keyless.errors import UnknownNameError
 from keyless.models import (
     ADAPTERS,
     STEMS,
+    BagNet,
     BlockAdaptationNetwork,
     InvariantInput,
     LearnedInput,
@@ -48,10 +49,14 @@ def test_invariant_stems_give_identical_logits_for_plain_and_encrypted(stem):
 
 @pytest.mark.parametrize("m", [4, 8, 16])
 @pytest.mark.parametrize("noise", [0.0, 24.0])
-def test_bagnet_gives_identical_logits_for_a_plain_image_and_two_scrambled_encryptions(m, noise):
+@pytest.mark.parametrize("attention", [0, 1])
+def test_bagnet_gives_identical_logits_for_a_plain_image_and_two_scrambled_encryptions(
+    m, noise, attention
+):
     torch.manual_seed(0)
     cipher = ScrambledPixelCipher(block_size=m, noise=noise)
-    model = create_model("bagnet", 10, "key-invariant", "none", m, cipher, widths=(8, 16, 16))
+    model = create_model("bagnet", 10, "key-invariant", "none", m, cipher, widths=(8, 16, 16),
+                         attention_layers=attention)  # fmt: skip
     model.eval()
     plain = torch.randint(0, 256, (4, 32, 32, 3), dtype=torch.uint8)
     noisy = cipher.obscure(plain)  # the owner's noise: the plain image it encrypts
@@ -61,6 +66,18 @@ def test_bagnet_gives_identical_logits_for_a_plain_image_and_two_scrambled_encry
         assert torch.equal(model(first), logits) and torch.equal(model(second), logits)
         # a pixel moved inside its block changes the bag: the model is not blind
         assert not torch.equal(model(noisy.roll(1, dims=2)), logits)
+
+
+def test_bagnet_attention_lets_blocks_read_each_other_but_not_where_they_sit():
+    torch.manual_seed(0)
+    model = BagNet(in_channels=3, block_size=8, widths=(8, 16, 16), attention_layers=1).eval()
+    x = torch.randn(2, 3, 32, 32)
+    moved = x.roll((8, -16), dims=(2, 3))  # every 8 x 8 block moved, none changed
+    with torch.no_grad():
+        logits = model(x)
+        assert torch.allclose(model(moved), logits, atol=1e-5)
+        model.mixer = nn.Identity()  # the same encoder and head without attention
+        assert not torch.allclose(model(x), logits, atol=1e-3)
 
 
 @pytest.mark.parametrize("name", list_ciphers())

@@ -287,7 +287,7 @@ def test_cli_widths_keep_the_recipes_residual_groups(tmp_path):
 
 def test_another_model_drops_a_fastnet_recipes_shape_but_refuses_given_widths():
     assert _with_model_kwargs(recipe("invariant96", model="resnet18")).model_kwargs == {}
-    with pytest.raises(click.UsageError, match="--widths shape fastnet and bagnet, not resnet18"):
+    with pytest.raises(click.UsageError, match="--widths shape bagnet and fastnet, not resnet18"):
         _with_model_kwargs(recipe("invariant96", model="resnet18"), widths=[8, 8, 8])
 
 
@@ -295,6 +295,10 @@ def test_bagnet_takes_widths_but_not_a_whitening_width():
     assert _with_model_kwargs(recipe("bag"), widths=[8, 8]).model_kwargs == {"widths": [8, 8]}
     with pytest.raises(click.UsageError, match="--whiten-width shape fastnet, not bagnet"):
         _with_model_kwargs(recipe("bag"), whiten_width=8)
+    given = _with_model_kwargs(recipe("bag"), attention_layers=1).model_kwargs
+    assert given["attention_layers"] == 1
+    with pytest.raises(click.UsageError, match="--attention-layers shape bagnet, not fastnet"):
+        _with_model_kwargs(recipe("invariant"), attention_layers=1)
 
 
 def test_resume_refuses_options_that_contradict_the_run_and_accepts_the_same_ones(tmp_path):
@@ -315,7 +319,7 @@ def test_resume_refuses_options_that_contradict_the_run_and_accepts_the_same_one
     [
         (["--widths", "16,x,32"], "Invalid value for '--widths': expected comma-separated"),
         (["--milestones", "1;2"], "Invalid value for '--milestones': expected comma-separated"),
-        (["--model", "resnet18", "--widths", "8,8,8"], "shape fastnet and bagnet, not resnet18"),
+        (["--model", "resnet18", "--widths", "8,8,8"], "shape bagnet and fastnet, not resnet18"),
         (["--widths", "8,0,8"], "expected comma-separated positive integers, got '8,0,8'"),
         (["--epochs", "-3"], "Invalid value for '--epochs': -3.0 is not in the range x>0."),
         (["--batch-size", "0"], "Invalid value for '--batch-size': 0 is not in the range x>=1."),
