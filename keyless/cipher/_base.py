@@ -1,18 +1,83 @@
-"""What every cipher does the same way, written once: its settings and encryption under fresh keys.
+"""What every cipher does the same way, written once: its settings and encryption under fresh keys;
+and what every key does the same way: its file.
 
-Ciphers are frozen dataclasses whose fields are their options; they mix this class in.
+Ciphers are frozen dataclasses whose fields are their options; they mix ``CipherBase`` in. Keys
+mix ``KeyFile`` in.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+import io
+from pathlib import Path
+from typing import Any, ClassVar, Self
+from zipfile import BadZipFile
 
+import numpy as np
 import torch
+from numpy.lib.npyio import NpzFile
 
+from keyless._atomic import write_bytes_atomic
 from keyless._imagetypes import ImageLike, to_batch
 from keyless.cipher._protocol import Cipher, Key
+from keyless.errors import InputError, KeyMaterialError
 from keyless.keys import CsprngSource, KeySource, SeedSource
+
+
+class KeyFile:
+    """``save`` and ``load`` on top of a key's ``to_bytes``/``from_bytes``: the file is written
+    atomically and owner-only, and a file that is not a key gives one line naming it."""
+
+    def to_bytes(self) -> bytes:
+        raise NotImplementedError
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Self:
+        raise NotImplementedError
+
+    def save(self, path: Path | str) -> None:
+        write_bytes_atomic(path, self.to_bytes(), mode=0o600)
+
+    @classmethod
+    def load(cls, path: Path | str) -> Self:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise KeyMaterialError(f"{path}: cannot read key ({exc.strerror})") from None
+        try:
+            return cls.from_bytes(data)
+        except KeyMaterialError as exc:
+            raise KeyMaterialError(f"{path}: {exc}") from None
+
+
+def count_blocks(name: str, m: int, height: int, width: int) -> int:
+    """How many ``m`` x ``m`` blocks tile an (H, W) image; a one-line error naming cipher ``name``
+    when they do not."""
+    if height % m or width % m:
+        raise InputError(f"{name} needs image sides divisible by the block size {m}, "
+                         f"got {height}x{width}")  # fmt: skip
+    return (height // m) * (width // m)
+
+
+def pack_arrays(magic: bytes, arrays: dict[str, torch.Tensor]) -> bytes:
+    """A key file's bytes: the ``magic`` line, then an npz of ``arrays``."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: array.cpu().numpy() for name, array in arrays.items()})
+    return magic + buffer.getvalue()
+
+
+def unpack_arrays(data: bytes, magic: bytes, kind: str) -> dict[str, torch.Tensor]:
+    """The arrays of :func:`pack_arrays` bytes (never unpickled); one-line error otherwise."""
+    if not data.startswith(magic):
+        raise KeyMaterialError(f"not a keyless {kind} key (missing header)")
+    try:
+        arrays = np.load(io.BytesIO(data[len(magic) :]), allow_pickle=False)
+        if not isinstance(arrays, NpzFile):
+            raise ValueError("not an npz archive")
+        with arrays:
+            return {name: torch.from_numpy(arrays[name].copy()) for name in arrays.files}
+    except (ValueError, OSError, EOFError, BadZipFile) as exc:
+        raise KeyMaterialError(f"not a keyless {kind} key ({exc})") from None
 
 
 class CipherBase:

@@ -19,22 +19,18 @@ key changes, i.e. all that a ciphertext under an independent key tells about its
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import permutations
 from pathlib import Path
 from typing import ClassVar
-from zipfile import BadZipFile
 
 import numpy as np
 import torch
-from numpy.lib.npyio import NpzFile
 
-from keyless._atomic import write_bytes_atomic
 from keyless._imagetypes import ImageLike, to_batch
-from keyless.cipher._base import CipherBase
+from keyless.cipher._base import CipherBase, KeyFile, count_blocks, pack_arrays, unpack_arrays
 from keyless.cipher._kernel import uniform_bytes
 from keyless.errors import InputError, KeyMaterialError
 from keyless.invariant import sort_rows
@@ -52,7 +48,7 @@ def _is_permutation(order: torch.Tensor) -> bool:
 
 
 @dataclass(frozen=True)
-class BlockKey:
+class BlockKey(KeyFile):
     """Keys of a block-wise cipher for N images of B blocks of S symbols.
 
     ``mask`` (N, B or 1, S) uint8 XOR mask; ``perm`` (N, B or 1, S) int16, output symbol ``s``
@@ -92,45 +88,25 @@ class BlockKey:
 
     def to_bytes(self) -> bytes:
         """Stable serialisation: a magic line, then an npz of the key's arrays."""
-        arrays = {"mask": self.mask.cpu().numpy(), "perm": self.perm.cpu().numpy()}
+        arrays = {"mask": self.mask, "perm": self.perm}
         if self.positions is not None:
-            arrays["positions"] = self.positions.cpu().numpy()
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        return _KEY_MAGIC + buffer.getvalue()
+            arrays["positions"] = self.positions
+        return pack_arrays(_KEY_MAGIC, arrays)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> BlockKey:
-        if not data.startswith(_KEY_MAGIC):
-            raise KeyMaterialError("not a keyless block key (missing header)")
+        tensors = unpack_arrays(data, _KEY_MAGIC, "block")
         try:
-            arrays = np.load(io.BytesIO(data[len(_KEY_MAGIC) :]), allow_pickle=False)
-            if not isinstance(arrays, NpzFile):
-                raise ValueError("not an npz archive")
-            with arrays:
-                tensors = {k: torch.from_numpy(arrays[k].copy()) for k in arrays.files}
             positions = tensors.get("positions")
             if positions is not None and positions.dtype == torch.int16:
                 positions = positions.int()  # key files written before positions became int32
             key = cls(tensors["mask"], tensors["perm"], positions)
-        except (ValueError, KeyError, OSError, EOFError, BadZipFile) as exc:
+        except (ValueError, KeyError) as exc:
             raise KeyMaterialError(f"not a keyless block key ({exc})") from None
         for name, order in (("symbol permutation", key.perm), ("block order", key.positions)):
             if order is not None and not _is_permutation(order):
                 raise KeyMaterialError(f"damaged block key: its {name} is not a permutation")
         return key
-
-    def save(self, path: Path | str) -> None:
-        write_bytes_atomic(path, self.to_bytes(), mode=0o600)
-
-    @classmethod
-    def load(cls, path: Path | str) -> BlockKey:
-        try:
-            return cls.from_bytes(Path(path).read_bytes())
-        except OSError as exc:
-            raise KeyMaterialError(f"{path}: cannot read key ({exc.strerror})") from None
-        except KeyMaterialError as exc:
-            raise KeyMaterialError(f"{path}: {exc}") from None
 
 
 def random_permutations(
@@ -157,13 +133,7 @@ class BlockCipher(CipherBase):
         return (6 if self.nibbles else 3) * self.block_size**2
 
     def blocks(self, height: int, width: int) -> int:
-        m = self.block_size
-        if height % m or width % m:
-            raise InputError(
-                f"{self.name} needs image sides divisible by the block size {m}, "
-                f"got {height}x{width}"
-            )
-        return (height // m) * (width // m)
+        return count_blocks(self.name, self.block_size, height, width)
 
     def keygen(
         self,

@@ -17,9 +17,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
-from keyless._atomic import write_bytes_atomic
 from keyless._imagetypes import ImageLike, to_batch
-from keyless.cipher._base import CipherBase
+from keyless.cipher._base import CipherBase, KeyFile
 from keyless.cipher._kernel import apply_transforms, uniform_bytes
 from keyless.errors import InputError, KeyMaterialError
 from keyless.invariant import fold, sorted_fold
@@ -67,7 +66,7 @@ _KEY_MAGIC = b"KEYLESS-PIXELKEY-1\n"
 
 
 @dataclass(frozen=True)
-class PixelKey:
+class PixelKey(KeyFile):
     """One PE key per image: ``codes`` is (N, H, W) uint8 in 0..47 (see the module docstring)."""
 
     codes: torch.Tensor
@@ -125,20 +124,6 @@ class PixelKey:
         if codes.size and codes.max() >= NUM_CODES:
             raise KeyMaterialError("not a keyless pixel key (code out of range)")
         return cls(torch.from_numpy(codes))
-
-    def save(self, path: Path | str) -> None:
-        write_bytes_atomic(path, self.to_bytes(), mode=0o600)
-
-    @classmethod
-    def load(cls, path: Path | str) -> PixelKey:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise KeyMaterialError(f"{path}: cannot read key ({exc.strerror})") from None
-        try:
-            return cls.from_bytes(data)
-        except KeyMaterialError as exc:
-            raise KeyMaterialError(f"{path}: {exc}") from None
 
 
 def _uniform_codes(stream: ByteStream, n: int) -> np.ndarray:

@@ -13,19 +13,16 @@ original.
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
-from zipfile import BadZipFile
 
 import numpy as np
 import torch
-from numpy.lib.npyio import NpzFile
 
-from keyless._atomic import write_bytes_atomic
 from keyless._imagetypes import ImageLike, to_batch
+from keyless.cipher._base import KeyFile, count_blocks, pack_arrays, unpack_arrays
 from keyless.cipher._block import random_permutations
 from keyless.cipher._pe import NUM_CODES, PixelCipher, PixelKey
 from keyless.errors import InputError, KeyMaterialError
@@ -36,7 +33,7 @@ _KEY_MAGIC = b"KEYLESS-SCRAMBLEKEY-1\n"
 
 
 @dataclass(frozen=True)
-class ScrambledKey:
+class ScrambledKey(KeyFile):
     """PE codes (N, H, W) uint8 and block positions (N, B) int32: output block ``b`` takes the
     PE-encrypted input block ``positions[:, b]``. N == 1 is a common key."""
 
@@ -61,43 +58,21 @@ class ScrambledKey:
 
     def to_bytes(self) -> bytes:
         """Stable serialisation: a magic line, then an npz of the codes and the positions."""
-        buffer = io.BytesIO()
-        np.savez(
-            buffer, codes=self.pixel.codes.cpu().numpy(), positions=self.positions.cpu().numpy()
-        )
-        return _KEY_MAGIC + buffer.getvalue()
+        return pack_arrays(_KEY_MAGIC, {"codes": self.pixel.codes, "positions": self.positions})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ScrambledKey:
-        if not data.startswith(_KEY_MAGIC):
-            raise KeyMaterialError("not a keyless scramble key (missing header)")
+        arrays = unpack_arrays(data, _KEY_MAGIC, "scramble")
         try:
-            arrays = np.load(io.BytesIO(data[len(_KEY_MAGIC) :]), allow_pickle=False)
-            if not isinstance(arrays, NpzFile):
-                raise ValueError("not an npz archive")
-            with arrays:
-                codes = torch.from_numpy(arrays["codes"].copy())
-                positions = torch.from_numpy(arrays["positions"].copy())
-            key = cls(PixelKey(codes), positions)
-        except (ValueError, KeyError, OSError, EOFError, BadZipFile) as exc:
+            codes = arrays["codes"]
+            key = cls(PixelKey(codes), arrays["positions"])
+        except (ValueError, KeyError) as exc:
             raise KeyMaterialError(f"not a keyless scramble key ({exc})") from None
         b = key.positions.shape[1]
         valid = key.positions.long().sort(-1).values == torch.arange(b)
         if (codes.numel() and int(codes.max()) >= NUM_CODES) or not bool(valid.all()):
             raise KeyMaterialError("damaged scramble key: a code or its block order is invalid")
         return key
-
-    def save(self, path: Path | str) -> None:
-        write_bytes_atomic(path, self.to_bytes(), mode=0o600)
-
-    @classmethod
-    def load(cls, path: Path | str) -> ScrambledKey:
-        try:
-            return cls.from_bytes(Path(path).read_bytes())
-        except OSError as exc:
-            raise KeyMaterialError(f"{path}: cannot read key ({exc.strerror})") from None
-        except KeyMaterialError as exc:
-            raise KeyMaterialError(f"{path}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -122,13 +97,7 @@ class ScrambledPixelCipher(PixelCipher):
             raise ValueError(f"block_size must be at least 1, got {self.block_size}")
 
     def blocks(self, height: int, width: int) -> int:
-        m = self.block_size
-        if height % m or width % m:
-            raise InputError(
-                f"{self.name} needs image sides divisible by the block size {m}, "
-                f"got {height}x{width}"
-            )
-        return (height // m) * (width // m)
+        return count_blocks(self.name, self.block_size, height, width)
 
     def key_invariant(self, ciphertexts: torch.Tensor) -> torch.Tensor:
         """The blocks' sorted folds in a canonical order: no key changes it (:func:`~keyless.
