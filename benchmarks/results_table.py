@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from keyless.records import machine_label, mean_std, read_record, seed_groups, with_upload_columns
+from keyless.records import (
+    machine_label,
+    mean_std,
+    read_record,
+    seed_groups,
+    update_markdown,
+    with_upload_columns,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDS = ROOT / "benchmarks" / "records"
@@ -103,16 +109,9 @@ def table(relative_to: Path = ROOT, document: str = "README.md") -> str:
     return "\n".join([HEADER, *rows, PUBLISHED, "", NOTE.format(document=document)])
 
 
-MARKER = re.compile(r"(<!-- results-table -->\n).*?(<!-- /results-table -->)", re.S)
-
-
 def update(document: Path) -> None:
     """Rewrite the table between the document's results-table markers (which must be there)."""
-    markdown = table(document.resolve().parent, document.name)
-    text, count = MARKER.subn(lambda m: m.group(1) + markdown + m.group(2), document.read_text())
-    if count != 1:
-        raise SystemExit(f"{document}: needs one results-table marker pair")
-    document.write_text(text)
+    update_markdown(document, "results-table", table(document.resolve().parent, document.name))
 
 
 def main() -> None:

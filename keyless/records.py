@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 from pathlib import Path
@@ -238,3 +239,14 @@ def mean_table(records: list[dict[str, Any]], pool_commits: bool = False) -> str
         )
     lines += ["", MEAN_NOTE]
     return "\n".join(lines) + "\n"
+
+
+def update_markdown(document: Path, name: str, markdown: str) -> None:
+    """Put ``markdown`` (ending in a newline) between the document's ``<!-- NAME -->`` and
+    ``<!-- /NAME -->`` lines: how generated tables are kept in the docs."""
+    start, end = f"<!-- {name} -->\n", f"<!-- /{name} -->"
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    text, count = pattern.subn(lambda _: start + markdown + end, document.read_text())
+    if count != 1:
+        raise SystemExit(f"{document}: needs one {name} marker pair")
+    document.write_text(text)

@@ -31,14 +31,13 @@ from keyless._atomic import atomic_path
 from keyless.cipher import create_cipher
 from keyless.data import load_npz
 from keyless.keys import SeedSource
-from keyless.records import read_record
+from keyless.records import read_record, update_markdown
 from keyless.visualize import image_grid
 
 RECORDS = Path("benchmarks/records/privacy-frontier-cpu-amd-2026-12")
 REPORTS = Path("benchmarks/reports")
 OUT = Path("benchmarks/security")
 GOAL_SSIM, GOAL_ACCURACY = 0.30, 80.0
-MARKERS = ("<!-- frontier-table -->", "<!-- /frontier-table -->")
 BLOCK_CIPHERS = ("le", "ele", "etc")
 # another model on a row's cipher: it shares that row's attack reports (an attack sees the
 # cipher, not the model) and is told apart from it by a note
@@ -242,12 +241,8 @@ def grid(settings: list[Setting], data: Path, out: Path, victims: int = 3) -> No
 
 
 def update(document: Path, text: str) -> None:
-    start, end = MARKERS
-    body = document.read_text()
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    if not pattern.search(body):
-        raise SystemExit(f"{document}: no {start} ... {end} block")
-    document.write_text(pattern.sub(lambda _: f"{start}\n{text}\n{end}", body))
+    """Put the table ``text`` between the document's frontier-table markers."""
+    update_markdown(document, "frontier-table", text + "\n")
 
 
 def main() -> None:

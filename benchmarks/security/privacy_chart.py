@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,13 @@ import matplotlib.pyplot as plt
 
 from keyless._atomic import atomic_path
 from keyless.cipher import create_cipher
-from keyless.records import mean_std, read_record, seed_groups, with_upload_columns
+from keyless.records import (
+    mean_std,
+    read_record,
+    seed_groups,
+    update_markdown,
+    with_upload_columns,
+)
 
 Point = tuple[str, str]  # (cipher, key mode)
 SERVED = {"independent": "fresh_key", "common": "common_key"}
@@ -151,15 +156,9 @@ def table(accuracy: dict[Point, Accuracy], attack: dict[Point, tuple[float, str]
     return "\n".join(lines) + "\n"
 
 
-MARKER = re.compile(r"(<!-- privacy-table -->\n).*?(<!-- /privacy-table -->)", re.S)
-
-
 def update(document: Path, markdown: str) -> None:
     """Put ``markdown`` between the document's privacy-table markers (which must be there)."""
-    text, count = MARKER.subn(lambda m: m.group(1) + markdown + m.group(2), document.read_text())
-    if count != 1:
-        raise SystemExit(f"{document}: needs one privacy-table marker pair")
-    document.write_text(text)
+    update_markdown(document, "privacy-table", markdown)
 
 
 def main() -> None:
