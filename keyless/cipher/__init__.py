@@ -18,6 +18,7 @@ from keyless.cipher._block import (
 from keyless.cipher._pe import NUM_CODES, PERMUTATIONS, PixelCipher, PixelKey
 from keyless.cipher._protocol import Cipher, Key
 from keyless.cipher._scramble import ScrambledKey, ScrambledPixelCipher
+from keyless.errors import ConfigError, UnknownNameError
 from keyless.registry import Registry
 
 CIPHERS: Registry[Cipher] = Registry("cipher")
@@ -35,6 +36,21 @@ def create_cipher(name: str = "pe", **kwargs: Any) -> Cipher:
     ``create_cipher(**{})`` is the default PE (as stored for older runs).
     """
     return CIPHERS.create(name, **kwargs)
+
+
+def cipher_from_settings(settings: dict[str, Any], where: str = "cipher") -> Cipher:
+    """The cipher a ``settings()`` dict describes (as stored in a manifest, a record or a
+    checkpoint): the one place that builds a cipher from one. ``{}`` is the default PE (older
+    runs). Anything else than a dict of a known name and its options is a one-line
+    :class:`ConfigError` that names ``where``."""
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{where}: expected the cipher's settings (an object), got {settings!r}")
+    try:
+        return create_cipher(**settings)
+    except UnknownNameError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: not the settings of a keyless cipher ({exc})") from None
 
 
 def list_ciphers() -> list[str]:
@@ -56,6 +72,7 @@ __all__ = [
     "PixelKey",
     "ScrambledKey",
     "ScrambledPixelCipher",
+    "cipher_from_settings",
     "create_cipher",
     "list_ciphers",
 ]

@@ -12,14 +12,14 @@ import torch
 
 from keyless.cipher import create_cipher
 from keyless.data import list_images, read_image
-from keyless.errors import InputError, KeylessError
+from keyless.errors import ExitStatus, InputError, KeylessError
 from keyless.serve._request import SHAPE_HEADER
 
 
 class ServiceError(KeylessError):
     """The service could not be reached, or refused a request (its message is kept)."""
 
-    exit_code = 5
+    exit_code = ExitStatus.SERVICE
 
 
 class Client:
