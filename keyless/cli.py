@@ -18,22 +18,7 @@ from keyless._atomic import write_bytes_atomic
 from keyless.attacks import list_attacks, run_attacks, write_report
 from keyless.cipher import create_cipher, list_ciphers
 from keyless.config import TrainConfig
-from keyless.data import (
-    DATA_ENV,
-    DEFAULT_MAX_PIXELS,
-    KeyPlan,
-    Manifest,
-    check_decryption,
-    check_resume,
-    check_written,
-    describe,
-    find_dataset,
-    load_splits,
-    plan_jobs,
-    run_jobs,
-    transform_file,
-    upload_root,
-)
+from keyless.data import DATA_ENV, DEFAULT_MAX_PIXELS, find_dataset, load_splits
 from keyless.errors import ConfigError, InputError, KeylessError, KeyMaterialError
 from keyless.invariant import fold
 from keyless.keys import CsprngSource, MasterKeySource, SeedSource, check_value
@@ -51,6 +36,18 @@ from keyless.serve import (
     serve,
 )
 from keyless.train import RECIPES, evaluate_run, recipe, train
+from keyless.upload import (
+    KeyPlan,
+    Manifest,
+    check_decryption,
+    check_resume,
+    check_written,
+    describe,
+    plan_jobs,
+    run_jobs,
+    transform_file,
+    upload_root,
+)
 
 
 class KeylessGroup(click.Group):

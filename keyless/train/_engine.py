@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from keyless.cipher import Cipher, create_cipher
 from keyless.config import TrainConfig
-from keyless.data import ImageSet, Manifest, adopt_classes, load_received, split_classes
+from keyless.data import ImageSet, adopt_classes, split_classes
 from keyless.errors import InputError
 from keyless.evaluate import accuracy, evaluate, predict
 from keyless.records import git_commit, machine
@@ -38,11 +38,13 @@ from keyless.runs import (
     resolve_precision,
 )
 from keyless.train import recipes
-from keyless.train._owner import (
+from keyless.upload import (
     PLAIN_SOURCE,
+    Manifest,
     Upload,
     data_source,
     derived_source,
+    load_received,
     owner_key,
     prepare_upload,
     receive_upload,

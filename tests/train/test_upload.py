@@ -12,7 +12,8 @@ from PIL import Image
 
 import keyless
 from keyless.cli import main
-from keyless.data import MANIFEST, read_image
+from keyless.data import read_image
+from keyless.upload import MANIFEST
 from tests.serve.conftest import expected_labels, serving
 from tests.synthetic import quadrant_splits
 

@@ -19,7 +19,8 @@ from typing import Any, Literal
 from PIL import Image
 
 from keyless._atomic import write_bytes_atomic
-from keyless.data._datasets import (
+from keyless.data import (
+    IMAGE_SUFFIXES,
     ImageSet,
     adopt_classes,
     find_files,
@@ -27,7 +28,6 @@ from keyless.data._datasets import (
     load_splits,
     split_classes,
 )
-from keyless.data._io import IMAGE_SUFFIXES
 from keyless.errors import InputError, KeyMaterialError
 
 MANIFEST = "keyless.json"

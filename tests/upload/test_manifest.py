@@ -6,8 +6,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from keyless.cli import main
-from keyless.data import MANIFEST, Manifest, describe, load_received
 from keyless.errors import InputError
+from keyless.upload import MANIFEST, Manifest, describe, load_received
 
 
 def _photos(folder, size=(6, 5)):

@@ -12,11 +12,20 @@ import torch
 from tqdm import tqdm
 
 from keyless.cipher import Cipher, Key
-from keyless.data._datasets import ImageSet, find_files, load_npz, save_npz
-from keyless.data._io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, fit_image, read_image, write_png
-from keyless.data._manifest import upload_root
+from keyless.data import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    ImageSet,
+    find_files,
+    fit_image,
+    load_npz,
+    read_image,
+    save_npz,
+    write_png,
+)
 from keyless.errors import InputError, KeylessError, KeyMaterialError, OutputError
 from keyless.keys import KeySource
+from keyless.upload._manifest import upload_root
 
 
 @dataclass(frozen=True)

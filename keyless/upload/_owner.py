@@ -16,10 +16,11 @@ import torch
 
 from keyless.cipher import Cipher, Key
 from keyless.config import TrainConfig
-from keyless.data import ImageSet, Manifest, fingerprint
+from keyless.data import ImageSet, fingerprint
 from keyless.errors import ConfigError, InputError
 from keyless.keys import SeedSource
 from keyless.runs import adapter_block_size
+from keyless.upload._manifest import Manifest
 
 PLAIN_SOURCE = "plain images (a simulated owner)"
 

@@ -1,0 +1,65 @@
+"""The owner's upload: the manifest that describes it (never a key), the key plan and the batch
+jobs that encrypt, decrypt or fold many files into a folder, and the simulated owner that
+encrypts a training set once for a run."""
+
+from keyless.upload._jobs import (
+    Job,
+    KeyPlan,
+    check_written,
+    output_path,
+    plan_jobs,
+    run_jobs,
+    transform_file,
+)
+from keyless.upload._manifest import (
+    MANIFEST,
+    Manifest,
+    check_decryption,
+    check_resume,
+    describe,
+    load_received,
+    open_upload,
+    upload_root,
+)
+from keyless.upload._owner import (
+    PLAIN_SOURCE,
+    ClientAugment,
+    Upload,
+    data_source,
+    derived_source,
+    hold_out,
+    owner_key,
+    prepare_upload,
+    receive_upload,
+    split_data,
+    upload_config,
+)
+
+__all__ = [
+    "MANIFEST",
+    "PLAIN_SOURCE",
+    "ClientAugment",
+    "Job",
+    "KeyPlan",
+    "Manifest",
+    "Upload",
+    "check_decryption",
+    "check_resume",
+    "check_written",
+    "data_source",
+    "derived_source",
+    "describe",
+    "hold_out",
+    "load_received",
+    "open_upload",
+    "output_path",
+    "owner_key",
+    "plan_jobs",
+    "prepare_upload",
+    "receive_upload",
+    "run_jobs",
+    "split_data",
+    "transform_file",
+    "upload_config",
+    "upload_root",
+]
