@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from PIL import Image
 
@@ -29,10 +29,10 @@ from keyless.data import (
     split_classes,
 )
 from keyless.errors import InputError, KeyMaterialError
+from keyless.keymodes import KeyMode
 
 MANIFEST = "keyless.json"
 FORMAT, VERSION = "keyless-upload", 2  # 2: a common key's check value
-KeyMode = Literal["independent", "common", "master-key", "seed"]
 
 
 @dataclass
