@@ -290,7 +290,7 @@ def _planned(cipher: Any, seed: int | None, common_key: Path | None, source: Any
     )  # fmt: skip
     common = cipher.load_key(common_key) if common_key and common_key.exists() else None
     return Manifest(
-        cipher.settings(),
+        cipher,
         mode,
         source.check_value() if master else None,
         common_key_check=check_value(common.to_bytes(), "common-key-check") if common else None,

@@ -14,7 +14,7 @@ import math
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -365,7 +365,7 @@ def train(
         "keys_note": _keys_note(config, seed, manifest),
         "data": "ciphertexts: an owner's upload" if manifest else "plain images (simulated owner)",
         "data_source": source,
-        **({"upload": asdict(manifest)} if manifest else {}),
+        **({"upload": manifest.to_dict()} if manifest else {}),
     }
     if procs.rank == 0:
         run.write_record(record)
@@ -412,7 +412,7 @@ def evaluate_run(
     splits = _checkpoint_classes(splits, checkpoint, f"evaluating {run}")
     config, seed = checkpoint.config, checkpoint.seed
     train_set, test = split_data(splits, config)
-    cipher = create_cipher(**(manifest.cipher if manifest else config.cipher))
+    cipher = manifest.cipher if manifest else create_cipher(**config.cipher)
     common_key = None  # rebuilt for a simulated owner's run only: an upload's key is the owner's
     simulated = checkpoint.data is None or checkpoint.data.startswith(PLAIN_SOURCE)
     if config.keys == "common" and manifest is None and simulated:
