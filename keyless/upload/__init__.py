@@ -1,7 +1,15 @@
 """The owner's upload: the manifest that describes it (never a key), the key plan and the batch
-jobs that encrypt, decrypt or fold many files into a folder, and the simulated owner that
-encrypts a training set once for a run."""
+calls that encrypt, decrypt or fold many files into a folder (:func:`encrypt_files`,
+:func:`decrypt_files`, :func:`fold_files`, each returning a :class:`BatchSummary`), and the
+simulated owner that encrypts a training set once for a run."""
 
+from keyless.upload._batch import (
+    BatchSummary,
+    decrypt_files,
+    encrypt_files,
+    fold_files,
+    run_batch,
+)
 from keyless.upload._jobs import (
     Job,
     KeyPlan,
@@ -38,6 +46,7 @@ from keyless.upload._owner import (
 __all__ = [
     "MANIFEST",
     "PLAIN_SOURCE",
+    "BatchSummary",
     "ClientAugment",
     "Job",
     "KeyPlan",
@@ -47,8 +56,11 @@ __all__ = [
     "check_resume",
     "check_written",
     "data_source",
+    "decrypt_files",
     "derived_source",
     "describe",
+    "encrypt_files",
+    "fold_files",
     "hold_out",
     "load_received",
     "open_upload",
@@ -57,6 +69,7 @@ __all__ = [
     "plan_jobs",
     "prepare_upload",
     "receive_upload",
+    "run_batch",
     "run_jobs",
     "split_data",
     "transform_file",
