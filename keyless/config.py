@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from keyless.errors import ConfigError
-
-KeyMode = Literal["plain", "common", "independent"]
-KEY_MODES = ("plain", "common", "independent")
+from keyless.keymodes import KeyMode, key_mode
 
 
 @dataclass
@@ -62,8 +60,7 @@ class TrainConfig:
     max_train_images: int | None = None  # use the first N training images (smoke tests)
 
     def __post_init__(self) -> None:
-        if self.keys not in KEY_MODES:
-            raise ConfigError(f"keys must be one of {', '.join(KEY_MODES)}, got {self.keys!r}")
+        key_mode(self.keys, "train")
         if not 0 < self.epochs < math.inf:
             raise ConfigError(f"epochs must be a positive number, got {self.epochs}")
         for name in ("batch_size", "max_train_images"):

@@ -1,4 +1,5 @@
-"""Datasets on disk, single images, and the one-call encrypted dataset wrapper.
+"""Datasets on disk, single images, and the one-call encrypted dataset wrapper (the owner's
+upload, its manifest and its batch jobs: :mod:`keyless.upload`).
 
 Names load their module on first use (as :mod:`keyless` does), so that light callers (the
 command line's option defaults) need not wait for torch.
@@ -14,6 +15,7 @@ _EXPORTS = {
         "CIFAR10_CLASSES",
         "ImageSet",
         "adopt_classes",
+        "find_files",
         "fingerprint",
         "list_images",
         "load_image_folder",
@@ -24,29 +26,12 @@ _EXPORTS = {
         "split_classes",
     ),
     "keyless.data._download": ("DATA_ENV", "download_cifar10", "find_dataset"),
-    "keyless.data._files": (
-        "Job",
-        "KeyPlan",
-        "check_written",
-        "plan_jobs",
-        "run_jobs",
-        "transform_file",
-    ),
     "keyless.data._io": (
         "DEFAULT_MAX_PIXELS",
         "IMAGE_SUFFIXES",
         "fit_image",
         "read_image",
         "write_png",
-    ),
-    "keyless.data._manifest": (
-        "MANIFEST",
-        "Manifest",
-        "check_decryption",
-        "check_resume",
-        "describe",
-        "load_received",
-        "upload_root",
     ),
     "keyless.data._wrap": ("EncryptedDataset", "encrypt_dataset"),
 }

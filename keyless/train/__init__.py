@@ -2,17 +2,13 @@
 
 from keyless.config import TrainConfig
 from keyless.train._engine import evaluate_run, train
-from keyless.train._owner import data_source, derived_source, prepare_upload
 from keyless.train.recipes import RECIPES, airbench_sgd, recipe
 
 __all__ = [
     "RECIPES",
     "TrainConfig",
     "airbench_sgd",
-    "data_source",
-    "derived_source",
     "evaluate_run",
-    "prepare_upload",
     "recipe",
     "train",
 ]

@@ -14,7 +14,7 @@ import math
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from keyless.cipher import Cipher, create_cipher
 from keyless.config import TrainConfig
-from keyless.data import ImageSet, Manifest, adopt_classes, load_received, split_classes
+from keyless.data import ImageSet, adopt_classes, split_classes
 from keyless.errors import InputError
 from keyless.evaluate import accuracy, evaluate, predict
 from keyless.records import git_commit, machine
@@ -38,11 +38,13 @@ from keyless.runs import (
     resolve_precision,
 )
 from keyless.train import recipes
-from keyless.train._owner import (
+from keyless.upload import (
     PLAIN_SOURCE,
+    Manifest,
     Upload,
     data_source,
     derived_source,
+    load_received,
     owner_key,
     prepare_upload,
     receive_upload,
@@ -363,7 +365,7 @@ def train(
         "keys_note": _keys_note(config, seed, manifest),
         "data": "ciphertexts: an owner's upload" if manifest else "plain images (simulated owner)",
         "data_source": source,
-        **({"upload": asdict(manifest)} if manifest else {}),
+        **({"upload": manifest.to_dict()} if manifest else {}),
     }
     if procs.rank == 0:
         run.write_record(record)
@@ -410,7 +412,7 @@ def evaluate_run(
     splits = _checkpoint_classes(splits, checkpoint, f"evaluating {run}")
     config, seed = checkpoint.config, checkpoint.seed
     train_set, test = split_data(splits, config)
-    cipher = create_cipher(**(manifest.cipher if manifest else config.cipher))
+    cipher = manifest.cipher if manifest else create_cipher(**config.cipher)
     common_key = None  # rebuilt for a simulated owner's run only: an upload's key is the owner's
     simulated = checkpoint.data is None or checkpoint.data.startswith(PLAIN_SOURCE)
     if config.keys == "common" and manifest is None and simulated:

@@ -238,7 +238,7 @@ def test_paper_recipe_smoke(tmp_path, model):
 def test_compile_option_compiles_the_training_network_only():
     from keyless.cipher import create_cipher
     from keyless.train._engine import Processes, _learner
-    from keyless.train._owner import prepare_upload, split_data
+    from keyless.upload import prepare_upload, split_data
 
     config = recipe("fast", keys="independent", epochs=1, **TINY)
     train_set, _ = split_data(quadrant_splits(n_train=64, n_test=8), config)

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from keyless.cipher import Cipher, Key
+from keyless.cipher import Cipher, Key, cipher_from_settings
 from keyless.config import TrainConfig
-from keyless.data import ImageSet, Manifest, fingerprint
+from keyless.data import ImageSet, fingerprint
 from keyless.errors import ConfigError, InputError
 from keyless.keys import SeedSource
 from keyless.runs import adapter_block_size
+from keyless.upload._manifest import Manifest, cipher_text
 
 PLAIN_SOURCE = "plain images (a simulated owner)"
 
@@ -96,17 +98,30 @@ def data_source(manifest: Manifest | None, splits: dict[str, ImageSet]) -> str:
 
 
 def upload_config(config: TrainConfig, manifest: Manifest) -> TrainConfig:
-    """The config for training on an owner's upload: its cipher, and a one-line error for
-    options that need plain images or keys the cloud does not have."""
+    """``config``, checked for training on an owner's upload: a one-line error for a key mode or
+    a cipher other than the upload's, and for options that need plain images or keys the cloud
+    does not have."""
     keys = "common" if manifest.keys == "common" else "independent"
     if config.keys != keys:
         raise ConfigError(
             f"the upload holds {manifest.keys}-key ciphertexts: --keys {config.keys} does not "
             f"fit (use --keys {keys})"
         )
+    cipher = _run_cipher(config)
+    if cipher.settings() != manifest.cipher.settings():
+        raise ConfigError(
+            f"the upload holds ciphertexts of cipher {cipher_text(manifest.cipher)}: --cipher "
+            f"{cipher_text(cipher)} does not fit (train with the upload's cipher)"
+        )
     if config.augment == "client":
         raise ConfigError("--augment client needs the owner's plain images; an upload has none")
-    return config.replace(cipher=manifest.cipher)
+    return config
+
+
+def _run_cipher(config: TrainConfig) -> Cipher:
+    """The run's cipher, whether ``config`` holds it as a cipher or as its ``settings()``."""
+    cipher: Cipher | dict[str, Any] = config.cipher
+    return cipher_from_settings(cipher, "cipher") if isinstance(cipher, dict) else cipher
 
 
 def receive_upload(train: ImageSet, config: TrainConfig, seed: int) -> Upload:
