@@ -6,8 +6,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from keyless.cli import main
-from keyless.errors import ExitStatus
 from keyless.data import read_image
+from keyless.errors import ExitStatus
 
 NAMES = ["cat/a.png", "cat/b.png", "dog/c.png"]
 
@@ -110,7 +110,8 @@ def test_truncated_or_foreign_master_key_files_are_refused(tmp_path, photos):
     for name, text in [("short", f"{magic}\n{hexkey[:40]}\n"), ("magic", f"other\n{hexkey}\n"),
                        ("binary", "\x00\xff" * 40), ("empty", "")]:  # fmt: skip
         (tmp_path / name).write_text(text)
-        _, err = run("encrypt", photos, "--out", tmp_path / "o", "--keys", "master-key", "--key-file", tmp_path / name,
+        _, err = run("encrypt", photos, "--out", tmp_path / "o",
+                     "--keys", "master-key", "--key-file", tmp_path / name,
                      code=ExitStatus.BAD_KEY)  # fmt: skip
         assert "not a keyless master key file" in err and err.count("\n") == 1
 
@@ -195,13 +196,15 @@ def test_resuming_under_another_seed_or_key_file_is_refused_before_writing(tmp_p
         tmp_path / "k1",
     )
     run("keygen", "--kind", "common", "--out", tmp_path / "k2")
-    _, err = run("encrypt", photos, "--out", tmp_path / "c", "--keys", "common", "--key-file", tmp_path / "k2",
+    _, err = run("encrypt", photos, "--out", tmp_path / "c",
+                 "--keys", "common", "--key-file", tmp_path / "k2",
                  code=ExitStatus.BAD_KEY)  # fmt: skip
     assert "encrypted with another common key (check value " in err
     # new images under a key file that does not exist yet: the manifest's check value says no
     (tmp_path / "more").mkdir()
     Image.new("RGB", (7, 9)).save(tmp_path / "more" / "new.png")
-    _, err = run("encrypt", tmp_path / "more", "--out", tmp_path / "c", "--keys", "common", "--key-file",
+    _, err = run("encrypt", tmp_path / "more", "--out", tmp_path / "c",
+                 "--keys", "common", "--key-file",
                  tmp_path / "k3", code=ExitStatus.BAD_KEY)  # fmt: skip
     assert "another common key (check value " in err and "this key file is new" in err
     assert not (tmp_path / "c" / "new.png").exists() and not (tmp_path / "k3").exists()
@@ -244,7 +247,8 @@ def test_common_key_is_created_once_and_reused(tmp_path, photos):
     check = manifest["common_key_check"]
     assert manifest["version"] == 2  # older keyless refuses it by version, in its own words
     assert len(check) == 8 and check not in (tmp_path / "common.key").read_bytes().hex()
-    _, err = run("decrypt", tmp_path / "c", "--out", tmp_path / "w", "--keys", "common", "--key-file",
+    _, err = run("decrypt", tmp_path / "c", "--out", tmp_path / "w",
+                 "--keys", "common", "--key-file",
                  tmp_path / "other.key", code=ExitStatus.BAD_KEY)  # fmt: skip
     assert f"encrypted with another common key (check value {check}, " in err
     assert not (tmp_path / "w").exists()
@@ -314,7 +318,8 @@ def test_key_choice_errors(tmp_path, photos):
                  "--key-file", tmp_path / "k", code=ExitStatus.USAGE)  # fmt: skip
     assert "--seed goes with --keys seed, not --keys common" in err
     assert not (tmp_path / "x").exists() and not (tmp_path / "k").exists()
-    _, err = run("encrypt", photos, "--out", tmp_path / "y", "--keys", "master-key", "--key-file", tmp_path / "no.key",
+    _, err = run("encrypt", photos, "--out", tmp_path / "y",
+                 "--keys", "master-key", "--key-file", tmp_path / "no.key",
                  code=ExitStatus.BAD_KEY)  # fmt: skip
     assert err.startswith("keyless: error:") and "cannot read master key" in err
     assert "Traceback" not in err and not (tmp_path / "y").exists()
@@ -459,7 +464,8 @@ def test_block_ciphers_round_trip_through_the_cli(tmp_path, cipher):
     flags = ("--cipher", cipher, "--block-size", 2)
     run("keygen", "--out", tmp_path / "m.key")
     for mode, key in (("master", ("--keys", "master-key", "--key-file", tmp_path / "m.key")),
-                      ("common", ("--keys", "common", "--key-file", tmp_path / "c.key"))):  # fmt: skip
+                      ("common", (
+                       "--keys", "common", "--key-file", tmp_path / "c.key"))):  # fmt: skip
         out, _ = run("encrypt", folder, "--out", tmp_path / f"e-{mode}", *key, *flags)
         assert "2 written" in out
         assert not any(same_pixels(folder, tmp_path / f"e-{mode}"))
