@@ -17,7 +17,6 @@ import click
 from keyless._atomic import write_bytes_atomic
 from keyless.attacks import list_attacks, run_attacks, write_report
 from keyless.cipher import create_cipher, list_ciphers
-from keyless.config import TrainConfig
 from keyless.data import (
     DATA_ENV,
     DEFAULT_MAX_PIXELS,
@@ -38,10 +37,9 @@ from keyless.errors import ConfigError, InputError, KeylessError, KeyMaterialErr
 from keyless.invariant import fold
 from keyless.keys import CsprngSource, MasterKeySource, SeedSource, check_value
 from keyless.models import ADAPTERS, MODELS, STEMS, list_models
-from keyless.records import mean_table, read_record, report_table
 from keyless.reproduce import BUDGETS, TABLES
 from keyless.reproduce import reproduce as run_reproduction
-from keyless.runs import Run
+from keyless.runs import Run, TrainConfig, evaluate_run, mean_table, read_record, report_table
 from keyless.serve import (
     DEFAULT_INPUT_SIZE,
     Client,
@@ -50,7 +48,7 @@ from keyless.serve import (
     results_table,
     serve,
 )
-from keyless.train import RECIPES, evaluate_run, recipe, train
+from keyless.train import RECIPES, recipe, train
 
 
 class KeylessGroup(click.Group):

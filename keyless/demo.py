@@ -13,11 +13,10 @@ import torch
 
 from keyless._atomic import atomic_path
 from keyless.cipher import PixelCipher
-from keyless.config import TrainConfig
 from keyless.data import find_dataset, read_image
 from keyless.invariant import sorted_fold
 from keyless.keys import KeySource
-from keyless.runs import Run
+from keyless.runs import Run, TrainConfig
 from keyless.train import recipe, train
 from keyless.visualize import image_grid
 

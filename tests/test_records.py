@@ -3,7 +3,7 @@ import json
 from click.testing import CliRunner
 
 from keyless.cli import main
-from keyless.records import MEAN_NOTE, mean_table, report_table
+from keyless.runs import MEAN_NOTE, mean_table, report_table
 from keyless.train import recipe
 
 
@@ -102,14 +102,14 @@ def test_report_refuses_files_that_are_not_run_records_in_one_line(tmp_path):
 def test_git_commit_is_none_for_keyless_inside_another_repository(tmp_path, monkeypatch):
     import subprocess
 
-    from keyless import records
+    from keyless.runs import _record as records
 
     git = ["git", "-C", str(tmp_path), "-c", "user.name=u", "-c", "user.email=u@e"]
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "theirs"], check=True)
     package = tmp_path / "site-packages" / "keyless"
     package.mkdir(parents=True)
-    monkeypatch.setattr(records, "__file__", str(package / "records.py"))
+    monkeypatch.setattr(records, "__file__", str(package / "runs" / "_record.py"))
     assert records.git_commit() is None
 
 

@@ -4,10 +4,10 @@ from PIL import Image
 
 from keyless.cli import main
 from keyless.errors import ConfigError
-from keyless.records import read_record
 from keyless.reproduce import Row, reproduce, table_rows
 from keyless.reproduce._driver import _reuse
 from keyless.reproduce._results import access_claims, ordering_differences
+from keyless.runs import read_record
 from keyless.train import recipe
 from tests.synthetic import save_quadrant_npz
 

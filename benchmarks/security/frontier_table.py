@@ -31,7 +31,7 @@ from keyless._atomic import atomic_path
 from keyless.cipher import create_cipher
 from keyless.data import load_npz
 from keyless.keys import SeedSource
-from keyless.records import read_record, update_markdown
+from keyless.runs import read_record, update_markdown
 from keyless.visualize import image_grid
 
 RECORDS = Path("benchmarks/records/privacy-frontier-cpu-amd-2026-12")

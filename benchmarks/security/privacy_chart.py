@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt
 
 from keyless._atomic import atomic_path
 from keyless.cipher import create_cipher
-from keyless.records import (
+from keyless.runs import (
     mean_std,
     read_record,
     seed_groups,

@@ -11,7 +11,6 @@ from keyless._atomic import atomic_path, write_bytes_atomic
 from keyless.cipher import create_cipher
 from keyless.data import load_splits
 from keyless.errors import ConfigError
-from keyless.records import machine
 from keyless.reproduce._results import (
     access_claims,
     bar_chart,
@@ -23,7 +22,7 @@ from keyless.reproduce._results import (
     results_table,
 )
 from keyless.reproduce._tables import Row, table_rows
-from keyless.runs import Run
+from keyless.runs import Run, machine
 from keyless.train import TrainConfig, data_source, train
 
 _TITLES = {

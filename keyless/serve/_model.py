@@ -10,9 +10,8 @@ import torch
 from torch import nn
 
 from keyless.cipher import create_cipher
-from keyless.config import TrainConfig
-from keyless.records import with_upload_columns
-from keyless.runs import Run, load_run, resolve_device, resolve_precision
+from keyless.hardware import resolve_device, resolve_precision
+from keyless.runs import Run, TrainConfig, load_run, with_upload_columns
 
 DEFAULT_INPUT_SIZE = (32, 32)  # every registered model is a CIFAR (32x32) design
 

@@ -1,7 +1,7 @@
 """Training on encrypted images: the recipes (:mod:`keyless.train.recipes`) and the engine."""
 
-from keyless.config import TrainConfig
-from keyless.train._engine import evaluate_run, train
+from keyless.runs import TrainConfig
+from keyless.train._engine import train
 from keyless.train._owner import data_source, derived_source, prepare_upload
 from keyless.train.recipes import RECIPES, airbench_sgd, recipe
 
@@ -11,7 +11,6 @@ __all__ = [
     "airbench_sgd",
     "data_source",
     "derived_source",
-    "evaluate_run",
     "prepare_upload",
     "recipe",
     "train",

@@ -24,26 +24,16 @@ from torch import nn
 from tqdm import tqdm
 
 from keyless.cipher import Cipher, create_cipher
-from keyless.config import TrainConfig
-from keyless.data import ImageSet, Manifest, adopt_classes, load_received, split_classes
+from keyless.data import ImageSet, Manifest, load_received
 from keyless.errors import InputError
 from keyless.evaluate import accuracy, evaluate, predict
-from keyless.records import git_commit, machine
-from keyless.runs import (
-    Checkpoint,
-    Run,
-    build_model,
-    load_run,
-    resolve_device,
-    resolve_precision,
-)
+from keyless.hardware import resolve_device, resolve_precision
+from keyless.runs import Checkpoint, Run, TrainConfig, build_model, git_commit, machine
 from keyless.train import recipes
 from keyless.train._owner import (
-    PLAIN_SOURCE,
     Upload,
     data_source,
     derived_source,
-    owner_key,
     prepare_upload,
     receive_upload,
     split_data,
@@ -318,7 +308,7 @@ def train(
         if checkpoint.data is not None and checkpoint.data != source:  # older ones did not say
             raise InputError(f"resuming {out}: the run trained on {checkpoint.data}, --data "
                              f"holds {source}")  # fmt: skip
-        splits = _checkpoint_classes(splits, checkpoint, f"resuming {out}")
+        splits = checkpoint.adopt_classes(splits, f"resuming {out}")
         if (finished := run.finished_record()) is not None:  # the same data, checked above
             procs.finish()
             return finished  # nothing to encrypt, train or evaluate again
@@ -371,18 +361,6 @@ def train(
     return record
 
 
-def _checkpoint_classes(
-    splits: dict[str, ImageSet], checkpoint: Checkpoint, doing: str
-) -> dict[str, ImageSet]:
-    """``splits`` under the classes the run was trained on, or a one-line error: a model with
-    other outputs cannot go on training on them, nor be scored on them."""
-    adopted = adopt_classes(splits, checkpoint.classes)
-    if adopted is None:
-        found = list(split_classes(splits))
-        raise InputError(f"{doing}: the data has classes {found}, the run {checkpoint.classes}")
-    return adopted
-
-
 def _keys_note(config: TrainConfig, seed: int, manifest: Manifest | None) -> str:
     """What the record says about keys: a simulated owner's all derive from the seed; an
     upload's never reached the cloud."""
@@ -393,29 +371,3 @@ def _keys_note(config: TrainConfig, seed: int, manifest: Manifest | None) -> str
         return "plain training: no keys"
     return (f"simulated owner: every training and test key of this run can be regenerated from "
             f"seed {seed}; keep this folder private")  # fmt: skip
-
-
-def evaluate_run(
-    run: Path | str,
-    data: Path | str,
-    tta: bool = True,
-    device: str | None = None,
-    require_upload: bool = False,
-) -> dict[str, float]:
-    """Re-run the evaluation protocol on a finished run (common key rebuilt from its seed); on
-    an owner's upload (a folder with a manifest), its test split as encrypted and re-keyed."""
-    manifest, splits = load_received(Path(data), require_upload)
-    dev = resolve_device(device)
-    model, checkpoint = load_run(run, str(dev))
-    splits = _checkpoint_classes(splits, checkpoint, f"evaluating {run}")
-    config, seed = checkpoint.config, checkpoint.seed
-    train_set, test = split_data(splits, config)
-    cipher = create_cipher(**(manifest.cipher if manifest else config.cipher))
-    common_key = None  # rebuilt for a simulated owner's run only: an upload's key is the owner's
-    simulated = checkpoint.data is None or checkpoint.data.startswith(PLAIN_SOURCE)
-    if config.keys == "common" and manifest is None and simulated:
-        common_key = owner_key(config, cipher, 1, tuple(train_set.images.shape[1:3]), seed)
-    precision = resolve_precision(config.precision, dev)
-    source = derived_source(seed, "test")
-    return evaluate(model, test, cipher, source, common_key, tta, dev, precision, progress=True,
-                    ciphertexts=manifest is not None)  # fmt: skip

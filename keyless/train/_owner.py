@@ -15,11 +15,10 @@ from dataclasses import dataclass
 import torch
 
 from keyless.cipher import Cipher, Key
-from keyless.config import TrainConfig
 from keyless.data import ImageSet, Manifest, fingerprint
 from keyless.errors import ConfigError, InputError
 from keyless.keys import SeedSource
-from keyless.runs import adapter_block_size
+from keyless.runs import TrainConfig, adapter_block_size
 
 PLAIN_SOURCE = "plain images (a simulated owner)"
 

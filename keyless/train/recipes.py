@@ -49,7 +49,7 @@ from keyless.augment import (
     random_cutout,
     random_translate,
 )
-from keyless.config import TrainConfig
+from keyless.runs import TrainConfig
 
 # ---------------------------------------------------------------------------------------------
 # 1. Hyperparameters (units in TrainConfig; torch SGD semantics)

@@ -16,7 +16,7 @@ from keyless.cipher import (
 )
 from keyless.errors import InputError
 from keyless.keys import SeedSource
-from keyless.records import cipher_label
+from keyless.runs import cipher_label
 
 CIPHERS = [create_cipher(name) for name in list_ciphers()] + [
     PixelCipher(shuffle=False, np_per="pixel"),

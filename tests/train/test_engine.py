@@ -13,9 +13,8 @@ from click.testing import CliRunner
 from torch import nn
 
 from keyless.cli import _with_model_kwargs, main
-from keyless.config import TrainConfig
 from keyless.errors import ConfigError
-from keyless.runs import Run, build_model
+from keyless.runs import Run, TrainConfig, build_model
 from keyless.train import recipe, recipes, train
 from tests.synthetic import quadrant_splits, save_quadrant_npz
 

@@ -1,7 +1,7 @@
 """The run folder: a typed, versioned, weights-only checkpoint and the JSON record beside it.
 
-Train writes a run; evaluate, serve and reproduce read it, and all of them build the model and
-pick the precision through this module. Checkpoints hold only tensors and plain containers and are
+Train writes a run; evaluate, serve and reproduce read it, and all of them build the model
+through this module. Checkpoints hold only tensors and plain containers and are
 loaded with ``torch.load(weights_only=True)``, so a crafted ``checkpoint.pt`` cannot run code.
 """
 
@@ -15,10 +15,11 @@ import torch
 
 from keyless._atomic import atomic_path
 from keyless.cipher import create_cipher
-from keyless.config import TrainConfig
+from keyless.data import ImageSet, adopt_classes, split_classes
 from keyless.errors import ConfigError, InputError, KeylessError
 from keyless.models import Classifier, create_model
-from keyless.records import RECORD, read_record, write_record
+from keyless.runs._config import TrainConfig
+from keyless.runs._record import RECORD, read_record, write_record
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = "keyless-checkpoint"
@@ -63,6 +64,16 @@ class Checkpoint:
             raise ValueError(f"version {state['version']} is newer than this keyless reads")
         fields = {k: state[k] for k in cls.__dataclass_fields__ if k in state}
         return cls(**{**fields, "config": TrainConfig.from_dict(state["config"])})
+
+    def adopt_classes(self, splits: dict[str, ImageSet], doing: str) -> dict[str, ImageSet]:
+        """``splits`` under the classes the run was trained on, or a one-line error (starting
+        with ``doing``): a model with other outputs cannot go on training on them, nor be scored
+        on them."""
+        adopted = adopt_classes(splits, self.classes)
+        if adopted is None:
+            found = list(split_classes(splits))
+            raise InputError(f"{doing}: the data has classes {found}, the run {self.classes}")
+        return adopted
 
 
 class Run:
@@ -137,38 +148,6 @@ def build_model(config: TrainConfig, num_classes: int) -> Classifier:
         )
     except ValueError as exc:  # a model option out of range (an odd whiten_width...): one line
         raise ConfigError(str(exc)) from None
-
-
-def resolve_device(device: str | None) -> torch.device:
-    """``device`` as a torch device (default CUDA when available), or a one-line error for a
-    name torch does not know or a CUDA device this machine lacks."""
-    try:
-        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    except RuntimeError:
-        dev = torch.device("meta")
-    if dev.type not in ("cpu", "cuda"):
-        raise ConfigError(f"--device: unknown device {device!r} (cpu or cuda)")
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if dev.type == "cuda" and (dev.index or 0) >= gpus:
-        raise ConfigError(f"--device {device}: this machine has {gpus} CUDA GPUs (use cpu)")
-    return dev
-
-
-def resolve_precision(precision: str, device: torch.device | str) -> str:
-    """``auto`` picks bf16 on CUDA and on CPUs with native bf16 (AMX or AVX-512 BF16), else fp32.
-
-    Without native support bf16 autocast is emulated and ran 20x slower than fp32 (measured on a
-    2-core AVX2 AMD EPYC).
-    """
-    if precision != "auto":
-        return precision
-    if torch.device(device).type == "cuda":
-        return "bf16"
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "fp32"
-    return "bf16" if ("amx_bf16" in flags or "avx512_bf16" in flags) else "fp32"
 
 
 def load_run(run: Path | str, device: str = "cpu") -> tuple[Classifier, Checkpoint]:
