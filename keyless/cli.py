@@ -643,7 +643,7 @@ def train_cmd(
     config = recipe(
         recipe_name,
         **options,
-        cipher=cipher.settings(),
+        cipher=cipher,
         milestones=tuple(milestones) if milestones else None,
     )
     config = _with_model_kwargs(

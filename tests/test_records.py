@@ -2,6 +2,7 @@ import json
 
 from click.testing import CliRunner
 
+from keyless.cipher import PixelCipher
 from keyless.cli import main
 from keyless.runs import MEAN_NOTE, mean_table, report_table
 from keyless.train import recipe
@@ -49,7 +50,7 @@ def test_mean_table_pools_commits_on_request_and_lists_them():
 def test_mean_table_tells_common_key_settings_apart_and_shows_their_accuracy():
     records = [
         _record(0, 0.8, keys="common", adapt="pixel") | {"test": {"common_key": 0.75}},
-        _record(0, 0.8, keys="common", cipher={"name": "pe", "shuffle": False})
+        _record(0, 0.8, keys="common", cipher=PixelCipher(shuffle=False))
         | {"test": {"common_key": 0.7, "common_key_tta": 0.72}},
     ]
     lines = _rows(mean_table(records))

@@ -2,6 +2,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from keyless.cipher import PixelCipher
 from keyless.cli import main
 from keyless.errors import ConfigError
 from keyless.reproduce import Row, reproduce, table_rows
@@ -17,7 +18,7 @@ TINY = {"epochs": 1, "model_kwargs": {"widths": [8, 8, 8]}, "batch_size": 64, "p
 def test_tables_hold_the_papers_rows_and_figures():
     icip = {r.name: r for r in table_rows("icip", "cpu")}
     assert len(icip) == 10 and icip["plain"].paper == 92.98 and icip["le"].paper == 56.41
-    assert icip["pe-np"].config.cipher == {"name": "pe", "shuffle": False}
+    assert icip["pe-np"].config.cipher == PixelCipher(shuffle=False)
     assert icip["client-le"].config.augment == "client" and icip["le"].config.adapt == "block"
     assert all(r.config.keys == "common" for n, r in icip.items() if n != "plain")
     assert {r.config.model for r in icip.values()} == {"fastnet"}

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from keyless._atomic import atomic_path, write_bytes_atomic
-from keyless.cipher import create_cipher
 from keyless.data import load_splits
 from keyless.errors import ConfigError
 from keyless.reproduce._results import (
@@ -99,11 +98,6 @@ def reproduce(
     return write_results(table, budget, rows, out)
 
 
-def _training(config: TrainConfig) -> dict[str, Any]:
-    """What a config trains and tests, with the cipher's settings in full (``{}`` is PE's)."""
-    return {**config.to_dict(), "cipher": create_cipher(**config.cipher).settings()}
-
-
 def _same_data(record: dict[str, Any], source: str | None) -> bool:
     """Whether a finished run trained on the data at hand (runs before keyless recorded it, or
     no data at hand, count as the same)."""
@@ -124,7 +118,7 @@ def _check_saved(row: Row, folder: Path, source: str | None) -> None:
         saved = run.load(mmap=True).config
     else:
         return
-    if _training(saved) != _training(row.config):
+    if saved != row.config:
         raise ConfigError(
             f"{folder}: holds a run of another training than row {row.name} of this table and "
             "budget; use another --out"
@@ -134,9 +128,8 @@ def _check_saved(row: Row, folder: Path, source: str | None) -> None:
 def _reuse(row: Row, finished: dict[Run, dict[str, Any]], dest: Path) -> bool:
     """Copy the first of the ``finished`` runs (run: record) with ``row``'s training into
     ``dest``, if any."""
-    wanted = _training(row.config)
     for run, record in finished.items():
-        if _training(TrainConfig.from_dict(record["config"])) != wanted:
+        if TrainConfig.from_dict(record["config"]) != row.config:
             continue
         copy = Run(dest)
         copy.path.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from keyless.cipher import Cipher, PixelCipher, cipher_from_settings
 from keyless.errors import ConfigError
 
 KeyMode = Literal["plain", "common", "independent"]
@@ -27,7 +28,7 @@ class TrainConfig:
     stem: str = "plain"  # or "invariant", "nibbles"
     adapt: str = "none"  # "pixel": ICIP adaptation network; "block": Tanaka's block-wise one
     augment: Literal["cloud", "client"] = "cloud"  # after encryption, or before it by the owner
-    cipher: dict[str, Any] = field(default_factory=dict)  # the cipher's settings; {} is PE
+    cipher: Cipher = field(default_factory=PixelCipher)  # stored as its settings()
     recipe: str = "fast"
     epochs: float = 10.0
     batch_size: int = 1024  # images per optimizer step, all processes together
@@ -62,6 +63,10 @@ class TrainConfig:
     max_train_images: int | None = None  # use the first N training images (smoke tests)
 
     def __post_init__(self) -> None:
+        if not callable(getattr(self.cipher, "settings", None)):
+            raise TypeError(
+                f"cipher must be a Cipher (create_cipher builds one), got {self.cipher!r}"
+            )
         if self.keys not in KEY_MODES:
             raise ConfigError(f"keys must be one of {', '.join(KEY_MODES)}, got {self.keys!r}")
         if not 0 < self.epochs < math.inf:
@@ -86,12 +91,12 @@ class TrainConfig:
                 "(--augment client), where the owner encrypts every augmented batch"
             )
 
-        if self.block_translate and "block_size" not in self.cipher:
+        if self.block_translate and not hasattr(self.cipher, "block_size"):
             raise ConfigError("block_translate shifts the cipher's blocks; this cipher has none")
 
     def check_new_run(self) -> None:
         """Refuse what keyless no longer trains, though older runs that did still load."""
-        if self.rekey and self.cipher.get("np_mode") == "balanced":
+        if self.rekey and getattr(self.cipher, "np_mode", None) == "balanced":
             raise ConfigError(
                 "--rekey composes each key with a fresh one, which keeps coin-flip keys "
                 "distributed as fresh ones but not balanced ones (--np-mode balanced)"
@@ -102,14 +107,18 @@ class TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """JSON-able values; the cipher as its ``settings()``."""
+        return {**dataclasses.asdict(self), "cipher": self.cipher.settings()}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict` (JSON and checkpoints turn tuples into lists; records
-        older than the block-wise adaptation network stored ``adapt`` as a bool, and older ones
-        ``max_train_images`` 0 for all images)."""
+        """Inverse of :meth:`to_dict`, where the cipher is built (JSON and checkpoints turn
+        tuples into lists; older records store ``{}`` for PE's settings, records older than the
+        block-wise adaptation network ``adapt`` as a bool, and older ones ``max_train_images`` 0
+        for all images)."""
         adapt = values.get("adapt", "none")
         adapt = {True: "pixel", False: "none"}.get(adapt, adapt)
+        cipher = cipher_from_settings(values.get("cipher", {}), "the run's config")
         return cls(**{**values, "milestones": tuple(values["milestones"]), "adapt": adapt,
+                      "cipher": cipher,
                       "max_train_images": values.get("max_train_images") or None})  # fmt: skip

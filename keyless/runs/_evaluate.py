@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from keyless.cipher import create_cipher
+from keyless.cipher import cipher_from_settings
 from keyless.data import load_received
 from keyless.evaluate import evaluate
 from keyless.hardware import resolve_device, resolve_precision
@@ -32,7 +32,11 @@ def evaluate_run(
     splits = checkpoint.adopt_classes(splits, f"evaluating {run}")
     config, seed = checkpoint.config, checkpoint.seed
     train_set, test = split_data(splits, config)
-    cipher = create_cipher(**(manifest.cipher if manifest else config.cipher))
+    cipher = (
+        cipher_from_settings(manifest.cipher, f"{data}: the upload's manifest")
+        if manifest
+        else config.cipher
+    )
     common_key = None  # rebuilt for a simulated owner's run only: an upload's key is the owner's
     simulated = checkpoint.data is None or checkpoint.data.startswith(PLAIN_SOURCE)
     if config.keys == "common" and manifest is None and simulated:

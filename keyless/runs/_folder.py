@@ -14,7 +14,6 @@ from typing import Any
 import torch
 
 from keyless._atomic import atomic_path
-from keyless.cipher import create_cipher
 from keyless.data import ImageSet, adopt_classes, split_classes
 from keyless.errors import ConfigError, InputError, KeylessError
 from keyless.models import Classifier, create_model
@@ -130,7 +129,7 @@ class Run:
 
 def adapter_block_size(config: TrainConfig) -> int:
     """The block a block-wise adaptation network or bagnet works on: the cipher's, else 4."""
-    return getattr(create_cipher(**config.cipher), "block_size", 4)
+    return getattr(config.cipher, "block_size", 4)
 
 
 def build_model(config: TrainConfig, num_classes: int) -> Classifier:
@@ -143,7 +142,7 @@ def build_model(config: TrainConfig, num_classes: int) -> Classifier:
             config.stem,
             config.adapt,
             adapter_block_size(config),
-            create_cipher(**config.cipher),
+            config.cipher,
             **config.model_kwargs,
         )
     except ValueError as exc:  # a model option out of range (an odd whiten_width...): one line

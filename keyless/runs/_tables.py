@@ -9,30 +9,30 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from keyless.cipher import create_cipher
+from keyless.runs._config import TrainConfig
 
 
 def _percent(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.2f}"
 
 
-def cipher_label(config: dict[str, Any]) -> str:
+def cipher_label(config: TrainConfig) -> str:
     """A run's cipher and the options it changed from that cipher's defaults (none for plain)."""
-    if config["keys"] == "plain":
+    if config.keys == "plain":
         return ""
-    options = create_cipher(**config.get("cipher", {})).settings()
+    options = config.cipher.settings()
     name = options.pop("name")
-    defaults = create_cipher(name).settings()
+    defaults = type(config.cipher)().settings()
     return " ".join([name, *(f"{k}={v}" for k, v in options.items() if defaults.get(k) != v)])
 
 
-def _adapt_label(adapt: str | bool) -> str:
-    return {True: "pixel", False: "", "none": ""}.get(adapt, adapt)  # bools: older records
+def _adapt_label(adapt: str) -> str:
+    return "" if adapt == "none" else adapt
 
 
-def _model_label(config: dict[str, Any]) -> str:
-    kwargs = config.get("model_kwargs", {})
-    label = [config["model"]]
+def _model_label(config: TrainConfig) -> str:
+    kwargs = config.model_kwargs
+    label = [config.model]
     if kwargs.get("widths"):
         label.append("/".join(map(str, kwargs["widths"])))
     if kwargs.get("residual"):
@@ -80,13 +80,13 @@ def report_table(records: list[dict[str, Any]]) -> str:
     )
     rows = []
     for r in records:
-        c = r["config"]
-        t = with_upload_columns(r["test"], c["keys"])
+        c = TrainConfig.from_dict(r["config"])
+        t = with_upload_columns(r["test"], c.keys)
         command = f"`{r['command']}`" if r.get("command") else ""
         rows.append(
-            f"| {r.get('name', '')} | {_model_label(c)} | {c['keys']} | {cipher_label(c)} "
-            f"| {'yes' if c['rekey'] else ''} "
-            f"| {c['stem']} | {_adapt_label(c['adapt'])} | {c['epochs']:g} "
+            f"| {r.get('name', '')} | {_model_label(c)} | {c.keys} | {cipher_label(c)} "
+            f"| {'yes' if c.rekey else ''} "
+            f"| {c.stem} | {_adapt_label(c.adapt)} | {c.epochs:g} "
             f"| {_percent(t.get('plain'))} | {_percent(t.get('fresh_key'))} "
             f"| {_percent(t.get('common_key'))} | {_percent(t.get('plain_tta'))} "
             f"| {_percent(t.get('fresh_key_tta'))} | {_percent(t.get('common_key_tta'))} "
@@ -136,7 +136,7 @@ def mean_table(records: list[dict[str, Any]], pool_commits: bool = False) -> str
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for runs in seed_groups(records, pool_commits):
-        c = runs[0]["config"]
+        c = TrainConfig.from_dict(runs[0]["config"])
         scores = [with_upload_columns(r["test"], r["config"]["keys"]) for r in runs]
         cells = [
             mean_std([t[s] for t in scores]) if all(s in t for t in scores) else "" for s in sets
@@ -144,9 +144,9 @@ def mean_table(records: list[dict[str, Any]], pool_commits: bool = False) -> str
         seeds = ",".join(str(r.get("seed")) for r in runs)
         commits = ",".join(dict.fromkeys(_commit(r) for r in runs))
         lines.append(
-            f"| {_model_label(c)} | {c['keys']} | {cipher_label(c)} | {c['stem']} "
-            f"| {_adapt_label(c['adapt'])} | {'yes' if c['rekey'] else ''} "
-            f"| {c['epochs']:g} | {seeds} | {' | '.join(cells)} | {machine_label(runs[0])} "
+            f"| {_model_label(c)} | {c.keys} | {cipher_label(c)} | {c.stem} "
+            f"| {_adapt_label(c.adapt)} | {'yes' if c.rekey else ''} "
+            f"| {c.epochs:g} | {seeds} | {' | '.join(cells)} | {machine_label(runs[0])} "
             f"| {commits} |"
         )
     lines += ["", MEAN_NOTE]

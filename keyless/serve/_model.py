@@ -9,7 +9,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from keyless.cipher import create_cipher
 from keyless.hardware import resolve_device, resolve_precision
 from keyless.runs import Run, TrainConfig, load_run, with_upload_columns
 
@@ -67,7 +66,7 @@ class ServedModel:
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /v1/model`` answers: the model, its inputs, training setting and accuracy."""
-        settings = create_cipher(**self.config.cipher).settings()
+        settings = self.config.cipher.settings()
         return {
             "name": self.name,
             "model": self.config.model,

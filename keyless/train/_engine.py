@@ -23,7 +23,6 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from keyless.cipher import Cipher, create_cipher
 from keyless.data import ImageSet, Manifest, load_received
 from keyless.errors import InputError
 from keyless.evaluate import accuracy, evaluate, predict
@@ -96,7 +95,6 @@ class Trainer:
 
     config: TrainConfig
     seed: int
-    cipher: Cipher
     upload: Upload
     learner: recipes.Learner
     run: Run
@@ -150,7 +148,8 @@ class Trainer:
         """This epoch's images (re-keyed with ``rekey``), their order and which are mirrored."""
         images = self.images
         if self.config.rekey and self.config.keys != "plain":
-            images = self.cipher.rekey(images, derived_source(self.seed, f"rekey/{self.epoch}"))[0]
+            source = derived_source(self.seed, f"rekey/{self.epoch}")
+            images = self.config.cipher.rekey(images, source)[0]
         order = torch.randperm(len(images), generator=generator).to(images.device)
         flips = recipes.epoch_flips(self.first_flips, self.epoch, self.config, generator)
         return images, order, flips.to(images.device)
@@ -165,7 +164,7 @@ class Trainer:
         """The augmented batch at ``index`` (the owner encrypts it under client augmentation)."""
         x = recipes.augment(images[index], flips[index], self.config, generator)
         client = self.upload.client
-        return client.encrypt(self.cipher, x, index) if client is not None else x
+        return client.encrypt(self.config.cipher, x, index) if client is not None else x
 
     def run_epoch(self) -> None:
         """Train one epoch (or its rest, after a mid-epoch resume) and checkpoint it."""
@@ -319,22 +318,21 @@ def train(
     seed = checkpoint.seed if checkpoint is not None else config.seed
     seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
     train_plain, test = split_data(splits, config)
-    cipher = create_cipher(**config.cipher)
     if manifest is not None:  # the owner's ciphertexts: nothing to encrypt, no key here
         upload = receive_upload(train_plain, config, seed)
     else:  # the simulated owner encrypts (the owner's copy stays in upload.client if needed)
-        upload = prepare_upload(train_plain, config, cipher, seed)
+        upload = prepare_upload(train_plain, config, config.cipher, seed)
     del train_plain, splits
     precision = resolve_precision(config.precision, procs.device)
     learner = _learner(config, upload, seed, procs, precision, compile_model)
-    trainer = Trainer(config, seed, cipher, upload, learner, run, procs, precision,
+    trainer = Trainer(config, seed, upload, learner, run, procs, precision,
                       progress, checkpoint_minutes, source)  # fmt: skip
     if checkpoint is not None:
         _restore(trainer, checkpoint)
     while trainer.epoch < trainer.epochs:
         trainer.run_epoch()
-    metrics = evaluate(learner.model, test, cipher, derived_source(seed, "test"), upload.common_key,
-                       device=procs.device, precision=precision,
+    metrics = evaluate(learner.model, test, config.cipher, derived_source(seed, "test"),
+                       upload.common_key, device=procs.device, precision=precision,
                        progress=progress and procs.rank == 0,
                        ciphertexts=manifest is not None)  # fmt: skip
     record = {

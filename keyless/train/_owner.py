@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from keyless.cipher import Cipher, Key
+from keyless.cipher import Cipher, Key, cipher_from_settings
 from keyless.data import ImageSet, Manifest, fingerprint
 from keyless.errors import ConfigError, InputError
 from keyless.keys import SeedSource
@@ -105,7 +105,7 @@ def upload_config(config: TrainConfig, manifest: Manifest) -> TrainConfig:
         )
     if config.augment == "client":
         raise ConfigError("--augment client needs the owner's plain images; an upload has none")
-    return config.replace(cipher=manifest.cipher)
+    return config.replace(cipher=cipher_from_settings(manifest.cipher, "the upload's manifest"))
 
 
 def receive_upload(train: ImageSet, config: TrainConfig, seed: int) -> Upload:

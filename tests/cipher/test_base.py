@@ -16,7 +16,7 @@ from keyless.cipher import (
 )
 from keyless.errors import InputError
 from keyless.keys import SeedSource
-from keyless.runs import cipher_label
+from keyless.runs import TrainConfig, cipher_label
 
 CIPHERS = [create_cipher(name) for name in list_ciphers()] + [
     PixelCipher(shuffle=False, np_per="pixel"),
@@ -63,15 +63,15 @@ def test_stored_settings_still_build():
 @pytest.mark.parametrize(
     ("cipher", "label"),
     [
-        ({}, "pe"),
-        ({"name": "pe", "shuffle": False}, "pe shuffle=False"),
-        ({"name": "le", "block_size": 4}, "le"),
-        ({"name": "etc", "block_size": 8}, "etc block_size=8"),
+        (PixelCipher(), "pe"),
+        (PixelCipher(shuffle=False), "pe shuffle=False"),
+        (LearnableCipher(block_size=4), "le"),
+        (EtCCipher(block_size=8), "etc block_size=8"),
     ],
 )
 def test_cipher_label_names_changed_options(cipher, label):
-    assert cipher_label({"keys": "common", "cipher": cipher}) == label
-    assert cipher_label({"keys": "plain", "cipher": cipher}) == ""
+    assert cipher_label(TrainConfig(keys="common", cipher=cipher)) == label
+    assert cipher_label(TrainConfig(keys="plain", cipher=cipher)) == ""
 
 
 @pytest.mark.parametrize("cipher", CIPHERS, ids=cipher_id)

@@ -12,6 +12,7 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
+from keyless.cipher import LearnableCipher, PixelCipher
 from keyless.cli import _with_model_kwargs, main
 from keyless.errors import ConfigError
 from keyless.runs import Run, TrainConfig, build_model
@@ -50,7 +51,7 @@ def test_common_key_run_reports_the_common_key_test_set(tmp_path):
 
 def test_client_augmentation_with_le_and_its_block_adaptation_network(tmp_path):
     config = recipe("fast", keys="common", stem="nibbles", adapt="block", augment="client",
-                    cipher={"name": "le", "block_size": 4}, epochs=2, **TINY)  # fmt: skip
+                    cipher=LearnableCipher(block_size=4), epochs=2, **TINY)  # fmt: skip
     record = train(config, quadrant_splits(), tmp_path / "run", progress=False)
     assert {"plain", "fresh_key", "common_key"} <= record["test"].keys()
     assert record["config"]["augment"] == "client"
@@ -159,7 +160,7 @@ def test_runs_that_cannot_be_built_are_one_line_before_training(tmp_path, monkey
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match=r"^--device cuda:1: this machine has 0 CUDA GPUs"):
         train(recipe("fast", **TINY), splits, tmp_path / "d", device="cuda:1", progress=False)
-    balanced = recipe("fast", rekey=True, cipher={"name": "pe", "np_mode": "balanced"}, **TINY)
+    balanced = recipe("fast", rekey=True, cipher=PixelCipher(np_mode="balanced"), **TINY)
     with pytest.raises(ConfigError, match="keeps coin-flip keys distributed as fresh ones but not"):
         train(balanced, splits, tmp_path / "e", progress=False)
     with pytest.raises(ConfigError, match=r"^a cutout of 17 pixels does not fit 16x16 images$"):
@@ -173,7 +174,7 @@ def test_runs_that_cannot_be_built_are_one_line_before_training(tmp_path, monkey
 
 def test_older_runs_load_with_configs_keyless_now_refuses_for_new_runs(tmp_path):
     """A balanced re-keyed run, and max_train_images 0 (all images), were accepted before."""
-    old = recipe("fast", rekey=True, cipher={"name": "pe", "np_mode": "balanced"}, **TINY)
+    old = recipe("fast", rekey=True, cipher=PixelCipher(np_mode="balanced"), **TINY)
     values = {**old.to_dict(), "max_train_images": 0}
     assert TrainConfig.from_dict(values).max_train_images is None
     assert TrainConfig.from_dict(values).rekey
