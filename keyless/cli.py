@@ -41,7 +41,6 @@ from keyless.reproduce import BUDGETS, TABLES
 from keyless.reproduce import reproduce as run_reproduction
 from keyless.runs import Run, TrainConfig, evaluate_run, mean_table, read_record, report_table
 from keyless.serve import (
-    DEFAULT_INPUT_SIZE,
     Client,
     Limits,
     classify_files,
@@ -865,9 +864,7 @@ def _limit(name: str, default: float, text: str, positive: bool = False) -> Call
     "--input-size",
     nargs=2,
     type=click.IntRange(min=1),
-    default=DEFAULT_INPUT_SIZE,
-    show_default=True,
-    help="H W the model takes; images of other sizes are refused.",
+    help="H W the model takes (default: the size it was trained on); other sizes are refused.",
 )
 @_limit(
     "--max-batch", 128, "A forward pass starts, without waiting, once it holds this many images."

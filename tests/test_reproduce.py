@@ -8,7 +8,7 @@ from keyless.errors import ConfigError
 from keyless.reproduce import Row, reproduce, table_rows
 from keyless.reproduce._driver import _reuse
 from keyless.reproduce._results import access_claims, ordering_differences
-from keyless.runs import read_record
+from keyless.runs import Run, read_record
 from keyless.train import recipe
 from tests.synthetic import save_quadrant_npz
 
@@ -94,7 +94,7 @@ def test_reproduce_trains_the_chosen_rows_and_resumes(tmp_path):
     assert "**fastnet-plain** from" in access.read_text()
     independent = table_rows("access", "cpu")[2]
     row = Row(independent.name, "", independent.config.replace(**TINY), "fresh_key")
-    finished = {run: read_record(run) for run in (out / "plain", out / "le")}
+    finished = {run: run.read_record() for run in (Run(out / "plain"), Run(out / "le"))}
     assert not _reuse(row, finished, tmp_path / "x")  # no ICIP run trains with independent keys
     # other data: the finished rows are not this table's, and are not copied
     save_quadrant_npz(tmp_path / "other.npz", n_train=96, n_test=64)

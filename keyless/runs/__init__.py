@@ -16,7 +16,7 @@ from keyless.runs._folder import (
     build_model,
     load_run,
 )
-from keyless.runs._record import RECORD, git_commit, machine, read_record, write_record
+from keyless.runs._record import RECORD, RunRecord, git_commit, machine, read_record
 from keyless.runs._tables import (
     MEAN_NOTE,
     cipher_label,
@@ -39,6 +39,7 @@ __all__ = [
     "Checkpoint",
     "KeyMode",
     "Run",
+    "RunRecord",
     "TrainConfig",
     "adapter_block_size",
     "build_model",
@@ -55,7 +56,6 @@ __all__ = [
     "seed_groups",
     "update_markdown",
     "with_upload_columns",
-    "write_record",
 ]
 
 

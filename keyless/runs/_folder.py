@@ -18,26 +18,34 @@ from keyless.data import ImageSet, adopt_classes, split_classes
 from keyless.errors import ConfigError, InputError, KeylessError
 from keyless.models import Classifier, create_model
 from keyless.runs._config import TrainConfig
-from keyless.runs._record import RECORD, read_record, write_record
+from keyless.runs._record import RECORD, RunRecord
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = "keyless-checkpoint"
 CHECKPOINT_VERSION = 2  # 1: the unversioned checkpoints of earlier releases (same fields)
+OLDER_INPUT_SIZE = (32, 32)  # CIFAR-10's: what a checkpoint without an input size is taken for
 
 
 @dataclass
 class Checkpoint:
     """A run's state after ``epoch`` whole epochs (and ``partial``'s steps of the next).
 
+    ``input_size`` is the (H, W) of the images the model was trained on, which it is served at.
     ``partial`` holds the interrupted epoch's step, running totals and the random state of its
     generator; the optimizer and lookahead states are ``None`` for a model saved for inference.
     ``data`` is what the run trained on (:func:`data_source`; ``None`` in older checkpoints).
+
+    Checkpoints of older keyless do not hold the input size (a field older keyless ignores, so
+    the version stays): :meth:`Run.load` then takes the training data's size where the run's
+    record has it (an upload's manifest names it), else :data:`OLDER_INPUT_SIZE`, 32 x 32; such
+    a run trained on other images than uploaded ones is served with its size given explicitly.
     """
 
     config: TrainConfig
     seed: int
     classes: list[str]
     model: dict[str, torch.Tensor]
+    input_size: tuple[int, int]
     optimizer: dict[str, Any] | None = None
     lookahead: dict[str, torch.Tensor] | None = None
     epoch: int = 0
@@ -53,6 +61,7 @@ class Checkpoint:
             "version": CHECKPOINT_VERSION,
             **{k: getattr(self, k) for k in self.__dataclass_fields__ if k != "config"},
             "config": self.config.to_dict(),
+            "input_size": list(self.input_size),
         }
 
     @classmethod
@@ -62,7 +71,9 @@ class Checkpoint:
         if state.get("version", 1) > CHECKPOINT_VERSION:
             raise ValueError(f"version {state['version']} is newer than this keyless reads")
         fields = {k: state[k] for k in cls.__dataclass_fields__ if k in state}
-        return cls(**{**fields, "config": TrainConfig.from_dict(state["config"])})
+        h, w = state.get("input_size", OLDER_INPUT_SIZE)
+        config = TrainConfig.from_dict(state["config"])
+        return cls(**{**fields, "config": config, "input_size": (int(h), int(w))})
 
     def adopt_classes(self, splits: dict[str, ImageSet], doing: str) -> dict[str, ImageSet]:
         """``splits`` under the classes the run was trained on, or a one-line error (starting
@@ -105,6 +116,8 @@ class Run:
             state = torch.load(
                 self.checkpoint_path, map_location=device, weights_only=True, mmap=mmap
             )
+            if isinstance(state, dict) and "input_size" not in state:  # older: see Checkpoint
+                state["input_size"] = self._trained_size()
             return Checkpoint.from_state(state)
         except KeylessError:  # a checkpoint of a newer keyless, an unknown name: said already
             raise
@@ -114,14 +127,20 @@ class Run:
                 f"{self.checkpoint_path}: not a keyless checkpoint ({reason})"
             ) from None
 
-    def write_record(self, record: dict[str, Any]) -> None:
+    def _trained_size(self) -> tuple[int, int]:
+        """The training images' (H, W) as the record has it (an upload's), else 32 x 32."""
+        upload = self.read_record().upload if self.has_record() else None
+        h, w = (upload or {}).get("image_size") or OLDER_INPUT_SIZE
+        return int(h), int(w)
+
+    def write_record(self, record: RunRecord) -> None:
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_record(self.record_path, record, mode=0o600)
+        record.write(self.record_path, mode=0o600)
 
-    def read_record(self) -> dict[str, Any]:
-        return read_record(self.record_path)
+    def read_record(self) -> RunRecord:
+        return RunRecord.read(self.record_path)
 
-    def finished_record(self) -> dict[str, Any] | None:
+    def finished_record(self) -> RunRecord | None:
         """The record of a run trained and evaluated to the end, else ``None``: training writes
         the record last and removes an old one when a new run starts in the folder."""
         return self.read_record() if self.has_checkpoint() and self.has_record() else None

@@ -4,11 +4,10 @@ from keyless.serve._app import create_app, read_body, serve
 from keyless.serve._batcher import Batcher
 from keyless.serve._client import Client, ServiceError, classify_files, results_table
 from keyless.serve._limits import Limits, RequestRefused
-from keyless.serve._model import DEFAULT_INPUT_SIZE, ServedModel, top_k
+from keyless.serve._model import ServedModel, top_k
 from keyless.serve._request import SHAPE_HEADER, parse_images
 
 __all__ = [
-    "DEFAULT_INPUT_SIZE",
     "SHAPE_HEADER",
     "Batcher",
     "Client",

@@ -12,8 +12,6 @@ from torch import nn
 from keyless.hardware import resolve_device, resolve_precision
 from keyless.runs import Run, TrainConfig, load_run, with_upload_columns
 
-DEFAULT_INPUT_SIZE = (32, 32)  # every registered model is a CIFAR (32x32) design
-
 
 @dataclass(frozen=True)
 class ServedModel:
@@ -32,26 +30,28 @@ class ServedModel:
     def load(
         cls,
         run: Path | str,
-        input_size: tuple[int, int] = DEFAULT_INPUT_SIZE,
+        input_size: tuple[int, int] | None = None,
         device: str | None = None,
     ) -> ServedModel:
         """Load a run folder (``checkpoint.pt``; ``record.json`` for accuracy, when present).
 
         Args:
             run: the run folder.
-            input_size: (H, W) the model takes; checkpoints do not record it.
+            input_size: (H, W) the model takes; default the size it was trained on, from its
+                checkpoint (see :class:`keyless.runs.Checkpoint` for runs of older keyless).
             device: ``cpu`` or ``cuda``; default CUDA when available.
         """
         folder = Run(run)
         dev = resolve_device(device)
         model, checkpoint = load_run(folder.path, str(dev))
+        h, w = input_size or checkpoint.input_size
         return cls(
             name=folder.path.resolve().name,
             model=model,
             config=checkpoint.config,
             classes=tuple(checkpoint.classes),
-            input_size=(int(input_size[0]), int(input_size[1])),
-            accuracy=folder.read_record().get("test") if folder.has_record() else None,
+            input_size=(int(h), int(w)),
+            accuracy=folder.read_record().test if folder.has_record() else None,
             device=dev,
             precision=resolve_precision(checkpoint.config.precision, dev),
         )

@@ -27,7 +27,7 @@ from keyless.data import ImageSet, Manifest, load_received
 from keyless.errors import InputError
 from keyless.evaluate import accuracy, evaluate, predict
 from keyless.hardware import resolve_device, resolve_precision
-from keyless.runs import Checkpoint, Run, TrainConfig, build_model, git_commit, machine
+from keyless.runs import Checkpoint, Run, RunRecord, TrainConfig, build_model, git_commit, machine
 from keyless.train import recipes
 from keyless.train._owner import (
     Upload,
@@ -129,6 +129,7 @@ class Trainer:
             seed=self.seed,
             classes=list(self.upload.train.classes),
             model=self.learner.model.state_dict(),
+            input_size=(self.images.shape[1], self.images.shape[2]),
             optimizer=self.learner.optimizer.state_dict(),
             lookahead=lookahead.ema if lookahead is not None else None,
             epoch=self.epoch,
@@ -293,7 +294,8 @@ def train(
             setting: no plain image may be trained on by mistake).
 
     Returns:
-        The run record (also written to ``out/record.json``).
+        The run record as JSON-shaped data (:meth:`keyless.runs.RunRecord.to_dict`; also
+        written to ``out/record.json``).
     """
     run, procs = Run(out), Processes.start(device)
     commit = git_commit()  # the code that trains, whatever is committed while it runs
@@ -310,7 +312,7 @@ def train(
         splits = checkpoint.adopt_classes(splits, f"resuming {out}")
         if (finished := run.finished_record()) is not None:  # the same data, checked above
             procs.finish()
-            return finished  # nothing to encrypt, train or evaluate again
+            return finished.to_dict()  # nothing to encrypt, train or evaluate again
     else:
         config = upload_config(config, manifest) if manifest is not None else config
         config.check_new_run()
@@ -335,28 +337,28 @@ def train(
                        upload.common_key, device=procs.device, precision=precision,
                        progress=progress and procs.rank == 0,
                        ciphertexts=manifest is not None)  # fmt: skip
-    record = {
-        "command": command,
-        "config": config.to_dict(),
-        "seed": seed,
-        "git_commit": commit,
-        "history": trainer.history,
-        "train_seconds": trainer.train_seconds,
-        "test": metrics,
-        "machine": machine(),
-        "world_size": procs.world,
-        "device": str(procs.device),
-        "train_images": len(upload.train),
-        "precision": precision,
-        "keys_note": _keys_note(config, seed, manifest),
-        "data": "ciphertexts: an owner's upload" if manifest else "plain images (simulated owner)",
-        "data_source": source,
+    record = RunRecord(
+        command=command,
+        config=config,
+        seed=seed,
+        git_commit=commit,
+        history=trainer.history,
+        train_seconds=trainer.train_seconds,
+        test=metrics,
+        machine=machine(),
+        world_size=procs.world,
+        device=str(procs.device),
+        train_images=len(upload.train),
+        precision=precision,
+        keys_note=_keys_note(config, seed, manifest),
+        data="ciphertexts: an owner's upload" if manifest else "plain images (simulated owner)",
+        data_source=source,
         **({"upload": asdict(manifest)} if manifest else {}),
-    }
+    )
     if procs.rank == 0:
         run.write_record(record)
     procs.finish()
-    return record
+    return record.to_dict()
 
 
 def _keys_note(config: TrainConfig, seed: int, manifest: Manifest | None) -> str:

@@ -173,7 +173,7 @@ def test_real_photos_at_96x96_from_the_owner_to_a_client(tmp_path):
     assert record["test"]["upload"] > chance_plus_5_se, record["test"]
     originals = np.stack([read_image(p) for p in samples])
     wanted = expected_labels(tmp_path / "run", originals)
-    with serving(tmp_path / "run", tmp_path / "serve.log", "--input-size", "96", "96") as url:
+    with serving(tmp_path / "run", tmp_path / "serve.log") as url:  # 96x96, from the checkpoint
         for flags in ((), ("--plain",)):
             result = CliRunner().invoke(main, ["classify", *map(str, samples), "--server", url,
                                                *flags])  # fmt: skip
