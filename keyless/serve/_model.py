@@ -66,14 +66,13 @@ class ServedModel:
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /v1/model`` answers: the model, its inputs, training setting and accuracy."""
-        settings = self.config.cipher.settings()
         return {
             "name": self.name,
             "model": self.config.model,
             "classes": list(self.classes),
             "input_size": list(self.input_size),
             "input": "uint8 RGB, (H, W, 3)",
-            "cipher": {"name": settings.pop("name"), "options": settings},
+            "cipher": self.config.cipher.settings(),
             "keys": self.config.keys,
             "stem": self.config.stem,
             "adapt": self.config.adapt,

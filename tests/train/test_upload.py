@@ -297,9 +297,7 @@ def test_a_block_scrambled_noisy_upload_runs_from_encrypt_to_classify(tmp_path):
     wanted = expected_labels(run, np.stack([read_image(p) for p in photos]))
     with serving(run, tmp_path / "serve.log", "--input-size", "16", "16") as url:
         model = httpx.get(f"{url}/v1/model").json()
-        assert (
-            model["cipher"]["options"]["noise"] == 4.0 and model["cipher"]["name"] == "pe-scramble"
-        )
+        assert model["cipher"]["noise"] == 4.0 and model["cipher"]["name"] == "pe-scramble"
         for flags in ((), ("--plain",)):
             result = CliRunner().invoke(main, ["classify", *map(str, photos), "--server", url,
                                                *flags])  # fmt: skip
