@@ -666,6 +666,7 @@ def train_cmd(
         device=device,
         command=" ".join(["keyless", *sys.argv[1:]]),
         require_upload=require_upload,
+        given=(),  # the options on the command line are compared above (_check_resume)
     )
     if finished:
         click.echo(f"{out}: the run finished already; its recorded test accuracies (nothing "

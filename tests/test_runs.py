@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-from keyless.cipher import PixelCipher
+from keyless.cipher import PixelCipher, ScrambledPixelCipher
 from keyless.errors import ConfigError, InputError
 from keyless.runs import (
     CHECKPOINT_VERSION,
@@ -143,3 +143,23 @@ def test_an_older_record_or_checkpoint_storing_no_cipher_settings_is_pe():
     assert TrainConfig.from_dict({**CONFIG.to_dict(), "cipher": {}}).cipher == PixelCipher()
     with pytest.raises(ConfigError, match=r"^the run's config: unknown cipher 'pe2'"):
         TrainConfig.from_dict({**CONFIG.to_dict(), "cipher": {"name": "pe2"}})
+
+
+def test_resuming_refuses_given_values_that_contradict_the_run_and_names_each():
+    saved = recipe("invariant96", cipher=ScrambledPixelCipher(block_size=8, noise=4.0), epochs=5)
+    same = saved.replace(lr=saved.lr)
+    same.check_resume(saved)  # every field the same
+    other = recipe("fast", model_kwargs={"widths": [8, 8, 8], "residual": True}, epochs=5,
+                   cipher=PixelCipher(noise=4.0))  # fmt: skip
+    other.check_resume(saved, {"epochs", "noise", "residual", "out", "device"})  # as the run
+    with pytest.raises(ConfigError) as refused:
+        other.check_resume(saved, {"recipe", "widths", "cipher", "block_size", "epochs"})
+    assert str(refused.value) == (
+        "--resume continues the run as configured; --block-size (the run has block_size=8), "
+        f"--cipher (the run has cipher={saved.cipher.settings()!r}), --recipe (the run has "
+        "recipe='invariant96'), --widths (the run has widths=[128, 512, 512]): drop the option "
+        "or train into a new --out"
+    )
+    every = r"; --stem .*, --cipher .*, --recipe .*, --lr .*, --model-kwargs .*: drop"
+    with pytest.raises(ConfigError, match=every):
+        other.check_resume(saved)  # None: every field, in their order

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -101,6 +102,36 @@ class TrainConfig:
                 "--rekey composes each key with a fresh one, which keeps coin-flip keys "
                 "distributed as fresh ones but not balanced ones (--np-mode balanced)"
             )
+
+    def check_resume(self, saved: TrainConfig, given: Collection[str] | None = None) -> None:
+        """Refuse to continue the run of config ``saved`` with values of this config that
+        contradict it (a resumed run keeps its config: they would be ignored without a word).
+
+        ``given`` names what the caller set (the CLI: its command line's options): config fields,
+        a backbone option (a key of ``model_kwargs``) or a cipher option (a field of either
+        cipher), each compared alone; other names are not the config's and are skipped.
+        ``None`` compares every field. The :class:`ConfigError` names each contradiction.
+        """
+        names = [f.name for f in dataclasses.fields(self)] if given is None else sorted(given)
+        differ = []
+        for name in names:
+            then = saved._option(name)
+            if self._option(name) != then:
+                differ.append(f"--{name.replace('_', '-')} (the run has {name}={then!r})")
+        if differ:
+            raise ConfigError(f"--resume continues the run as configured; {', '.join(differ)}: "
+                              "drop the option or train into a new --out")  # fmt: skip
+
+    def _option(self, name: str) -> Any:
+        """The value of a config field, backbone option or cipher option (``None``: not one);
+        the cipher as its settings."""
+        if name == "cipher":
+            return self.cipher.settings()
+        if name in self.__dataclass_fields__:
+            return getattr(self, name)
+        if name in self.model_kwargs:
+            return self.model_kwargs[name]
+        return self.cipher.settings().get(name) if name != "name" else None
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes``; ``None`` values are ignored (so the CLI can pass everything)."""

@@ -3,7 +3,7 @@
 from keyless.runs import TrainConfig
 from keyless.train._engine import train
 from keyless.train._owner import data_source, derived_source, prepare_upload
-from keyless.train.recipes import RECIPES, airbench_sgd, recipe
+from keyless.train.recipes import RECIPES, airbench_sgd, recipe, with_model_options
 
 __all__ = [
     "RECIPES",
@@ -14,4 +14,5 @@ __all__ = [
     "prepare_upload",
     "recipe",
     "train",
+    "with_model_options",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Collection
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -277,14 +278,17 @@ def train(
     checkpoint_minutes: float = 10.0,
     compile_model: bool = False,
     require_upload: bool = False,
+    given: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate one configuration; writes the run folder ``out`` (:mod:`keyless.runs`).
 
     Args:
         config: the run's configuration (see :data:`keyless.train.RECIPES`).
         data: a dataset path for :func:`keyless.data.load_splits`, or loaded splits.
-        resume: continue from ``out``'s checkpoint if it exists (its config wins); a
-            finished run's record is returned as it is, once ``data`` is checked to be its.
+        resume: continue from ``out``'s checkpoint if it exists, under the config it was
+            started with: values of ``config`` that contradict it are a :class:`ConfigError`
+            (:meth:`TrainConfig.check_resume`); a finished run's record is returned as it is,
+            once ``data`` is checked to be its.
         device: ``cpu`` or ``cuda``; default CUDA when available.
         command: the command line that started the run, kept in the record.
         checkpoint_minutes: also checkpoint within an epoch after this much training time.
@@ -292,6 +296,8 @@ def train(
             the first epoch absorbs the compile time; results match to rounding).
         require_upload: refuse ``data`` unless it is an owner's encrypted upload (the cloud's
             setting: no plain image may be trained on by mistake).
+        given: on ``resume``, the values of ``config`` the caller set, which must agree with
+            the run's (the CLI: the options on its command line); ``None``: every field.
 
     Returns:
         The run record as JSON-shaped data (:meth:`keyless.runs.RunRecord.to_dict`; also
@@ -304,17 +310,18 @@ def train(
         (None, data) if isinstance(data, dict) else load_received(Path(data), require_upload)
     )
     source = data_source(manifest, splits)
+    config = upload_config(config, manifest) if manifest is not None else config
     if checkpoint is not None:
-        config = checkpoint.config
         if checkpoint.data is not None and checkpoint.data != source:  # older ones did not say
             raise InputError(f"resuming {out}: the run trained on {checkpoint.data}, --data "
                              f"holds {source}")  # fmt: skip
+        config.check_resume(checkpoint.config, given)
+        config = checkpoint.config
         splits = checkpoint.adopt_classes(splits, f"resuming {out}")
         if (finished := run.finished_record()) is not None:  # the same data, checked above
             procs.finish()
             return finished.to_dict()  # nothing to encrypt, train or evaluate again
     else:
-        config = upload_config(config, manifest) if manifest is not None else config
         config.check_new_run()
         run.record_path.unlink(missing_ok=True)  # a new run: no old record beside new weights
     seed = checkpoint.seed if checkpoint is not None else config.seed

@@ -15,7 +15,7 @@ from torch import nn
 from keyless.cipher import LearnableCipher, PixelCipher
 from keyless.cli import _with_model_kwargs, main
 from keyless.errors import ConfigError
-from keyless.runs import Run, TrainConfig, build_model
+from keyless.runs import Checkpoint, Run, TrainConfig, build_model
 from keyless.train import recipe, recipes, train
 from tests.synthetic import quadrant_splits, save_quadrant_npz
 
@@ -332,3 +332,16 @@ def test_train_refuses_bad_shape_options_before_reading_data(tmp_path, extra, wo
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and words in result.stderr, result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_train_resume_refuses_a_config_that_contradicts_the_run(tmp_path):
+    """As the CLI's --resume does: the saved config is not silently adopted over a given one."""
+    config = recipe("fast", epochs=2.0, **TINY)
+    model = build_model(config, 4).state_dict()
+    Run(tmp_path).save(Checkpoint(config, 0, list("abcd"), model, (16, 16)))
+    changed = config.replace(epochs=3.0, stem="invariant")
+    with pytest.raises(ConfigError, match=r"; --stem .*, --epochs \(the run has epochs=2\.0\): "):
+        train(changed, quadrant_splits(), tmp_path, resume=True, progress=False)
+    with pytest.raises(ConfigError, match=r"configured; --stem \(the run has stem='plain'\): "):
+        train(changed, quadrant_splits(), tmp_path, resume=True, progress=False, given={"stem"})
+    assert Run(tmp_path).load().epoch == 0 and not Run(tmp_path).has_record()
