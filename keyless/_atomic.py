@@ -19,7 +19,7 @@ def atomic_path(path: Path | str, mode: int | None = None) -> Iterator[Path]:
     """
     path = Path(path)
     private = mode is not None and not mode & 0o077
-    path.parent.mkdir(mode=0o700 if private else 0o777, parents=True, exist_ok=True)
+    make_folders(path.parent, 0o700 if private else 0o777)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -29,6 +29,19 @@ def atomic_path(path: Path | str, mode: int | None = None) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def make_folders(folder: Path | str, mode: int) -> None:
+    """``mkdir -p``, where every folder made gets ``mode`` (less the umask), parents included
+    (``Path.mkdir`` makes them with the default mode); a folder already there keeps its own."""
+    folder = Path(folder)
+    missing = []
+    for path in (folder, *folder.parents):
+        if path.is_dir():
+            break
+        missing.append(path)
+    for path in reversed(missing):
+        path.mkdir(mode=mode, exist_ok=True)
 
 
 def _umask() -> int:

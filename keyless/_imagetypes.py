@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeAlias
 
 import numpy as np
-import torch
+from keyless._lazy import torch
 from PIL import Image
 
 from keyless.errors import InputError
 
-ImageLike = torch.Tensor | np.ndarray | Image.Image
+ImageLike: TypeAlias = "torch.Tensor | np.ndarray | Image.Image"
 
 
 def to_batch(images: ImageLike) -> tuple[torch.Tensor, Callable[[torch.Tensor], ImageLike]]:

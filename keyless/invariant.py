@@ -7,7 +7,7 @@ key-invariant model stem feeds the sorted fold to the network.
 
 from __future__ import annotations
 
-import torch
+from keyless._lazy import torch
 
 
 def fold(images: torch.Tensor) -> torch.Tensor:

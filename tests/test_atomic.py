@@ -21,3 +21,18 @@ def test_a_failed_write_leaves_neither_file_nor_temporary(tmp_path):
         tmp.write_bytes(b"half")
         raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_folders_made_for_an_owner_only_file_are_owner_only_and_others_keep_their_mode(tmp_path):
+    os.chmod(tmp_path, 0o1777)  # a shared folder already there, like /tmp
+    umask = os.umask(0o022)
+    try:
+        write_bytes_atomic(tmp_path / "a" / "b" / "plain.png", b"p", mode=0o600)
+        write_bytes_atomic(tmp_path / "c" / "d" / "report.md", b"r")
+    finally:
+        os.umask(umask)
+    modes = {p.relative_to(tmp_path).as_posix(): p.stat().st_mode & 0o7777
+             for p in tmp_path.rglob("*")}  # fmt: skip
+    assert modes == {"a": 0o700, "a/b": 0o700, "a/b/plain.png": 0o600,
+                     "c": 0o755, "c/d": 0o755, "c/d/report.md": 0o644}  # fmt: skip
+    assert tmp_path.stat().st_mode & 0o7777 == 0o1777

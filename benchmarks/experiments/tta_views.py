@@ -20,7 +20,7 @@ import torch
 from keyless.augment import shift
 from keyless.data import load_splits
 from keyless.runs import load_run
-from keyless.train._owner import hold_out, split_data
+from keyless.upload import hold_out, split_data
 
 Shift = tuple[int, int]
 SHIFTS: list[Shift] = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Self
 from zipfile import BadZipFile
 
 import numpy as np
-import torch
+from keyless._lazy import torch
 from numpy.lib.npyio import NpzFile
 
 from keyless._atomic import write_bytes_atomic

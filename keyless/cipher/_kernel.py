@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
-import torch
+from keyless._lazy import torch
 
 _CHUNK = 1 << 16  # pixels per parallel work item
 _forked = False

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import torch
+from keyless._lazy import torch
 
 from keyless._imagetypes import ImageLike, to_batch
 from keyless.cipher._base import CipherBase, KeyFile

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-import torch
+from keyless._lazy import torch
 
 from keyless._imagetypes import ImageLike
 from keyless.keys import KeySource

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-import torch
+from keyless._lazy import torch
 
 from keyless._imagetypes import ImageLike, to_batch
 from keyless.cipher._base import KeyFile, count_blocks, pack_arrays, unpack_arrays

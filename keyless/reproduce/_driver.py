@@ -22,7 +22,8 @@ from keyless.reproduce._results import (
 )
 from keyless.reproduce._tables import Row, table_rows
 from keyless.runs import Run, RunRecord, machine
-from keyless.train import data_source, train
+from keyless.train import train
+from keyless.upload import data_source
 
 _TITLES = {
     "icip": "ICIP 2019 comparison (common key; augmentation in the cloud unless 'client')",

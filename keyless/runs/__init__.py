@@ -5,7 +5,7 @@ sits above the rest of this package)."""
 from importlib import import_module
 from typing import Any
 
-from keyless.runs._config import KEY_MODES, KeyMode, TrainConfig
+from keyless.runs._config import TrainConfig
 from keyless.runs._folder import (
     CHECKPOINT,
     CHECKPOINT_FORMAT,
@@ -24,6 +24,7 @@ from keyless.runs._tables import (
     mean_std,
     mean_table,
     report_table,
+    run_table,
     seed_groups,
     update_markdown,
     with_upload_columns,
@@ -33,11 +34,9 @@ __all__ = [
     "CHECKPOINT",
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_VERSION",
-    "KEY_MODES",
     "MEAN_NOTE",
     "RECORD",
     "Checkpoint",
-    "KeyMode",
     "Run",
     "RunRecord",
     "TrainConfig",
@@ -53,6 +52,7 @@ __all__ = [
     "mean_table",
     "read_record",
     "report_table",
+    "run_table",
     "seed_groups",
     "update_markdown",
     "with_upload_columns",

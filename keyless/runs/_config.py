@@ -7,6 +7,7 @@ The recipes' values (airbench94's fast recipe, the papers' step recipe) live in
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -14,9 +15,8 @@ from typing import Any, Literal
 
 from keyless.cipher import Cipher, PixelCipher, cipher_from_settings
 from keyless.errors import ConfigError
-
-KeyMode = Literal["plain", "common", "independent"]
-KEY_MODES = ("plain", "common", "independent")
+from keyless.keymodes import KeyMode, key_mode
+from keyless.models import MODELS
 
 
 @dataclass
@@ -68,8 +68,7 @@ class TrainConfig:
             raise TypeError(
                 f"cipher must be a Cipher (create_cipher builds one), got {self.cipher!r}"
             )
-        if self.keys not in KEY_MODES:
-            raise ConfigError(f"keys must be one of {', '.join(KEY_MODES)}, got {self.keys!r}")
+        key_mode(self.keys, "train")
         if not 0 < self.epochs < math.inf:
             raise ConfigError(f"epochs must be a positive number, got {self.epochs}")
         for name in ("batch_size", "max_train_images"):
@@ -133,6 +132,23 @@ class TrainConfig:
             return self.model_kwargs[name]
         return self.cipher.settings().get(name) if name != "name" else None
 
+    def with_model_options(self, **values: Any) -> TrainConfig:
+        """A copy with the backbone options given (``None``: not given) on top of the recipe's.
+
+        A recipe's options that ``model`` does not take are dropped (``--model resnet18`` on a
+        fastnet recipe); a given option it does not take is a :class:`ConfigError` naming the
+        models that take it.
+        """
+        given = {k: v for k, v in values.items() if v is not None}
+        takes = _model_options(self.model)
+        refused = [k for k in given if k not in takes]
+        if refused:
+            shapes = " and ".join(m for m in MODELS.names() if set(refused) <= _model_options(m))
+            options = " and ".join(f"--{k.replace('_', '-')}" for k in refused)
+            raise ConfigError(f"{options} shape {shapes or 'no model'}, not {self.model}")
+        kept = {k: v for k, v in self.model_kwargs.items() if k in takes}
+        return self.replace(model_kwargs={**kept, **given})
+
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes``; ``None`` values are ignored (so the CLI can pass everything)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -153,3 +169,8 @@ class TrainConfig:
         return cls(**{**values, "milestones": tuple(values["milestones"]), "adapt": adapt,
                       "cipher": cipher,
                       "max_train_images": values.get("max_train_images") or None})  # fmt: skip
+
+
+def _model_options(model: str) -> set[str]:
+    """The options a registered backbone takes (its constructor's parameters)."""
+    return set(inspect.signature(MODELS.get(model)).parameters)

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from keyless.cipher import cipher_from_settings
-from keyless.data import load_received
 from keyless.evaluate import evaluate
 from keyless.hardware import resolve_device, resolve_precision
 from keyless.runs._folder import load_run
-from keyless.train._owner import PLAIN_SOURCE, derived_source, owner_key, split_data
+from keyless.upload import PLAIN_SOURCE, derived_source, load_received, owner_key, split_data
 
 
 def evaluate_run(
@@ -32,11 +30,7 @@ def evaluate_run(
     splits = checkpoint.adopt_classes(splits, f"evaluating {run}")
     config, seed = checkpoint.config, checkpoint.seed
     train_set, test = split_data(splits, config)
-    cipher = (
-        cipher_from_settings(manifest.cipher, f"{data}: the upload's manifest")
-        if manifest
-        else config.cipher
-    )
+    cipher = manifest.cipher if manifest else config.cipher
     common_key = None  # rebuilt for a simulated owner's run only: an upload's key is the owner's
     simulated = checkpoint.data is None or checkpoint.data.startswith(PLAIN_SOURCE)
     if config.keys == "common" and manifest is None and simulated:

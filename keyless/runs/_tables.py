@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import re
 import statistics
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from keyless.runs._config import TrainConfig
+from keyless.runs._record import read_record
 
 
 def _percent(value: float | None) -> str:
@@ -151,6 +153,16 @@ def mean_table(records: list[dict[str, Any]], pool_commits: bool = False) -> str
         )
     lines += ["", MEAN_NOTE]
     return "\n".join(lines) + "\n"
+
+
+def run_table(runs: Iterable[Path | str], mean: bool = False, pool_commits: bool = False) -> str:
+    """The Markdown table of ``runs`` (run folders or record files, each named by its folder):
+    one row per run (:func:`report_table`), or with ``mean`` one per setting (:func:`mean_table`,
+    which ``pool_commits`` is passed to)."""
+    records = []
+    for run in map(Path, runs):
+        records.append({**read_record(run), "name": (run if run.is_dir() else run.parent).name})
+    return mean_table(records, pool_commits) if mean else report_table(records)
 
 
 def update_markdown(document: Path, name: str, markdown: str) -> None:

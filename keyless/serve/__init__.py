@@ -1,25 +1,33 @@
-"""The HTTP inference service for encrypted (or plain) images, and its encrypting client."""
+"""The HTTP inference service for encrypted (or plain) images, and its encrypting client.
 
-from keyless.serve._app import create_app, read_body, serve
-from keyless.serve._batcher import Batcher
-from keyless.serve._client import Client, ServiceError, classify_files, results_table
-from keyless.serve._limits import Limits, RequestRefused
-from keyless.serve._model import ServedModel, top_k
-from keyless.serve._request import SHAPE_HEADER, parse_images
+Names load their module on first use (as :mod:`keyless` does), so the command line can read the
+service's limits without waiting for torch and the web framework.
+"""
 
-__all__ = [
-    "SHAPE_HEADER",
-    "Batcher",
-    "Client",
-    "Limits",
-    "RequestRefused",
-    "ServedModel",
-    "ServiceError",
-    "classify_files",
-    "create_app",
-    "parse_images",
-    "read_body",
-    "results_table",
-    "serve",
-    "top_k",
-]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "keyless.serve._app": ("create_app", "read_body", "serve"),
+    "keyless.serve._batcher": ("Batcher",),
+    "keyless.serve._client": ("Client", "ServiceError", "classify_files", "results_table"),
+    "keyless.serve._limits": ("Limits", "RequestRefused"),
+    "keyless.serve._model": ("ServedModel", "top_k"),
+    "keyless.serve._request": ("SHAPE_HEADER", "parse_images"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'keyless.serve' has no attribute {name!r}")
+    value = getattr(import_module(_MODULE_OF[name]), name)
+    globals()[name] = value  # loaded once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULE_OF})

@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Collection
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +24,18 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from keyless.data import ImageSet, Manifest, load_received
+from keyless.data import ImageSet
 from keyless.errors import InputError
 from keyless.evaluate import accuracy, evaluate, predict
 from keyless.hardware import resolve_device, resolve_precision
 from keyless.runs import Checkpoint, Run, RunRecord, TrainConfig, build_model, git_commit, machine
 from keyless.train import recipes
-from keyless.train._owner import (
+from keyless.upload import (
+    Manifest,
     Upload,
     data_source,
     derived_source,
+    load_received,
     prepare_upload,
     receive_upload,
     split_data,
@@ -360,12 +362,40 @@ def train(
         keys_note=_keys_note(config, seed, manifest),
         data="ciphertexts: an owner's upload" if manifest else "plain images (simulated owner)",
         data_source=source,
-        **({"upload": asdict(manifest)} if manifest else {}),
+        **({"upload": manifest.to_dict()} if manifest else {}),
     )
     if procs.rank == 0:
         run.write_record(record)
     procs.finish()
     return record.to_dict()
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What :func:`train_run` did: the run record, and whether the run had finished before (then
+    nothing was encrypted, trained or evaluated again)."""
+
+    record: dict[str, Any]
+    already_finished: bool
+
+
+def train_run(
+    config: TrainConfig,
+    data: Path | str | dict[str, ImageSet],
+    out: Path | str,
+    resume: bool = False,
+    **options: Any,
+) -> TrainOutcome:
+    """:func:`train` into a run folder as ``keyless train`` does: a folder that holds a run
+    already is refused unless ``resume`` (a new run would replace its weights and record), and
+    the outcome says whether a resumed run had finished before. ``options`` go to :func:`train`.
+    """
+    run = Run(out)
+    if not resume and (run.has_checkpoint() or run.has_record()):
+        raise InputError(f"{out} already holds a run: --resume continues it, another --out or "
+                         "removing the folder starts a new one")  # fmt: skip
+    finished = resume and run.finished_record() is not None
+    return TrainOutcome(train(config, data, out, resume=resume, **options), finished)
 
 
 def _keys_note(config: TrainConfig, seed: int, manifest: Manifest | None) -> str:

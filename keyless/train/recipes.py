@@ -35,7 +35,6 @@ lookahead every 5 steps with decay 0.95^5 (step / total)^3, the final weights it
 
 from __future__ import annotations
 
-import inspect
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -50,8 +49,6 @@ from keyless.augment import (
     random_cutout,
     random_translate,
 )
-from keyless.errors import ConfigError
-from keyless.models import MODELS
 from keyless.runs import TrainConfig
 
 # ---------------------------------------------------------------------------------------------
@@ -182,29 +179,6 @@ def recipe(name: str, **changes: Any) -> TrainConfig:
     if batch is not None and base.loss_reduction == "sum" and changes.get("weight_decay") is None:
         changes["weight_decay"] = base.weight_decay * batch / base.batch_size
     return base.replace(**changes)
-
-
-def model_options(model: str) -> set[str]:
-    """The options a registered backbone takes (its constructor's parameters)."""
-    return set(inspect.signature(MODELS.get(model)).parameters)
-
-
-def with_model_options(config: TrainConfig, **values: Any) -> TrainConfig:
-    """``config`` with the backbone options given (``None``: not given) on top of the recipe's.
-
-    A recipe's options that ``config.model`` does not take are dropped (``--model resnet18`` on
-    a fastnet recipe); a given option it does not take is a :class:`ConfigError` naming the
-    models that take it.
-    """
-    given = {k: v for k, v in values.items() if v is not None}
-    takes = model_options(config.model)
-    refused = [k for k in given if k not in takes]
-    if refused:
-        shapes = " and ".join(m for m in MODELS.names() if set(refused) <= model_options(m))
-        options = " and ".join(f"--{k.replace('_', '-')}" for k in refused)
-        raise ConfigError(f"{options} shape {shapes or 'no model'}, not {config.model}")
-    kept = {k: v for k, v in config.model_kwargs.items() if k in takes}
-    return config.replace(model_kwargs={**kept, **given})
 
 
 # ---------------------------------------------------------------------------------------------

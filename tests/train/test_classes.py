@@ -8,10 +8,11 @@ import torch
 from click.testing import CliRunner
 
 from keyless.cli import main
-from keyless.data import CIFAR10_CLASSES, MANIFEST, ImageSet, load_splits
+from keyless.data import CIFAR10_CLASSES, ImageSet, load_splits
 from keyless.errors import InputError
 from keyless.runs import evaluate_run, load_run
 from keyless.train import recipe, train
+from keyless.upload import MANIFEST
 from tests.synthetic import quadrant_splits, save_quadrant_npz
 
 TINY = {"model_kwargs": {"widths": [8, 16, 16]}, "batch_size": 64, "seed": 0, "precision": "fp32"}

@@ -6,14 +6,13 @@ import subprocess
 import sys
 import time
 
-import click
 import pytest
 import torch
 from click.testing import CliRunner
 from torch import nn
 
 from keyless.cipher import LearnableCipher, PixelCipher
-from keyless.cli import _with_model_kwargs, main
+from keyless.cli import main
 from keyless.errors import ConfigError
 from keyless.runs import Checkpoint, Run, TrainConfig, build_model
 from keyless.train import recipe, recipes, train
@@ -238,7 +237,7 @@ def test_paper_recipe_smoke(tmp_path, model):
 def test_compile_option_compiles_the_training_network_only():
     from keyless.cipher import create_cipher
     from keyless.train._engine import Processes, _learner
-    from keyless.train._owner import prepare_upload, split_data
+    from keyless.upload import prepare_upload, split_data
 
     config = recipe("fast", keys="independent", epochs=1, **TINY)
     train_set, _ = split_data(quadrant_splits(n_train=64, n_test=8), config)
@@ -283,22 +282,6 @@ def test_cli_widths_keep_the_recipes_residual_groups(tmp_path):
     other = [*resumed[:-1], "--widths", "16,32,16", "--resume"]
     refused = CliRunner().invoke(main, other)
     assert "--widths (the run has widths=[16, 32, 32])" in refused.stderr, refused.output
-
-
-def test_another_model_drops_a_fastnet_recipes_shape_but_refuses_given_widths():
-    assert _with_model_kwargs(recipe("invariant96", model="resnet18")).model_kwargs == {}
-    with pytest.raises(click.UsageError, match="--widths shape bagnet and fastnet, not resnet18"):
-        _with_model_kwargs(recipe("invariant96", model="resnet18"), widths=[8, 8, 8])
-
-
-def test_bagnet_takes_widths_but_not_a_whitening_width():
-    assert _with_model_kwargs(recipe("bag"), widths=[8, 8]).model_kwargs == {"widths": [8, 8]}
-    with pytest.raises(click.UsageError, match="--whiten-width shape fastnet, not bagnet"):
-        _with_model_kwargs(recipe("bag"), whiten_width=8)
-    given = _with_model_kwargs(recipe("bag"), attention_layers=1).model_kwargs
-    assert given["attention_layers"] == 1
-    with pytest.raises(click.UsageError, match="--attention-layers shape bagnet, not fastnet"):
-        _with_model_kwargs(recipe("invariant"), attention_layers=1)
 
 
 def test_resume_refuses_options_that_contradict_the_run_and_accepts_the_same_ones(tmp_path):

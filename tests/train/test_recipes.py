@@ -9,7 +9,7 @@ from torch import nn
 from keyless.augment import random_contrast, random_cutout
 from keyless.errors import ConfigError
 from keyless.runs import build_model
-from keyless.train import recipe, recipes, with_model_options
+from keyless.train import recipe, recipes
 
 
 def test_triangle_schedule_by_hand():
@@ -211,19 +211,19 @@ def test_invariant96_recipe_is_airbench96_on_the_fold():
 
 
 def test_another_model_drops_a_fastnet_recipes_shape_but_refuses_given_widths():
-    assert with_model_options(recipe("invariant96", model="resnet18")).model_kwargs == {}
+    assert recipe("invariant96", model="resnet18").with_model_options().model_kwargs == {}
     with pytest.raises(ConfigError, match=r"^--widths shape bagnet and fastnet, not resnet18$"):
-        with_model_options(recipe("invariant96", model="resnet18"), widths=[8, 8, 8])
+        recipe("invariant96", model="resnet18").with_model_options(widths=[8, 8, 8])
 
 
 def test_given_model_options_go_on_top_of_the_recipes_and_only_to_models_that_take_them():
-    kept = with_model_options(recipe("invariant96"), widths=[16, 32, 32]).model_kwargs
+    kept = recipe("invariant96").with_model_options(widths=[16, 32, 32]).model_kwargs
     assert kept == {"widths": [16, 32, 32], "residual": True}  # the recipe's shape stays
-    assert with_model_options(recipe("bag"), widths=[8, 8]).model_kwargs == {"widths": [8, 8]}
-    assert with_model_options(recipe("bag"), attention_layers=1).model_kwargs["attention_layers"]
+    assert recipe("bag").with_model_options(widths=[8, 8]).model_kwargs == {"widths": [8, 8]}
+    assert recipe("bag").with_model_options(attention_layers=1).model_kwargs["attention_layers"]
     with pytest.raises(ConfigError, match=r"^--whiten-width shape fastnet, not bagnet$"):
-        with_model_options(recipe("bag"), whiten_width=8)
+        recipe("bag").with_model_options(whiten_width=8)
     with pytest.raises(ConfigError, match=r"^--attention-layers shape bagnet, not fastnet$"):
-        with_model_options(recipe("invariant"), attention_layers=1)
+        recipe("invariant").with_model_options(attention_layers=1)
     with pytest.raises(ConfigError, match=r"^--colour shape no model, not fastnet$"):
-        with_model_options(recipe("fast"), colour="red")
+        recipe("fast").with_model_options(colour="red")

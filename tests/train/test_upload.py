@@ -11,10 +11,14 @@ from click.testing import CliRunner
 from PIL import Image
 
 import keyless
+from keyless.cipher import create_cipher
 from keyless.cli import main
-from keyless.data import MANIFEST, read_image
+from keyless.data import read_image
+from keyless.errors import ConfigError, ExitStatus
+from keyless.train import recipe, train
+from keyless.upload import MANIFEST
 from tests.serve.conftest import expected_labels, serving
-from tests.synthetic import quadrant_splits
+from tests.synthetic import quadrant_splits, save_quadrant_npz
 
 
 def _photo_folders(root):
@@ -80,6 +84,7 @@ def test_options_that_need_plain_images_or_keys_are_refused_for_an_upload(tmp_pa
     _photo_folders(tmp_path / "photos")
     CliRunner().invoke(main, ["encrypt", str(tmp_path / "photos"), "--out", str(tmp_path / "up")])
     for extra, words in ((["--keys", "common"], "holds independent-key ciphertexts"),
+                         (["--cipher", "le"], "np_per=component): --cipher le (block_size=4"),
                          (["--augment", "client"], "needs the owner's plain images")):  # fmt: skip
         result = _train("--data", tmp_path / "up", "--epochs", "1", "--out", tmp_path / "r", *extra)
         lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -90,6 +95,21 @@ def test_options_that_need_plain_images_or_keys_are_refused_for_an_upload(tmp_pa
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1, result.output
     assert "the files do not match keyless.json" in lines[0] and not (tmp_path / "r").exists()
+
+
+def test_the_library_refuses_a_cipher_other_than_the_uploads_naming_both(tmp_path):
+    """As for the key mode: the run's cipher must be the upload's, never silently replaced."""
+    save_quadrant_npz(tmp_path / "d.npz", n_train=64, n_test=16)
+    encrypt = ["encrypt", str(tmp_path / "d.npz"), "--out", str(tmp_path / "up"), "--cipher", "le"]
+    assert CliRunner().invoke(main, encrypt).exit_code == 0
+    for cipher in (create_cipher("pe"), create_cipher("le", block_size=2)):
+        config = recipe("fast", epochs=1, cipher=cipher)
+        with pytest.raises(ConfigError) as refused:
+            train(config, tmp_path / "up", tmp_path / "run", device="cpu")
+        message = str(refused.value)
+        assert message.startswith("the upload holds ciphertexts of cipher le (block_size=4, ")
+        assert f"--cipher {cipher.name} (" in message and "\n" not in message
+        assert refused.value.exit_code == ExitStatus.USAGE and not (tmp_path / "run").exists()
 
 
 def test_a_run_keeps_to_the_upload_it_trained_on(tmp_path):
@@ -123,7 +143,8 @@ def test_rekeying_is_refused_for_a_balanced_upload(tmp_path):
     encrypt = ["encrypt", str(tmp_path / "photos"), "--out", str(tmp_path / "up"),
                "--np-mode", "balanced"]  # fmt: skip
     assert CliRunner().invoke(main, encrypt).exit_code == 0
-    result = _train("--data", tmp_path / "up", "--rekey", "--epochs", "1", "--out", tmp_path / "r")
+    result = _train("--data", tmp_path / "up", "--rekey", "--np-mode", "balanced", "--epochs", "1",
+                    "--out", tmp_path / "r")  # fmt: skip
     assert result.exit_code == 2 and "keeps coin-flip keys" in result.stderr, result.output
     assert not (tmp_path / "r").exists()
 
@@ -286,7 +307,7 @@ def test_a_block_scrambled_noisy_upload_runs_from_encrypt_to_classify(tmp_path):
     result = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "upload"), "--upload",
                                        "--recipe", "bag", "--widths", "8,16,16", "--batch-size",
                                        "64", "--epochs", "8", "--seed", "0", "--precision",
-                                       "fp32", "--out", str(run)])  # fmt: skip
+                                       "fp32", "--out", str(run), *setting])  # fmt: skip
     assert result.exit_code == 0, result.output
     record = json.loads((run / "record.json").read_text())
     assert record["config"]["model"] == "bagnet" and record["config"]["stem"] == "key-invariant"

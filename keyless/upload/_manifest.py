@@ -12,14 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from PIL import Image
 
 from keyless._atomic import write_bytes_atomic
-from keyless.data._datasets import (
+from keyless.cipher import Cipher, cipher_from_settings
+from keyless.data import (
+    IMAGE_SUFFIXES,
     ImageSet,
     adopt_classes,
     find_files,
@@ -27,12 +29,11 @@ from keyless.data._datasets import (
     load_splits,
     split_classes,
 )
-from keyless.data._io import IMAGE_SUFFIXES
 from keyless.errors import InputError, KeyMaterialError
+from keyless.keymodes import KeyMode, key_mode
 
 MANIFEST = "keyless.json"
 FORMAT, VERSION = "keyless-upload", 2  # 2: a common key's check value
-KeyMode = Literal["independent", "common", "master-key", "seed"]
 
 
 @dataclass
@@ -40,9 +41,10 @@ class Manifest:
     """An upload's description (JSON-able; no key material).
 
     Attributes:
-        cipher: the cipher's settings (``create_cipher(**cipher)`` rebuilds it).
-        keys: ``independent`` (CSPRNG keys, thrown away), ``common`` (one shared key),
-            ``master-key`` (derived from a kept secret) or ``seed`` (reproducible experiments).
+        cipher: the cipher that made the ciphertexts (written as its ``settings()``).
+        keys: the key mode (:mod:`keyless.keymodes`): ``independent`` (CSPRNG keys, thrown
+            away), ``common`` (one shared key), ``master-key`` (derived from a kept secret) or
+            ``seed`` (reproducible experiments).
         master_key_check: the master key's public check value, for ``master-key``.
         image_size: (H, W) when every image has it, else ``None``.
         classes: class names (class sub-folders of image folders, or the npz label range).
@@ -52,7 +54,7 @@ class Manifest:
             manifests of older keyless, whose common keys go unchecked).
     """
 
-    cipher: dict[str, Any]
+    cipher: Cipher
     keys: KeyMode
     master_key_check: str | None = None
     image_size: list[int] | None = None
@@ -61,9 +63,15 @@ class Manifest:
     payload_sha256: str = ""
     common_key_check: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able, the cipher as its ``settings()``: what :meth:`write` writes and a run's
+        record keeps."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**data, "cipher": self.cipher.settings()}
+
     def write(self, folder: Path) -> None:
         """Version 1 without a common key's check value (what older keyless reads), else 2."""
-        data = {"format": FORMAT, "version": 2 if self.common_key_check else 1, **asdict(self)}
+        data = {"format": FORMAT, "version": 2 if self.common_key_check else 1, **self.to_dict()}
         if not self.common_key_check:
             del data["common_key_check"]
         write_bytes_atomic(folder / MANIFEST, (json.dumps(data, indent=2) + "\n").encode())
@@ -78,7 +86,8 @@ class Manifest:
             data = json.loads(path.read_text())
             if data.pop("format") != FORMAT or data.pop("version") > VERSION:
                 raise ValueError("not a keyless upload manifest of a version this keyless reads")
-            return cls(**data)
+            cipher = cipher_from_settings(data.pop("cipher"), "cipher")
+            return cls(cipher, key_mode(data.pop("keys"), "encrypt"), **data)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InputError(f"{path}: unreadable upload manifest ({exc})") from None
 
@@ -205,9 +214,11 @@ def upload_root(path: Path | str) -> Path | None:
     return next((folder for folder in folders if (folder / MANIFEST).is_file()), None)
 
 
-def _cipher_text(cipher: dict[str, Any]) -> str:
-    options = ", ".join(f"{k}={v}" for k, v in cipher.items() if k != "name")
-    return f"{cipher['name']} ({options})" if options else cipher["name"]
+def cipher_text(cipher: Cipher) -> str:
+    """A cipher as an error message names it: ``le (block_size=4, ...)``."""
+    settings = cipher.settings()
+    options = ", ".join(f"{k}={v}" for k, v in settings.items() if k != "name")
+    return f"{settings['name']} ({options})" if options else settings["name"]
 
 
 def check_same_encryption(existing: Manifest, planned: Manifest, where: str) -> None:
@@ -215,10 +226,10 @@ def check_same_encryption(existing: Manifest, planned: Manifest, where: str) -> 
     the ones ``existing`` was encrypted with."""
     if existing.keys != planned.keys:
         raise InputError(f"{where} encrypted with {existing.keys} keys, not {planned.keys} ones")
-    if existing.cipher != planned.cipher:
+    if existing.cipher.settings() != planned.cipher.settings():
         raise InputError(
-            f"{where} encrypted with cipher {_cipher_text(existing.cipher)}, not "
-            f"{_cipher_text(planned.cipher)}"
+            f"{where} encrypted with cipher {cipher_text(existing.cipher)}, not "
+            f"{cipher_text(planned.cipher)}"
         )
     for kind, had, has in (
         ("master", existing.master_key_check, planned.master_key_check),

@@ -5,9 +5,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from keyless.cipher import PixelCipher, create_cipher
 from keyless.cli import main
-from keyless.data import MANIFEST, Manifest, describe, load_received
 from keyless.errors import InputError
+from keyless.upload import MANIFEST, Manifest, describe, load_received
 
 
 def _photos(folder, size=(6, 5)):
@@ -35,13 +36,13 @@ def test_encrypt_describes_the_upload_and_holds_no_key(tmp_path):
     assert data["counts"] == {"train": 3}  # as load_splits reads it: all training images
     manifest, splits = load_received(tmp_path / "up")
     assert manifest.counts == {"train": 3} and splits["train"].labels.tolist() == [0, 0, 1]
-    again = describe(tmp_path / "up", Manifest(data["cipher"], "independent"))
+    again = describe(tmp_path / "up", Manifest(create_cipher(), "independent"))
     assert again.payload_sha256 == data["payload_sha256"]  # the hash is of what is there
     (tmp_path / "up" / "cat" / "a.png").write_bytes(
         (tmp_path / "photos" / "cat/b.png").read_bytes()
     )
     assert (
-        describe(tmp_path / "up", Manifest(data["cipher"], "independent")).payload_sha256
+        describe(tmp_path / "up", Manifest(create_cipher(), "independent")).payload_sha256
         != data["payload_sha256"]
     )
 
@@ -89,10 +90,29 @@ def test_a_master_key_upload_records_its_check_value_not_its_secret(tmp_path):
     assert manifest.master_key_check not in secret and secret[:8] not in text
 
 
+def test_the_cipher_is_read_back_as_a_cipher_and_older_manifests_still_load(tmp_path):
+    _photos(tmp_path / "photos")
+    assert _encrypt(tmp_path / "photos", "--out", tmp_path / "up", "--cipher", "le",
+                    "--block-size", "1").exit_code == 0  # fmt: skip
+    manifest = Manifest.read(tmp_path / "up")
+    assert manifest.cipher == create_cipher("le", block_size=1)
+    assert manifest.to_dict()["cipher"] == manifest.cipher.settings()
+    # a manifest of an older keyless: PE's settings without its later options, version 1
+    data = json.loads((tmp_path / "up" / MANIFEST).read_text())
+    old = {**data, "cipher": {"name": "pe", "shuffle": False}, "version": 1}
+    (tmp_path / "up" / MANIFEST).write_text(json.dumps(old))
+    assert Manifest.read(tmp_path / "up").cipher == PixelCipher(shuffle=False)
+
+
 def test_a_damaged_manifest_is_one_line(tmp_path):
     _photos(tmp_path / "photos")
     (tmp_path / "up").mkdir()
-    for text in ("{", '{"format": "other", "version": 1}', "[]", '{"format": "keyless-upload"}'):
+    good = {"format": "keyless-upload", "version": 1, "cipher": {"name": "pe"}, "keys": "seed"}
+    for text in ("{", '{"format": "other", "version": 1}', "[]", '{"format": "keyless-upload"}',
+                 json.dumps({**good, "cipher": {"name": "rot13"}}),
+                 json.dumps({**good, "cipher": {"name": "pe", "rounds": 3}}),
+                 json.dumps({**good, "cipher": "pe"}),
+                 json.dumps({**good, "keys": "plain"})):  # fmt: skip
         (tmp_path / "up" / MANIFEST).write_text(text)
         result = _encrypt(tmp_path / "photos", "--out", tmp_path / "up")
         lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import torch
 
-from keyless.cipher import Cipher, Key, cipher_from_settings
-from keyless.data import ImageSet, Manifest, fingerprint
+from keyless.cipher import Cipher, Key
+from keyless.data import ImageSet, fingerprint
 from keyless.errors import ConfigError, InputError
 from keyless.keys import SeedSource
 from keyless.runs import TrainConfig, adapter_block_size
+from keyless.upload._manifest import Manifest, cipher_text
 
 PLAIN_SOURCE = "plain images (a simulated owner)"
 
@@ -95,17 +96,23 @@ def data_source(manifest: Manifest | None, splits: dict[str, ImageSet]) -> str:
 
 
 def upload_config(config: TrainConfig, manifest: Manifest) -> TrainConfig:
-    """The config for training on an owner's upload: its cipher, and a one-line error for
-    options that need plain images or keys the cloud does not have."""
+    """``config``, checked for training on an owner's upload: a one-line error for a key mode or
+    a cipher other than the upload's, and for options that need plain images or keys the cloud
+    does not have."""
     keys = "common" if manifest.keys == "common" else "independent"
     if config.keys != keys:
         raise ConfigError(
             f"the upload holds {manifest.keys}-key ciphertexts: --keys {config.keys} does not "
             f"fit (use --keys {keys})"
         )
+    if config.cipher != manifest.cipher:
+        raise ConfigError(
+            f"the upload holds ciphertexts of cipher {cipher_text(manifest.cipher)}: --cipher "
+            f"{cipher_text(config.cipher)} does not fit (train with the upload's cipher)"
+        )
     if config.augment == "client":
         raise ConfigError("--augment client needs the owner's plain images; an upload has none")
-    return config.replace(cipher=cipher_from_settings(manifest.cipher, "the upload's manifest"))
+    return config
 
 
 def receive_upload(train: ImageSet, config: TrainConfig, seed: int) -> Upload:

@@ -1,4 +1,5 @@
-"""Many input files in, one output per input: ids, output paths, skipping and error collection."""
+"""Many input files in, one output per input: ids, output paths, skipping and error collection;
+and the key plan that gives each image its key under a key mode."""
 
 from __future__ import annotations
 
@@ -12,11 +13,21 @@ import torch
 from tqdm import tqdm
 
 from keyless.cipher import Cipher, Key
-from keyless.data._datasets import ImageSet, find_files, load_npz, save_npz
-from keyless.data._io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, fit_image, read_image, write_png
-from keyless.data._manifest import upload_root
-from keyless.errors import InputError, KeylessError, KeyMaterialError, OutputError
-from keyless.keys import KeySource
+from keyless.data import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    ImageSet,
+    find_files,
+    fit_image,
+    load_npz,
+    read_image,
+    save_npz,
+    write_png,
+)
+from keyless.errors import ConfigError, InputError, KeylessError, KeyMaterialError, OutputError
+from keyless.keymodes import KeyMode, key_mode
+from keyless.keys import CsprngSource, KeySource, MasterKeySource, SeedSource, check_value
+from keyless.upload._manifest import Manifest, upload_root
 
 
 @dataclass(frozen=True)
@@ -170,7 +181,7 @@ def check_written(
     if not same:
         raise KeyMaterialError(
             f"{target}: already written from {job.source}, but not as this call writes it "
-            "(another --seed, --master-key, --common-key or --size?); write into a new --out"
+            "(another seed, key or size?); write into a new --out"
         )
 
 
@@ -187,6 +198,60 @@ class KeyPlan:
     common_path: Path | None = None
     create: bool = False
     _common: Key | None = None
+
+    @classmethod
+    def for_mode(
+        cls,
+        cipher: Cipher,
+        keys: KeyMode,
+        seed: int | None = None,
+        key_file: Path | str | None = None,
+        decrypting: bool = False,
+    ) -> KeyPlan:
+        """The plan for key mode ``keys`` (:mod:`keyless.keymodes`; one ``encrypt`` or, when
+        ``decrypting``, ``decrypt`` takes): ``seed`` needs ``seed``; ``master-key`` needs
+        ``key_file``, a master secret; ``common`` needs ``key_file``, the common key (made at
+        the first image's size when encrypting and the file does not exist yet);
+        ``independent`` takes neither. One-line errors, in the command line's terms."""
+        mode = key_mode(keys, "decrypt" if decrypting else "encrypt")
+        if (seed is None) == (mode == "seed"):
+            raise ConfigError(f"--keys {mode} needs --seed" if seed is None else
+                              f"--seed goes with --keys seed, not --keys {mode}")  # fmt: skip
+        if (key_file is None) == (mode in ("common", "master-key")):
+            raise ConfigError(f"--keys {mode} needs --key-file" if key_file is None else
+                              f"--key-file goes with --keys common or master-key, not --keys "
+                              f"{mode}")  # fmt: skip
+        if mode == "common":
+            plan = cls(cipher, common_path=Path(key_file), create=not decrypting)
+            if decrypting:
+                plan._common = cipher.load_key(plan.common_path)  # one line if it is missing
+            return plan
+        if mode == "master-key":
+            return cls(cipher, MasterKeySource.load(Path(key_file)))
+        return cls(cipher, SeedSource(seed) if mode == "seed" else CsprngSource())
+
+    @property
+    def mode(self) -> KeyMode:
+        """The key mode this plan follows (what an upload's manifest records)."""
+        if self.common_path is not None:
+            return "common"
+        if isinstance(self.source, MasterKeySource):
+            return "master-key"
+        return "seed" if isinstance(self.source, SeedSource) else "independent"
+
+    def planned(self) -> Manifest:
+        """What a manifest says before any image: the cipher, the key mode, and the check value
+        of the master key or of the common key (once its file exists)."""
+        master = self.source.check_value() if isinstance(self.source, MasterKeySource) else None
+        common = self._common
+        if common is None and self.common_path is not None and self.common_path.exists():
+            common = self.cipher.load_key(self.common_path)
+        return Manifest(
+            self.cipher,
+            self.mode,
+            master,
+            common_key_check=check_value(common.to_bytes(), "common-key-check") if common else None,
+        )
 
     def keys(self, images: torch.Tensor, ids: list[str]) -> Key:
         n, h, w, _ = images.shape

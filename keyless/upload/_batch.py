@@ -1,0 +1,185 @@
+"""Many files in, one folder out: the owner's batch calls behind ``keyless encrypt``, ``decrypt``
+and ``fold``, with their folder rules. Each returns what it did (:class:`BatchSummary`); the
+command line prints it and exits with its status.
+
+Folder rules: the output folder is never inside an input folder (nor, when decrypting, inside
+the encrypted upload), and no input is inside the output folder, so that outputs never join the
+inputs and plain images never join an upload. Plain outputs (decryptions) are the owner's only:
+files 0o600 and every folder made for them 0o700; a folder that was already there keeps its
+mode (a shared folder such as ``/tmp`` is never changed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from keyless._atomic import make_folders
+from keyless.cipher import Cipher
+from keyless.data import DEFAULT_MAX_PIXELS
+from keyless.errors import ConfigError, ExitStatus, KeylessError
+from keyless.invariant import fold
+from keyless.keymodes import KeyMode
+from keyless.upload._jobs import (
+    Job,
+    KeyPlan,
+    check_written,
+    plan_jobs,
+    run_jobs,
+    transform_file,
+)
+from keyless.upload._manifest import check_decryption, check_resume, describe, upload_root
+
+ImagesFn = Callable[[torch.Tensor, list[str]], torch.Tensor]
+
+
+@dataclass
+class BatchSummary:
+    """What a batch call did: outputs ``written`` into ``out``, outputs already there
+    (``skipped``), and one error per input that failed (the others went on)."""
+
+    out: Path
+    written: int = 0
+    skipped: int = 0
+    errors: list[KeylessError] = field(default_factory=list)
+
+    @property
+    def exit_status(self) -> ExitStatus:
+        """``OK`` when no input failed, else the highest exit status among the errors."""
+        return max((ExitStatus(e.exit_code) for e in self.errors), default=ExitStatus.OK)
+
+
+def run_batch(
+    inputs: Iterable[Path | str],
+    out: Path | str,
+    fn: ImagesFn,
+    desc: str,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    decrypting: bool = False,
+    size: tuple[int, int] | None = None,
+    check: ImagesFn | None = None,
+) -> BatchSummary:
+    """Write ``fn(images, ids)`` of every image file or npz under ``inputs`` into ``out``
+    (outputs already there are skipped; ``desc`` labels the progress bar).
+
+    ``decrypting`` names images as :func:`encrypt_files` did (relative to their upload) and
+    writes plain outputs, the owner's only (see the module). ``size`` (H, W) scales and
+    centre-crops image files first. ``check``, the same transform as ``fn`` without side effects
+    (no new key file), refuses a resume that would not write what the first call wrote
+    (:func:`~keyless.upload.check_written`). Refusals of the whole call raise (a folder rule:
+    :class:`ConfigError`); a failing input is one error in the summary.
+    """
+    inputs, out = [Path(raw) for raw in inputs], Path(out)
+    _check_folders(inputs, out, decrypting)
+    jobs, errors = plan_jobs(inputs, upload_ids=decrypting)
+    if check is not None:
+        check_written(jobs, out, check, max_pixels, size)
+    mode = None
+    if decrypting:
+        make_folders(out, 0o700)
+        mode = 0o600
+
+    def write(job: Job, target: Path) -> None:
+        transform_file(job, target, fn, max_pixels, mode, size)
+
+    written, skipped, failed = run_jobs(jobs, out, write, desc)
+    return BatchSummary(out, written, skipped, errors + failed)
+
+
+def _check_folders(inputs: list[Path], out: Path, decrypting: bool) -> None:
+    """The folder rules (see the module), each a one-line :class:`ConfigError`."""
+    for path in inputs:
+        folders = [(path.resolve(), f"the input folder {path}")]
+        upload = upload_root(path) if decrypting else None
+        if upload is not None:  # plain images must never join the upload
+            folders.append((upload.resolve(), f"the encrypted upload {upload}"))
+        for folder, name in folders:
+            if folder.is_dir() and folder in (out.resolve(), *out.resolve().parents):
+                raise ConfigError(f"--out {out} is inside {name}; write the outputs elsewhere")
+        if out.resolve() in path.resolve().parents:  # it would join the outputs' folder
+            raise ConfigError(f"the input {path} is inside {out}; write the outputs elsewhere")
+
+
+def encrypt_files(
+    inputs: Iterable[Path | str],
+    out: Path | str,
+    cipher: Cipher,
+    keys: KeyMode = "independent",
+    seed: int | None = None,
+    key_file: Path | str | None = None,
+    size: tuple[int, int] | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> BatchSummary:
+    """Encrypt image files, folders or npz datasets into ``out`` (PNG or npz, lossless), then
+    describe what ``out`` holds in its manifest (``keyless.json``: cipher, key mode, sizes,
+    classes, counts, payload hash; never a key).
+
+    ``keys`` is the key mode (:meth:`KeyPlan.for_mode`): ``independent`` (a CSPRNG key per
+    image, thrown away: nobody can decrypt), ``seed`` (with ``seed``), ``master-key`` (with
+    ``key_file``, a master secret) or ``common`` (with ``key_file``, created if missing).
+    ``size`` (H, W) scales and centre-crops every image file before it is encrypted. Encrypting
+    into ``out`` again resumes: the cipher, key mode and key must be the first call's.
+    """
+    out = Path(out)
+    plan = KeyPlan.for_mode(cipher, keys, seed, key_file)
+    check_resume(out, plan.planned())
+    replay = replace(plan, create=False)  # the resume check makes no key file
+    # fresh keys, or fresh noise, cannot be replayed to check a resume
+    replayable = plan.mode != "independent" and not cipher.settings().get("noise")
+    summary = run_batch(
+        inputs,
+        out,
+        lambda x, ids: cipher.encrypt(cipher.obscure(x), plan.keys(x, ids)),
+        "encrypt",
+        max_pixels,
+        size=size,
+        check=(lambda x, ids: cipher.encrypt(x, replay.keys(x, ids))) if replayable else None,
+    )
+    manifest = describe(out, plan.planned())  # a new common key file exists now
+    if manifest.counts:  # a call that wrote nothing writes no manifest
+        manifest.write(out)
+    return summary
+
+
+def decrypt_files(
+    inputs: Iterable[Path | str],
+    out: Path | str,
+    cipher: Cipher,
+    keys: KeyMode,
+    seed: int | None = None,
+    key_file: Path | str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> BatchSummary:
+    """Decrypt files, folders or npz datasets encrypted by :func:`encrypt_files` with ``keys``
+    ``seed``, ``master-key`` or ``common`` (and its ``seed`` or ``key_file``) into ``out``, the
+    owner's only (see the module).
+
+    Each image's key follows its name as :func:`encrypt_files` gave it, relative to its upload,
+    so pass the upload, a sub-folder or files of it, unrenamed. The upload's manifest refuses a
+    wrong key mode, cipher, master key or common key (a wrong seed cannot be told: its outputs
+    are noise); files moved out of their upload are named relative to the folder given (or by
+    file name) and not checked. Decrypting into ``out`` again must decrypt as the first did.
+    """
+    plan = KeyPlan.for_mode(cipher, keys, seed, key_file, decrypting=True)
+    planned = plan.planned()
+    inputs = [Path(raw) for raw in inputs]
+    for path in inputs:
+        check_decryption(path, planned)
+
+    def decrypt_images(x: torch.Tensor, ids: list[str]) -> torch.Tensor:
+        return cipher.decrypt(x, plan.keys(x, ids))
+
+    return run_batch(
+        inputs, out, decrypt_images, "decrypt", max_pixels, decrypting=True, check=decrypt_images
+    )
+
+
+def fold_files(
+    inputs: Iterable[Path | str], out: Path | str, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> BatchSummary:
+    """Write the FR fold min(p, 255 - p) of each image, doubled for display (0..254): what any
+    PE key leaves visible."""
+    return run_batch(inputs, out, lambda x, ids: fold(x) * 2, "fold", max_pixels)
