@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from keyless.records import (
+from keyless.runs import (
     machine_label,
     mean_std,
     read_record,

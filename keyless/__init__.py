@@ -28,8 +28,8 @@ _EXPORTS = {
     "keyless.invariant": ("fold", "sorted_fold"),
     "keyless.keys": ("CsprngSource", "KeySource", "MasterKeySource", "SeedSource"),
     "keyless.models": ("Classifier", "create_model", "list_models"),
-    "keyless.runs": ("load_run",),
-    "keyless.train": ("TrainConfig", "evaluate_run", "recipe"),
+    "keyless.runs": ("TrainConfig", "evaluate_run", "load_run"),
+    "keyless.train": ("recipe",),
 }  # not train() nor evaluate(): keyless.train and keyless.evaluate are their modules
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -13,11 +13,10 @@ import torch
 
 from keyless._atomic import atomic_path
 from keyless.cipher import PixelCipher
-from keyless.config import TrainConfig
 from keyless.data import find_dataset, read_image
 from keyless.invariant import sorted_fold
 from keyless.keys import KeySource
-from keyless.runs import Run
+from keyless.runs import Run, TrainConfig
 from keyless.train import recipe, train
 from keyless.visualize import image_grid
 
@@ -67,7 +66,7 @@ def demo_config() -> TrainConfig:
     """The demo's training, as ``keyless train --model fastnet --widths 32,64,128 --epochs 3
     --keys independent --stem invariant --seed 0`` builds it: a few minutes on 2 CPU cores."""
     return recipe("fast", model="fastnet", keys="independent", stem="invariant", epochs=3,
-                  seed=0, cipher=PixelCipher().settings(),
+                  seed=0, cipher=PixelCipher(),
                   model_kwargs={"widths": [32, 64, 128]})  # fmt: skip
 
 

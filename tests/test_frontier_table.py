@@ -1,6 +1,7 @@
 import json
 
 from benchmarks.security.frontier_table import chart, pareto, read_settings, table, update
+from keyless.cipher import PixelCipher, ScrambledPixelCipher
 from keyless.train import recipe
 
 
@@ -27,13 +28,13 @@ def _row(attack, ssim, **extra):
 def test_the_frontier_keeps_what_no_other_setting_beats_and_the_table_says_so(tmp_path):
     records, reports = tmp_path / "records", tmp_path / "reports"
     for seed, (a, b) in enumerate([(0.80, 0.60), (0.82, 0.58)]):
-        _run(records, "pe", seed, {"name": "pe"}, a, a)
-        _run(records, "scramble", seed, {"name": "pe-scramble", "block_size": 8}, b, b)
-    _run(records, "worse", 0, {"name": "pe", "noise": 32.0}, 0.55, 0.55)
+        _run(records, "pe", seed, PixelCipher(), a, a)
+        _run(records, "scramble", seed, ScrambledPixelCipher(block_size=8), b, b)
+    _run(records, "worse", 0, PixelCipher(noise=32.0), 0.55, 0.55)
     _report(reports, "pe", [_row("encrypted image itself", 0.01), _row("invariant", 0.6)])
     _report(reports, "scramble", [_row("invariant", 0.12), _row("jigsaw", 0.15, blocks_placed=0.2)])
     _report(reports, "worse", [_row("invariant", 0.5)])
-    _run(records, "no-report", 0, {"name": "pe"}, 0.9, 0.9)
+    _run(records, "no-report", 0, PixelCipher(), 0.9, 0.9)
     settings = read_settings(records, reports)
     assert sorted(s.name for s in settings) == ["pe", "scramble", "worse"]  # reported only
     assert pareto(settings) == {"pe", "scramble"}  # "worse" is beaten on both counts
@@ -57,8 +58,8 @@ def test_the_frontier_keeps_what_no_other_setting_beats_and_the_table_says_so(tm
 
 def test_another_model_on_a_cipher_reads_that_ciphers_reports_and_names_its_model(tmp_path):
     records, reports = tmp_path / "records", tmp_path / "reports"
-    _run(records, "pe", 0, {"name": "pe"}, 0.80, 0.80)
-    _run(records, "pe-raw", 0, {"name": "pe"}, 0.70, 0.60)  # no report of its own
+    _run(records, "pe", 0, PixelCipher(), 0.80, 0.80)
+    _run(records, "pe-raw", 0, PixelCipher(), 0.70, 0.60)  # no report of its own
     _report(reports, "pe", [_row("invariant", 0.6)])
     raw = next(s for s in read_settings(records, reports) if s.name == "pe-raw")
     assert (raw.attack, raw.ssim) == ("invariant", 0.6)

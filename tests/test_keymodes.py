@@ -1,8 +1,8 @@
 import pytest
 
-from keyless.config import TrainConfig
 from keyless.errors import ConfigError, ExitStatus
 from keyless.keymodes import KEY_MODES, KEY_MODES_OF, key_mode
+from keyless.runs import TrainConfig
 
 
 def test_every_use_takes_names_of_the_one_vocabulary():

@@ -1,13 +1,14 @@
 import json
 
 from benchmarks.security.privacy_chart import best_accuracy, best_attack, chart, table
+from keyless.cipher import LearnableCipher, PixelCipher
 from keyless.train import recipe
 
 
-def _record(folder, keys, cipher, test, seed=0):
+def _record(folder, keys, cipher, test, seed=0, **config):
     folder.mkdir(parents=True)
     record = {
-        "config": recipe("fast", keys=keys, cipher=cipher, seed=seed).to_dict(),
+        "config": recipe("fast", keys=keys, cipher=cipher, seed=seed, **config).to_dict(),
         "seed": seed,
         "test": test,
         "machine": {"cpu": "Some CPU", "cores": 2},
@@ -29,17 +30,18 @@ def _report(folder, cipher, keys, rows, attacker_images=10_000, victims=1000):
 
 
 def test_each_cipher_and_key_mode_gets_its_best_mean_over_seeds_and_its_best_attack(tmp_path):
+    pe = PixelCipher()
     records = [  # two seeds of one setting: their mean is its point, not the best seed
-        _record(tmp_path / "a-s0", "independent", {}, {"fresh_key": 0.80, "fresh_key_tta": 0.82}),
-        _record(tmp_path / "a-s1", "independent", {}, {"fresh_key": 0.90, "fresh_key_tta": 0.92},
+        _record(tmp_path / "a-s0", "independent", pe, {"fresh_key": 0.80, "fresh_key_tta": 0.82}),
+        _record(tmp_path / "a-s1", "independent", pe, {"fresh_key": 0.90, "fresh_key_tta": 0.92},
                 seed=1),
-        _record(tmp_path / "b", "independent", {"name": "pe"}, {"fresh_key": 0.84}),
+        _record(tmp_path / "b", "independent", pe, {"fresh_key": 0.84}, epochs=5),
         _record(
-            tmp_path / "c", "independent", {"name": "pe", "shuffle": False}, {"fresh_key": 0.99}
+            tmp_path / "c", "independent", PixelCipher(shuffle=False), {"fresh_key": 0.99}
         ),  # a variant: not the cipher the attacks ran on
-        _record(tmp_path / "d", "common", {"name": "le"},
+        _record(tmp_path / "d", "common", LearnableCipher(),
                 {"common_key": 0.7, "common_key_tta": 0.75, "fresh_key": 0.9}),
-        _record(tmp_path / "e", "plain", {}, {"plain": 0.95}),
+        _record(tmp_path / "e", "plain", PixelCipher(), {"plain": 0.95}),
     ]  # fmt: skip
     accuracy = best_accuracy(records)
     assert set(accuracy) == {("pe", "independent"), ("le", "common")}

@@ -1,9 +1,13 @@
 import json
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
+from keyless.cipher import PixelCipher
 from keyless.cli import main
-from keyless.records import MEAN_NOTE, mean_table, report_table
+from keyless.errors import InputError
+from keyless.runs import MEAN_NOTE, RunRecord, TrainConfig, mean_table, report_table
 from keyless.train import recipe
 
 
@@ -49,7 +53,7 @@ def test_mean_table_pools_commits_on_request_and_lists_them():
 def test_mean_table_tells_common_key_settings_apart_and_shows_their_accuracy():
     records = [
         _record(0, 0.8, keys="common", adapt="pixel") | {"test": {"common_key": 0.75}},
-        _record(0, 0.8, keys="common", cipher={"name": "pe", "shuffle": False})
+        _record(0, 0.8, keys="common", cipher=PixelCipher(shuffle=False))
         | {"test": {"common_key": 0.7, "common_key_tta": 0.72}},
     ]
     lines = _rows(mean_table(records))
@@ -93,7 +97,7 @@ def test_report_refuses_files_that_are_not_run_records_in_one_line(tmp_path):
     for name, words in (("chart.png", "not a JSON run record"),
                         ("keyless.json", "not a keyless run record (no config, "),
                         ("bare.json", "not a keyless run record (config: "),
-                        ("where.json", "not a keyless run record (machine or test")):  # fmt: skip
+                        ("where.json", "not a keyless run record (machine: names")):  # fmt: skip
         result = CliRunner().invoke(main, ["report", str(tmp_path / name)])
         assert result.exit_code == 2 and words in result.stderr, result.output
         assert result.stderr.count("\n") == 1
@@ -102,14 +106,14 @@ def test_report_refuses_files_that_are_not_run_records_in_one_line(tmp_path):
 def test_git_commit_is_none_for_keyless_inside_another_repository(tmp_path, monkeypatch):
     import subprocess
 
-    from keyless import records
+    from keyless.runs import _record as records
 
     git = ["git", "-C", str(tmp_path), "-c", "user.name=u", "-c", "user.email=u@e"]
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "theirs"], check=True)
     package = tmp_path / "site-packages" / "keyless"
     package.mkdir(parents=True)
-    monkeypatch.setattr(records, "__file__", str(package / "records.py"))
+    monkeypatch.setattr(records, "__file__", str(package / "runs" / "_record.py"))
     assert records.git_commit() is None
 
 
@@ -143,3 +147,33 @@ def test_report_mean_shows_each_accuracy_without_and_with_tta_over_named_seeds(t
     assert result.stdout.rstrip().endswith(MEAN_NOTE)
     plain_row = report_table([_record(0, 0.8)]).splitlines()[0]
     assert "| plain, no TTA |" in plain_row and "| plain, TTA |" in plain_row
+
+
+def test_a_record_reads_back_typed_and_writes_back_what_it_was_given(tmp_path):
+    raw = _record(3, 0.8, keys="common") | {"upload": None, "from_a_newer_keyless": [1, 2]}
+    raw["config"]["cipher"] = {}  # PE, as older keyless stored it
+    (tmp_path / "record.json").write_text(json.dumps(raw))
+    record = RunRecord.read(tmp_path)
+    assert record.config == TrainConfig.from_dict(raw["config"]) and record.seed == 3
+    assert record.config.cipher == PixelCipher() and record.test["plain"] == 0.8
+    again = json.loads(record.to_json())
+    config = json.loads(json.dumps(record.config.to_dict()))
+    assert again == raw | {"config": config}  # nothing added, nothing lost
+    assert again["config"]["cipher"] == PixelCipher().settings()
+
+
+def test_every_committed_record_reads_as_a_run_record():
+    records = sorted((Path(__file__).parent.parent / "benchmarks" / "records").rglob("record.json"))
+    assert records
+    for path in records:
+        raw = json.loads(path.read_text())
+        written = RunRecord.read(path).to_dict()
+        assert {k: v for k, v in written.items() if k != "config"} == {
+            k: v for k, v in raw.items() if k != "config"
+        }, path
+
+
+def test_a_record_of_a_wrong_type_names_the_field(tmp_path):
+    (tmp_path / "record.json").write_text(json.dumps(_record(0, 0.8) | {"test": {"plain": "x"}}))
+    with pytest.raises(InputError, match=r"not a keyless run record \(test\.plain: "):
+        RunRecord.read(tmp_path)

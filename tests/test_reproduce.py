@@ -2,12 +2,13 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from keyless.cipher import PixelCipher
 from keyless.cli import main
 from keyless.errors import ConfigError
-from keyless.records import read_record
 from keyless.reproduce import Row, reproduce, table_rows
 from keyless.reproduce._driver import _reuse
 from keyless.reproduce._results import access_claims, ordering_differences
+from keyless.runs import Run, read_record
 from keyless.train import recipe
 from tests.synthetic import save_quadrant_npz
 
@@ -17,7 +18,7 @@ TINY = {"epochs": 1, "model_kwargs": {"widths": [8, 8, 8]}, "batch_size": 64, "p
 def test_tables_hold_the_papers_rows_and_figures():
     icip = {r.name: r for r in table_rows("icip", "cpu")}
     assert len(icip) == 10 and icip["plain"].paper == 92.98 and icip["le"].paper == 56.41
-    assert icip["pe-np"].config.cipher == {"name": "pe", "shuffle": False}
+    assert icip["pe-np"].config.cipher == PixelCipher(shuffle=False)
     assert icip["client-le"].config.augment == "client" and icip["le"].config.adapt == "block"
     assert all(r.config.keys == "common" for n, r in icip.items() if n != "plain")
     assert {r.config.model for r in icip.values()} == {"fastnet"}
@@ -93,7 +94,7 @@ def test_reproduce_trains_the_chosen_rows_and_resumes(tmp_path):
     assert "**fastnet-plain** from" in access.read_text()
     independent = table_rows("access", "cpu")[2]
     row = Row(independent.name, "", independent.config.replace(**TINY), "fresh_key")
-    finished = {run: read_record(run) for run in (out / "plain", out / "le")}
+    finished = {run: run.read_record() for run in (Run(out / "plain"), Run(out / "le"))}
     assert not _reuse(row, finished, tmp_path / "x")  # no ICIP run trains with independent keys
     # other data: the finished rows are not this table's, and are not copied
     save_quadrant_npz(tmp_path / "other.npz", n_train=96, n_test=64)

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from keyless.cipher import ScrambledPixelCipher
 from keyless.train import recipe, train
 
 CPU_WIDTH: dict[str, Any] = {"widths": [32, 64, 128]}
@@ -31,8 +32,7 @@ WIDE: dict[str, Any] = {"widths": [64, 128, 256]}
 
 def scramble(block: int, noise: float = 0.0) -> dict[str, Any]:
     """pe-scramble with ``block``-pixel blocks (and owner noise), on the bag recipe."""
-    cipher = {"name": "pe-scramble", "block_size": block, "noise": noise}
-    return {"recipe": "bag", "cipher": cipher}
+    return {"recipe": "bag", "cipher": ScrambledPixelCipher(block_size=block, noise=noise)}
 
 
 VARIANTS: dict[str, dict[str, Any]] = {

@@ -28,10 +28,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from keyless._atomic import atomic_path
-from keyless.cipher import create_cipher
+from keyless.cipher import Cipher
 from keyless.data import load_npz
 from keyless.keys import SeedSource
-from keyless.records import read_record, update_markdown
+from keyless.runs import TrainConfig, read_record, update_markdown
 from keyless.visualize import image_grid
 
 RECORDS = Path("benchmarks/records/privacy-frontier-cpu-amd-2026-12")
@@ -49,7 +49,7 @@ class Setting:
     name: str
     label: str
     model: str  # "fastnet 32/64/128, invariant stem"
-    cipher: dict[str, object]
+    cipher: Cipher
     fresh: list[float]  # % per seed, no TTA
     plain: list[float]
     seeds: list[int]
@@ -75,15 +75,13 @@ def _mean(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
-def _label(cipher: dict[str, object]) -> str:
+def _label(cipher: Cipher) -> str:
     """ "PE + scramble, M = 8", "PE, noise sigma = 16", "EtC": the cipher and what it changes."""
-    cipher = create_cipher(**cipher).settings()  # as keyless writes settings today
-    name = str(cipher["name"])
-    defaults = create_cipher(name).settings()
+    name, settings, defaults = cipher.name, cipher.settings(), type(cipher)().settings()
     words = {"pe": "PE", "pe-scramble": "PE + scramble", "le": "LE", "ele": "ELE", "etc": "EtC"}
-    changed = {k: v for k, v in cipher.items() if k != "name" and defaults.get(k) != v}
+    changed = {k: v for k, v in settings.items() if k != "name" and defaults.get(k) != v}
     if name == "pe-scramble":
-        changed["block_size"] = cipher.get("block_size", defaults["block_size"])
+        changed["block_size"] = settings["block_size"]
     options = [
         f"M = {v}" if k == "block_size" else f"noise sigma = {v:g}" if k == "noise" else f"{k} {v}"
         for k, v in changed.items()
@@ -116,12 +114,13 @@ def read_settings(records: Path, reports: Path) -> list[Setting]:
         ]
         best = max(attacks, key=lambda r: r["ssim_mean"])
         config = group[0]["config"]
+        cipher = TrainConfig.from_dict(config).cipher
         settings.append(
             Setting(
                 name=name,
-                label=_label(config["cipher"]),
+                label=_label(cipher),
                 model=f"{_model(config)}, {config['stem']} stem",
-                cipher=config["cipher"],
+                cipher=cipher,
                 fresh=[100 * r["test"]["fresh_key"] for r in group],
                 plain=[100 * r["test"]["plain"] for r in group],
                 seeds=sorted(r["seed"] for r in group),
@@ -225,7 +224,7 @@ def grid(settings: list[Setting], data: Path, out: Path, victims: int = 3) -> No
     images = load_npz(data)["test"].images[:victims]
     rows, header, drawn = [], [], []
     for s in sorted(settings, key=lambda s: -statistics.mean(s.fresh)):
-        cipher = create_cipher(**s.cipher)
+        cipher = s.cipher
         if cipher in drawn:  # another model on the same cipher: the same picture
             continue
         drawn.append(cipher)

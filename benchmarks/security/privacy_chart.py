@@ -30,8 +30,9 @@ from typing import Any
 import matplotlib.pyplot as plt
 
 from keyless._atomic import atomic_path
-from keyless.cipher import create_cipher
-from keyless.records import (
+from keyless.cipher import Cipher, create_cipher
+from keyless.runs import (
+    TrainConfig,
     mean_std,
     read_record,
     seed_groups,
@@ -55,10 +56,9 @@ class Accuracy:
     runs: str  # the run folders, as "parent/{a,b}" for several
 
 
-def _default_cipher(settings: dict[str, Any]) -> str | None:
-    """The cipher's name when ``settings`` are its defaults (what the attacks ran on)."""
-    name = settings.get("name", "pe")
-    return name if create_cipher(**settings) == create_cipher(name) else None
+def _default_cipher(cipher: Cipher) -> str | None:
+    """The cipher's name when it has its default options (what the attacks ran on)."""
+    return cipher.name if cipher == type(cipher)() else None
 
 
 def _cell(values: list[float]) -> str:
@@ -76,7 +76,8 @@ def best_accuracy(records: list[Path]) -> dict[Point, Accuracy]:
     by_point: dict[Point, list[dict[str, Any]]] = {}
     for path in records:
         record = read_record(path)
-        name, keys = _default_cipher(record["config"]["cipher"]), record["config"]["keys"]
+        config = TrainConfig.from_dict(record["config"])
+        name, keys = _default_cipher(config.cipher), config.keys
         if name is not None and keys in SERVED:
             by_point.setdefault((name, keys), []).append({**record, "path": path.parent})
     best: dict[Point, Accuracy] = {}

@@ -23,9 +23,9 @@ from tqdm import tqdm
 from keyless.attacks._base import Scenario, register_attack
 from keyless.attacks._learned import ITNAttack, _Learned, _out_of_time
 from keyless.cipher import ScrambledPixelCipher
+from keyless.hardware import resolve_precision
 from keyless.invariant import blocks_of, image_of, sort_rows, sorted_fold
 from keyless.keys import KeySource
-from keyless.runs import resolve_precision
 
 
 def greedy_assignment(scores: torch.Tensor) -> torch.Tensor:

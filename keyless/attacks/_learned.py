@@ -23,8 +23,8 @@ from tqdm import tqdm
 
 from keyless.attacks._base import Attack, Scenario, register_attack
 from keyless.cipher import Cipher, PixelCipher
+from keyless.hardware import resolve_precision
 from keyless.keys import KeySource
-from keyless.runs import resolve_precision
 
 
 def pixel_stack() -> nn.Module:

@@ -16,7 +16,7 @@ from keyless.cipher import Cipher
 from keyless.data import ImageSet
 from keyless.invariant import sorted_fold
 from keyless.keys import SeedSource
-from keyless.records import git_commit, machine
+from keyless.runs import git_commit, machine
 from keyless.visualize import image_grid
 
 GRID_ROWS = 6

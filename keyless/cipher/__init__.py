@@ -32,17 +32,16 @@ CIPHERS.register("etc")(EtCCipher)
 def create_cipher(name: str = "pe", **kwargs: Any) -> Cipher:
     """Build a registered cipher; ``None`` keyword arguments keep the defaults.
 
-    The inverse of ``Cipher.settings()``: ``create_cipher(**cipher.settings()) == cipher``, and
-    ``create_cipher(**{})`` is the default PE (as stored for older runs).
+    A cipher's stored ``settings()`` are read back by :func:`cipher_from_settings`.
     """
     return CIPHERS.create(name, **kwargs)
 
 
 def cipher_from_settings(settings: dict[str, Any], where: str = "cipher") -> Cipher:
     """The cipher a ``settings()`` dict describes (as stored in a manifest, a record or a
-    checkpoint): the one place that builds a cipher from one. ``{}`` is the default PE (older
-    runs). Anything else than a dict of a known name and its options is a one-line
-    :class:`ConfigError` that names ``where``."""
+    checkpoint): the one place that builds a cipher from one, the inverse of ``settings()``.
+    ``{}`` is the default PE (older runs). Anything else than a dict of a known name and its
+    options is a one-line :class:`ConfigError` that names ``where``."""
     if not isinstance(settings, dict):
         raise ConfigError(f"{where}: expected the cipher's settings (an object), got {settings!r}")
     try:

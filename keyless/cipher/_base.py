@@ -87,7 +87,7 @@ class CipherBase:
     commutes_with_moves: ClassVar[bool]
 
     def settings(self) -> dict[str, Any]:
-        """``{"name": ..., **options}``, JSON-able; ``create_cipher(**settings)`` rebuilds it."""
+        """``{"name": ..., **options}``, JSON-able; ``cipher_from_settings`` rebuilds it."""
         options = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return {"name": self.name, **options}
 

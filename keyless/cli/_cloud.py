@@ -148,8 +148,8 @@ def train(data, recipe_name, milestones, out, resume, checkpoint_minutes, device
     from keyless.train import recipe, train_run
 
     ctx = click.get_current_context()
-    given = {
-        name for name in ctx.params
+    given = {  # the options on the command line, named as config fields and cipher options
+        {"recipe_name": "recipe", "cipher_name": "cipher"}.get(name, name) for name in ctx.params
         if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
     }  # fmt: skip
     model_options = {name: options.pop(name) for name in MODEL_OPTIONS}

@@ -8,10 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from keyless._atomic import atomic_path, write_bytes_atomic
-from keyless.cipher import create_cipher
 from keyless.data import load_splits
 from keyless.errors import ConfigError
-from keyless.records import machine
 from keyless.reproduce._results import (
     access_claims,
     bar_chart,
@@ -23,8 +21,8 @@ from keyless.reproduce._results import (
     results_table,
 )
 from keyless.reproduce._tables import Row, table_rows
-from keyless.runs import Run
-from keyless.train import TrainConfig, train
+from keyless.runs import Run, RunRecord, machine
+from keyless.train import train
 from keyless.upload import data_source
 
 _TITLES = {
@@ -101,15 +99,10 @@ def reproduce(
     return write_results(table, budget, rows, out)
 
 
-def _training(config: TrainConfig) -> dict[str, Any]:
-    """What a config trains and tests, with the cipher's settings in full (``{}`` is PE's)."""
-    return {**config.to_dict(), "cipher": create_cipher(**config.cipher).settings()}
-
-
-def _same_data(record: dict[str, Any], source: str | None) -> bool:
+def _same_data(record: RunRecord, source: str | None) -> bool:
     """Whether a finished run trained on the data at hand (runs before keyless recorded it, or
     no data at hand, count as the same)."""
-    return source is None or record.get("data_source", source) == source
+    return source is None or record.data_source in (None, source)
 
 
 def _check_saved(row: Row, folder: Path, source: str | None) -> None:
@@ -119,40 +112,39 @@ def _check_saved(row: Row, folder: Path, source: str | None) -> None:
     if run.has_record():
         record = run.read_record()
         if not _same_data(record, source):
-            raise ConfigError(f"{folder}: holds a run on {record['data_source']}, not on --data's "
+            raise ConfigError(f"{folder}: holds a run on {record.data_source}, not on --data's "
                               f"{source}; use another --out")  # fmt: skip
-        saved = TrainConfig.from_dict(record["config"])
+        saved = record.config
     elif run.has_checkpoint():
         saved = run.load(mmap=True).config
     else:
         return
-    if _training(saved) != _training(row.config):
+    if saved != row.config:
         raise ConfigError(
             f"{folder}: holds a run of another training than row {row.name} of this table and "
             "budget; use another --out"
         )
 
 
-def _reuse(row: Row, finished: dict[Run, dict[str, Any]], dest: Path) -> bool:
+def _reuse(row: Row, finished: dict[Run, RunRecord], dest: Path) -> bool:
     """Copy the first of the ``finished`` runs (run: record) with ``row``'s training into
     ``dest``, if any."""
-    wanted = _training(row.config)
     for run, record in finished.items():
-        if _training(TrainConfig.from_dict(record["config"])) != wanted:
+        if record.config != row.config:
             continue
         copy = Run(dest)
         copy.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         if run.has_checkpoint():  # it holds the seed of every owner key: owner-only, like Run's
             with atomic_path(copy.checkpoint_path, mode=0o600) as tmp:
                 shutil.copyfile(run.checkpoint_path, tmp)
-        copy.write_record({**record, "reused_from": str(run.path)})
+        copy.write_record(record.model_copy(update={"reused_from": str(run.path)}))
         return True
     return False
 
 
 def _records(rows: list[Row], out: Path) -> dict[str, dict[str, Any]]:
     runs = {r.name: Run(out / r.name) for r in rows}
-    return {name: run.read_record() for name, run in runs.items() if run.has_record()}
+    return {name: run.read_record().to_dict() for name, run in runs.items() if run.has_record()}
 
 
 def write_results(table: str, budget: str, rows: list[Row], out: Path) -> Path:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from keyless.cipher import EtCCipher, LearnableCipher, PixelCipher
 from keyless.train import TrainConfig, recipe
 
 BUDGETS = ("cpu", "paper")
@@ -52,10 +53,10 @@ def base_config(budget: str, model: str) -> TrainConfig:
     return recipe("paper", model=model, epochs=1, schedule="triangle", seed=0)
 
 
-_PE_NP = {"name": "pe", "shuffle": False}
-_PE = {"name": "pe"}
-_LE = {"name": "le", "block_size": 4}
-_ETC = {"name": "etc", "block_size": 4}
+_PE_NP = PixelCipher(shuffle=False)
+_PE = PixelCipher()
+_LE = LearnableCipher(block_size=4)
+_ETC = EtCCipher(block_size=4)
 
 # (name, label, changes, paper %) for ICIP 2019's table; all rows but plain use one common key.
 _ICIP = [

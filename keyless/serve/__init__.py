@@ -14,7 +14,7 @@ _EXPORTS = {
     "keyless.serve._batcher": ("Batcher",),
     "keyless.serve._client": ("Client", "ServiceError", "classify_files", "results_table"),
     "keyless.serve._limits": ("Limits", "RequestRefused"),
-    "keyless.serve._model": ("DEFAULT_INPUT_SIZE", "ServedModel", "top_k"),
+    "keyless.serve._model": ("ServedModel", "top_k"),
     "keyless.serve._request": ("SHAPE_HEADER", "parse_images"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

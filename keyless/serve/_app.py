@@ -23,7 +23,7 @@ from starlette.requests import ClientDisconnect
 from keyless.errors import ConfigError
 from keyless.serve._batcher import Batcher
 from keyless.serve._limits import Limits, RequestRefused
-from keyless.serve._model import DEFAULT_INPUT_SIZE, ServedModel, top_k
+from keyless.serve._model import ServedModel, top_k
 from keyless.serve._protocol import RequestLimit, deadline_protocol
 from keyless.serve._request import SHAPE_HEADER, parse_images
 
@@ -34,7 +34,7 @@ def create_app(
     limits: Limits | None = None,
     max_batch: int = 128,
     max_wait_ms: float = 2.0,
-    input_size: tuple[int, int] = DEFAULT_INPUT_SIZE,
+    input_size: tuple[int, int] | None = None,
     device: str | None = None,
 ) -> FastAPI:
     """The service for the model of ``run`` (a folder written by ``keyless train``).
@@ -45,16 +45,17 @@ def create_app(
             :class:`Limits`.
         max_batch: images at which a forward pass starts without waiting for more requests.
         max_wait_ms: how long a forward pass waits to gather concurrent requests.
-        input_size: (H, W) the model takes; other sizes are refused.
+        input_size: (H, W) the model takes, default the size it was trained on; other sizes are
+            refused.
         device: ``cpu`` or ``cuda``; default CUDA when available.
     """
     limits = limits or Limits()
-    h, w = input_size
+    served = ServedModel.load(run, input_size, device)
+    h, w = served.input_size
     if h * w > limits.max_pixels or h * w * 3 > limits.max_request_bytes:
         raise ConfigError(f"a {h}x{w} image is over --max-pixels {limits.max_pixels} or "
                           f"--max-request-bytes {limits.max_request_bytes}: every request would "
                           "be refused; raise them")  # fmt: skip
-    served = ServedModel.load(run, input_size, device)
     batcher = Batcher(served.probabilities, max_batch, max_wait_ms / 1000)
     description = {
         **served.describe(),

@@ -10,9 +10,9 @@ import httpx
 import numpy as np
 import torch
 
-from keyless.cipher import create_cipher
+from keyless.cipher import cipher_from_settings
 from keyless.data import list_images, read_image
-from keyless.errors import ExitStatus, InputError, KeylessError
+from keyless.errors import ConfigError, ExitStatus, InputError, KeylessError
 from keyless.serve._request import SHAPE_HEADER
 
 
@@ -88,12 +88,10 @@ class Client:
                     f"{self.url}: the served model ({self.info['keys']} keys in training) does "
                     "not classify fresh-key ciphertexts; send plain images (--plain)"
                 )
-            served = self.info["cipher"]  # {"name": ..., "options": {...}}
             try:
-                cipher = create_cipher(**{**served["options"], "name": served["name"]})
-            except (KeylessError, TypeError, ValueError, KeyError) as exc:
-                raise ServiceError(f"{self.url}: the served cipher {served} is not one this "
-                                   f"keyless makes ({exc})") from None  # fmt: skip
+                cipher = cipher_from_settings(self.info["cipher"], "the served cipher")
+            except ConfigError as exc:
+                raise ServiceError(f"{self.url}: {exc}") from None
             batch, _ = cipher.encrypt_fresh(batch.cpu())  # CSPRNG keys, dropped here
         limits = self.info["limits"]  # requests of as many images as both limits allow
         image_bytes = batch[0].numel() if len(batch) else 1

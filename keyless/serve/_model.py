@@ -9,12 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from keyless.cipher import create_cipher
-from keyless.config import TrainConfig
-from keyless.records import with_upload_columns
-from keyless.runs import Run, load_run, resolve_device, resolve_precision
-
-DEFAULT_INPUT_SIZE = (32, 32)  # every registered model is a CIFAR (32x32) design
+from keyless.hardware import resolve_device, resolve_precision
+from keyless.runs import Run, TrainConfig, load_run, with_upload_columns
 
 
 @dataclass(frozen=True)
@@ -34,26 +30,28 @@ class ServedModel:
     def load(
         cls,
         run: Path | str,
-        input_size: tuple[int, int] = DEFAULT_INPUT_SIZE,
+        input_size: tuple[int, int] | None = None,
         device: str | None = None,
     ) -> ServedModel:
         """Load a run folder (``checkpoint.pt``; ``record.json`` for accuracy, when present).
 
         Args:
             run: the run folder.
-            input_size: (H, W) the model takes; checkpoints do not record it.
+            input_size: (H, W) the model takes; default the size it was trained on, from its
+                checkpoint (see :class:`keyless.runs.Checkpoint` for runs of older keyless).
             device: ``cpu`` or ``cuda``; default CUDA when available.
         """
         folder = Run(run)
         dev = resolve_device(device)
         model, checkpoint = load_run(folder.path, str(dev))
+        h, w = input_size or checkpoint.input_size
         return cls(
             name=folder.path.resolve().name,
             model=model,
             config=checkpoint.config,
             classes=tuple(checkpoint.classes),
-            input_size=(int(input_size[0]), int(input_size[1])),
-            accuracy=folder.read_record().get("test") if folder.has_record() else None,
+            input_size=(int(h), int(w)),
+            accuracy=folder.read_record().test if folder.has_record() else None,
             device=dev,
             precision=resolve_precision(checkpoint.config.precision, dev),
         )
@@ -68,14 +66,13 @@ class ServedModel:
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /v1/model`` answers: the model, its inputs, training setting and accuracy."""
-        settings = create_cipher(**self.config.cipher).settings()
         return {
             "name": self.name,
             "model": self.config.model,
             "classes": list(self.classes),
             "input_size": list(self.input_size),
             "input": "uint8 RGB, (H, W, 3)",
-            "cipher": {"name": settings.pop("name"), "options": settings},
+            "cipher": self.config.cipher.settings(),
             "keys": self.config.keys,
             "stem": self.config.stem,
             "adapt": self.config.adapt,

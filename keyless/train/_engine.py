@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Collection
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,29 +24,18 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from keyless.cipher import Cipher, create_cipher
-from keyless.config import TrainConfig
-from keyless.data import ImageSet, adopt_classes, split_classes
+from keyless.data import ImageSet
 from keyless.errors import InputError
 from keyless.evaluate import accuracy, evaluate, predict
-from keyless.records import git_commit, machine
-from keyless.runs import (
-    Checkpoint,
-    Run,
-    build_model,
-    load_run,
-    resolve_device,
-    resolve_precision,
-)
+from keyless.hardware import resolve_device, resolve_precision
+from keyless.runs import Checkpoint, Run, RunRecord, TrainConfig, build_model, git_commit, machine
 from keyless.train import recipes
 from keyless.upload import (
-    PLAIN_SOURCE,
     Manifest,
     Upload,
     data_source,
     derived_source,
     load_received,
-    owner_key,
     prepare_upload,
     receive_upload,
     split_data,
@@ -108,7 +98,6 @@ class Trainer:
 
     config: TrainConfig
     seed: int
-    cipher: Cipher
     upload: Upload
     learner: recipes.Learner
     run: Run
@@ -143,6 +132,7 @@ class Trainer:
             seed=self.seed,
             classes=list(self.upload.train.classes),
             model=self.learner.model.state_dict(),
+            input_size=(self.images.shape[1], self.images.shape[2]),
             optimizer=self.learner.optimizer.state_dict(),
             lookahead=lookahead.ema if lookahead is not None else None,
             epoch=self.epoch,
@@ -162,7 +152,8 @@ class Trainer:
         """This epoch's images (re-keyed with ``rekey``), their order and which are mirrored."""
         images = self.images
         if self.config.rekey and self.config.keys != "plain":
-            images = self.cipher.rekey(images, derived_source(self.seed, f"rekey/{self.epoch}"))[0]
+            source = derived_source(self.seed, f"rekey/{self.epoch}")
+            images = self.config.cipher.rekey(images, source)[0]
         order = torch.randperm(len(images), generator=generator).to(images.device)
         flips = recipes.epoch_flips(self.first_flips, self.epoch, self.config, generator)
         return images, order, flips.to(images.device)
@@ -177,7 +168,7 @@ class Trainer:
         """The augmented batch at ``index`` (the owner encrypts it under client augmentation)."""
         x = recipes.augment(images[index], flips[index], self.config, generator)
         client = self.upload.client
-        return client.encrypt(self.cipher, x, index) if client is not None else x
+        return client.encrypt(self.config.cipher, x, index) if client is not None else x
 
     def run_epoch(self) -> None:
         """Train one epoch (or its rest, after a mid-epoch resume) and checkpoint it."""
@@ -289,14 +280,17 @@ def train(
     checkpoint_minutes: float = 10.0,
     compile_model: bool = False,
     require_upload: bool = False,
+    given: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate one configuration; writes the run folder ``out`` (:mod:`keyless.runs`).
 
     Args:
         config: the run's configuration (see :data:`keyless.train.RECIPES`).
         data: a dataset path for :func:`keyless.data.load_splits`, or loaded splits.
-        resume: continue from ``out``'s checkpoint if it exists (its config wins); a
-            finished run's record is returned as it is, once ``data`` is checked to be its.
+        resume: continue from ``out``'s checkpoint if it exists, under the config it was
+            started with: values of ``config`` that contradict it are a :class:`ConfigError`
+            (:meth:`TrainConfig.check_resume`); a finished run's record is returned as it is,
+            once ``data`` is checked to be its.
         device: ``cpu`` or ``cuda``; default CUDA when available.
         command: the command line that started the run, kept in the record.
         checkpoint_minutes: also checkpoint within an epoch after this much training time.
@@ -304,9 +298,12 @@ def train(
             the first epoch absorbs the compile time; results match to rounding).
         require_upload: refuse ``data`` unless it is an owner's encrypted upload (the cloud's
             setting: no plain image may be trained on by mistake).
+        given: on ``resume``, the values of ``config`` the caller set, which must agree with
+            the run's (the CLI: the options on its command line); ``None``: every field.
 
     Returns:
-        The run record (also written to ``out/record.json``).
+        The run record as JSON-shaped data (:meth:`keyless.runs.RunRecord.to_dict`; also
+        written to ``out/record.json``).
     """
     run, procs = Run(out), Processes.start(device)
     commit = git_commit()  # the code that trains, whatever is committed while it runs
@@ -315,74 +312,90 @@ def train(
         (None, data) if isinstance(data, dict) else load_received(Path(data), require_upload)
     )
     source = data_source(manifest, splits)
+    config = upload_config(config, manifest) if manifest is not None else config
     if checkpoint is not None:
-        config = checkpoint.config
         if checkpoint.data is not None and checkpoint.data != source:  # older ones did not say
             raise InputError(f"resuming {out}: the run trained on {checkpoint.data}, --data "
                              f"holds {source}")  # fmt: skip
-        splits = _checkpoint_classes(splits, checkpoint, f"resuming {out}")
+        config.check_resume(checkpoint.config, given)
+        config = checkpoint.config
+        splits = checkpoint.adopt_classes(splits, f"resuming {out}")
         if (finished := run.finished_record()) is not None:  # the same data, checked above
             procs.finish()
-            return finished  # nothing to encrypt, train or evaluate again
+            return finished.to_dict()  # nothing to encrypt, train or evaluate again
     else:
-        config = upload_config(config, manifest) if manifest is not None else config
         config.check_new_run()
         run.record_path.unlink(missing_ok=True)  # a new run: no old record beside new weights
     seed = checkpoint.seed if checkpoint is not None else config.seed
     seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
     train_plain, test = split_data(splits, config)
-    cipher = create_cipher(**config.cipher)
     if manifest is not None:  # the owner's ciphertexts: nothing to encrypt, no key here
         upload = receive_upload(train_plain, config, seed)
     else:  # the simulated owner encrypts (the owner's copy stays in upload.client if needed)
-        upload = prepare_upload(train_plain, config, cipher, seed)
+        upload = prepare_upload(train_plain, config, config.cipher, seed)
     del train_plain, splits
     precision = resolve_precision(config.precision, procs.device)
     learner = _learner(config, upload, seed, procs, precision, compile_model)
-    trainer = Trainer(config, seed, cipher, upload, learner, run, procs, precision,
+    trainer = Trainer(config, seed, upload, learner, run, procs, precision,
                       progress, checkpoint_minutes, source)  # fmt: skip
     if checkpoint is not None:
         _restore(trainer, checkpoint)
     while trainer.epoch < trainer.epochs:
         trainer.run_epoch()
-    metrics = evaluate(learner.model, test, cipher, derived_source(seed, "test"), upload.common_key,
-                       device=procs.device, precision=precision,
+    metrics = evaluate(learner.model, test, config.cipher, derived_source(seed, "test"),
+                       upload.common_key, device=procs.device, precision=precision,
                        progress=progress and procs.rank == 0,
                        ciphertexts=manifest is not None)  # fmt: skip
-    record = {
-        "command": command,
-        "config": config.to_dict(),
-        "seed": seed,
-        "git_commit": commit,
-        "history": trainer.history,
-        "train_seconds": trainer.train_seconds,
-        "test": metrics,
-        "machine": machine(),
-        "world_size": procs.world,
-        "device": str(procs.device),
-        "train_images": len(upload.train),
-        "precision": precision,
-        "keys_note": _keys_note(config, seed, manifest),
-        "data": "ciphertexts: an owner's upload" if manifest else "plain images (simulated owner)",
-        "data_source": source,
+    record = RunRecord(
+        command=command,
+        config=config,
+        seed=seed,
+        git_commit=commit,
+        history=trainer.history,
+        train_seconds=trainer.train_seconds,
+        test=metrics,
+        machine=machine(),
+        world_size=procs.world,
+        device=str(procs.device),
+        train_images=len(upload.train),
+        precision=precision,
+        keys_note=_keys_note(config, seed, manifest),
+        data="ciphertexts: an owner's upload" if manifest else "plain images (simulated owner)",
+        data_source=source,
         **({"upload": manifest.to_dict()} if manifest else {}),
-    }
+    )
     if procs.rank == 0:
         run.write_record(record)
     procs.finish()
-    return record
+    return record.to_dict()
 
 
-def _checkpoint_classes(
-    splits: dict[str, ImageSet], checkpoint: Checkpoint, doing: str
-) -> dict[str, ImageSet]:
-    """``splits`` under the classes the run was trained on, or a one-line error: a model with
-    other outputs cannot go on training on them, nor be scored on them."""
-    adopted = adopt_classes(splits, checkpoint.classes)
-    if adopted is None:
-        found = list(split_classes(splits))
-        raise InputError(f"{doing}: the data has classes {found}, the run {checkpoint.classes}")
-    return adopted
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What :func:`train_run` did: the run record, and whether the run had finished before (then
+    nothing was encrypted, trained or evaluated again)."""
+
+    record: dict[str, Any]
+    already_finished: bool
+
+
+def train_run(
+    config: TrainConfig,
+    data: Path | str | dict[str, ImageSet],
+    out: Path | str,
+    resume: bool = False,
+    **options: Any,
+) -> TrainOutcome:
+    """:func:`train` into a run folder as ``keyless train`` does: a folder that holds a run
+    already is refused unless ``resume`` (a new run would replace its weights and record), and
+    the outcome says whether a resumed run had finished before. ``options`` go to :func:`train`.
+    """
+    run = Run(out)
+    if not resume and (run.has_checkpoint() or run.has_record()):
+        raise InputError(f"{out} already holds a run: --resume continues it, another --out or "
+                         "removing the folder starts a new one")  # fmt: skip
+    finished = resume and run.finished_record() is not None
+    return TrainOutcome(train(config, data, out, resume=resume, **options), finished)
 
 
 def _keys_note(config: TrainConfig, seed: int, manifest: Manifest | None) -> str:
@@ -395,29 +408,3 @@ def _keys_note(config: TrainConfig, seed: int, manifest: Manifest | None) -> str
         return "plain training: no keys"
     return (f"simulated owner: every training and test key of this run can be regenerated from "
             f"seed {seed}; keep this folder private")  # fmt: skip
-
-
-def evaluate_run(
-    run: Path | str,
-    data: Path | str,
-    tta: bool = True,
-    device: str | None = None,
-    require_upload: bool = False,
-) -> dict[str, float]:
-    """Re-run the evaluation protocol on a finished run (common key rebuilt from its seed); on
-    an owner's upload (a folder with a manifest), its test split as encrypted and re-keyed."""
-    manifest, splits = load_received(Path(data), require_upload)
-    dev = resolve_device(device)
-    model, checkpoint = load_run(run, str(dev))
-    splits = _checkpoint_classes(splits, checkpoint, f"evaluating {run}")
-    config, seed = checkpoint.config, checkpoint.seed
-    train_set, test = split_data(splits, config)
-    cipher = manifest.cipher if manifest else create_cipher(**config.cipher)
-    common_key = None  # rebuilt for a simulated owner's run only: an upload's key is the owner's
-    simulated = checkpoint.data is None or checkpoint.data.startswith(PLAIN_SOURCE)
-    if config.keys == "common" and manifest is None and simulated:
-        common_key = owner_key(config, cipher, 1, tuple(train_set.images.shape[1:3]), seed)
-    precision = resolve_precision(config.precision, dev)
-    source = derived_source(seed, "test")
-    return evaluate(model, test, cipher, source, common_key, tta, dev, precision, progress=True,
-                    ciphertexts=manifest is not None)  # fmt: skip

@@ -49,7 +49,7 @@ from keyless.augment import (
     random_cutout,
     random_translate,
 )
-from keyless.config import TrainConfig
+from keyless.runs import TrainConfig
 
 # ---------------------------------------------------------------------------------------------
 # 1. Hyperparameters (units in TrainConfig; torch SGD semantics)
@@ -207,7 +207,7 @@ def augment(
         images = flip_where(images, flips)
     images = random_translate(images, config.translate, generator)
     if config.block_translate:
-        block = config.cipher["block_size"]
+        block = config.cipher.block_size
         images = random_block_translate(images, block, config.block_translate, generator)
     if config.contrast:
         images = random_contrast(images, config.contrast, generator)

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
-from keyless.cipher import Cipher, Key, cipher_from_settings
-from keyless.config import TrainConfig
+from keyless.cipher import Cipher, Key
 from keyless.data import ImageSet, fingerprint
 from keyless.errors import ConfigError, InputError
 from keyless.keys import SeedSource
-from keyless.runs import adapter_block_size
+from keyless.runs import TrainConfig, adapter_block_size
 from keyless.upload._manifest import Manifest, cipher_text
 
 PLAIN_SOURCE = "plain images (a simulated owner)"
@@ -107,21 +105,14 @@ def upload_config(config: TrainConfig, manifest: Manifest) -> TrainConfig:
             f"the upload holds {manifest.keys}-key ciphertexts: --keys {config.keys} does not "
             f"fit (use --keys {keys})"
         )
-    cipher = _run_cipher(config)
-    if cipher.settings() != manifest.cipher.settings():
+    if config.cipher != manifest.cipher:
         raise ConfigError(
             f"the upload holds ciphertexts of cipher {cipher_text(manifest.cipher)}: --cipher "
-            f"{cipher_text(cipher)} does not fit (train with the upload's cipher)"
+            f"{cipher_text(config.cipher)} does not fit (train with the upload's cipher)"
         )
     if config.augment == "client":
         raise ConfigError("--augment client needs the owner's plain images; an upload has none")
     return config
-
-
-def _run_cipher(config: TrainConfig) -> Cipher:
-    """The run's cipher, whether ``config`` holds it as a cipher or as its ``settings()``."""
-    cipher: Cipher | dict[str, Any] = config.cipher
-    return cipher_from_settings(cipher, "cipher") if isinstance(cipher, dict) else cipher
 
 
 def receive_upload(train: ImageSet, config: TrainConfig, seed: int) -> Upload:

@@ -11,12 +11,13 @@ from keyless.cipher import (
     LearnableCipher,
     PixelCipher,
     PixelKey,
+    cipher_from_settings,
     create_cipher,
     list_ciphers,
 )
 from keyless.errors import InputError
 from keyless.keys import SeedSource
-from keyless.records import cipher_label
+from keyless.runs import TrainConfig, cipher_label
 
 CIPHERS = [create_cipher(name) for name in list_ciphers()] + [
     PixelCipher(shuffle=False, np_per="pixel"),
@@ -44,13 +45,13 @@ def random_images(n, side, seed=0):
 def test_settings_round_trip_through_json(cipher):
     settings = cipher.settings()
     assert settings["name"] == cipher.name
-    restored = create_cipher(**json.loads(json.dumps(settings)))
+    restored = cipher_from_settings(json.loads(json.dumps(settings)))
     assert restored == cipher and restored.settings() == settings
 
 
 def test_stored_settings_still_build():
-    assert create_cipher() == PixelCipher()  # records store {} for the default
-    assert create_cipher(**{"name": "le", "block_size": 4}) == LearnableCipher()
+    assert cipher_from_settings({}) == PixelCipher()  # older records store {} for the default
+    assert cipher_from_settings({"name": "le", "block_size": 4}) == LearnableCipher()
     assert PixelCipher(shuffle=False).settings() == {
         "name": "pe",
         "shuffle": False,
@@ -63,15 +64,15 @@ def test_stored_settings_still_build():
 @pytest.mark.parametrize(
     ("cipher", "label"),
     [
-        ({}, "pe"),
-        ({"name": "pe", "shuffle": False}, "pe shuffle=False"),
-        ({"name": "le", "block_size": 4}, "le"),
-        ({"name": "etc", "block_size": 8}, "etc block_size=8"),
+        (PixelCipher(), "pe"),
+        (PixelCipher(shuffle=False), "pe shuffle=False"),
+        (LearnableCipher(block_size=4), "le"),
+        (EtCCipher(block_size=8), "etc block_size=8"),
     ],
 )
 def test_cipher_label_names_changed_options(cipher, label):
-    assert cipher_label({"keys": "common", "cipher": cipher}) == label
-    assert cipher_label({"keys": "plain", "cipher": cipher}) == ""
+    assert cipher_label(TrainConfig(keys="common", cipher=cipher)) == label
+    assert cipher_label(TrainConfig(keys="plain", cipher=cipher)) == ""
 
 
 @pytest.mark.parametrize("cipher", CIPHERS, ids=cipher_id)

@@ -47,7 +47,9 @@ def test_model_describes_what_it_was_trained_for(client, tiny_run):
     assert info["input"] == "uint8 RGB, (H, W, 3)"
     assert info["cipher"] == {
         "name": "pe",
-        "options": {"shuffle": True, "np_mode": "coin", "np_per": "component"},
+        "shuffle": True,
+        "np_mode": "coin",
+        "np_per": "component",
     }
     assert (info["keys"], info["stem"], info["adapt"]) == ("independent", "invariant", "none")
     assert info["limits"] == {"max_request_bytes": 12288, "max_images": 3, "max_pixels": 2304}
@@ -159,9 +161,14 @@ def test_client_refuses_a_service_that_does_not_describe_a_keyless_model(client,
         with pytest.raises(ServiceError, match=r"not a keyless service .*has no input_size, "):
             service.classify(images)
     service = Client("http://testserver", http=client)
-    service._info = {**service.info, "cipher": {"name": "pe", "options": {"rounds": 3}}}
-    with pytest.raises(ServiceError, match=r"the served cipher .* is not one this keyless makes"):
-        service.classify(images)
+    for served, words in (
+        ({"name": "pe", "rounds": 3}, "not the settings of a keyless cipher"),
+        ({"name": "pe9"}, "unknown cipher 'pe9'"),
+        ("pe", "expected the"),
+    ):
+        service._info = {**service.info, "cipher": served}
+        with pytest.raises(ServiceError, match=rf"^http://testserver: the served cipher: {words}"):
+            service.classify(images)
 
 
 def test_a_service_failure_still_reports_the_files_refused_before_it(client, images, tmp_path):

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from keyless.cli import main
 from keyless.data import CIFAR10_CLASSES, ImageSet, load_splits
 from keyless.errors import InputError
-from keyless.runs import load_run
-from keyless.train import evaluate_run, recipe, train
+from keyless.runs import evaluate_run, load_run
+from keyless.train import recipe, train
 from keyless.upload import MANIFEST
 from tests.synthetic import quadrant_splits, save_quadrant_npz
 

@@ -6,16 +6,15 @@ import subprocess
 import sys
 import time
 
-import click
 import pytest
 import torch
 from click.testing import CliRunner
 from torch import nn
 
-from keyless.cli import _with_model_kwargs, main
-from keyless.config import TrainConfig
+from keyless.cipher import LearnableCipher, PixelCipher
+from keyless.cli import main
 from keyless.errors import ConfigError
-from keyless.runs import Run, build_model
+from keyless.runs import Checkpoint, Run, TrainConfig, build_model
 from keyless.train import recipe, recipes, train
 from tests.synthetic import quadrant_splits, save_quadrant_npz
 
@@ -51,7 +50,7 @@ def test_common_key_run_reports_the_common_key_test_set(tmp_path):
 
 def test_client_augmentation_with_le_and_its_block_adaptation_network(tmp_path):
     config = recipe("fast", keys="common", stem="nibbles", adapt="block", augment="client",
-                    cipher={"name": "le", "block_size": 4}, epochs=2, **TINY)  # fmt: skip
+                    cipher=LearnableCipher(block_size=4), epochs=2, **TINY)  # fmt: skip
     record = train(config, quadrant_splits(), tmp_path / "run", progress=False)
     assert {"plain", "fresh_key", "common_key"} <= record["test"].keys()
     assert record["config"]["augment"] == "client"
@@ -160,7 +159,7 @@ def test_runs_that_cannot_be_built_are_one_line_before_training(tmp_path, monkey
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match=r"^--device cuda:1: this machine has 0 CUDA GPUs"):
         train(recipe("fast", **TINY), splits, tmp_path / "d", device="cuda:1", progress=False)
-    balanced = recipe("fast", rekey=True, cipher={"name": "pe", "np_mode": "balanced"}, **TINY)
+    balanced = recipe("fast", rekey=True, cipher=PixelCipher(np_mode="balanced"), **TINY)
     with pytest.raises(ConfigError, match="keeps coin-flip keys distributed as fresh ones but not"):
         train(balanced, splits, tmp_path / "e", progress=False)
     with pytest.raises(ConfigError, match=r"^a cutout of 17 pixels does not fit 16x16 images$"):
@@ -174,7 +173,7 @@ def test_runs_that_cannot_be_built_are_one_line_before_training(tmp_path, monkey
 
 def test_older_runs_load_with_configs_keyless_now_refuses_for_new_runs(tmp_path):
     """A balanced re-keyed run, and max_train_images 0 (all images), were accepted before."""
-    old = recipe("fast", rekey=True, cipher={"name": "pe", "np_mode": "balanced"}, **TINY)
+    old = recipe("fast", rekey=True, cipher=PixelCipher(np_mode="balanced"), **TINY)
     values = {**old.to_dict(), "max_train_images": 0}
     assert TrainConfig.from_dict(values).max_train_images is None
     assert TrainConfig.from_dict(values).rekey
@@ -285,22 +284,6 @@ def test_cli_widths_keep_the_recipes_residual_groups(tmp_path):
     assert "--widths (the run has widths=[16, 32, 32])" in refused.stderr, refused.output
 
 
-def test_another_model_drops_a_fastnet_recipes_shape_but_refuses_given_widths():
-    assert _with_model_kwargs(recipe("invariant96", model="resnet18")).model_kwargs == {}
-    with pytest.raises(click.UsageError, match="--widths shape bagnet and fastnet, not resnet18"):
-        _with_model_kwargs(recipe("invariant96", model="resnet18"), widths=[8, 8, 8])
-
-
-def test_bagnet_takes_widths_but_not_a_whitening_width():
-    assert _with_model_kwargs(recipe("bag"), widths=[8, 8]).model_kwargs == {"widths": [8, 8]}
-    with pytest.raises(click.UsageError, match="--whiten-width shape fastnet, not bagnet"):
-        _with_model_kwargs(recipe("bag"), whiten_width=8)
-    given = _with_model_kwargs(recipe("bag"), attention_layers=1).model_kwargs
-    assert given["attention_layers"] == 1
-    with pytest.raises(click.UsageError, match="--attention-layers shape bagnet, not fastnet"):
-        _with_model_kwargs(recipe("invariant"), attention_layers=1)
-
-
 def test_resume_refuses_options_that_contradict_the_run_and_accepts_the_same_ones(tmp_path):
     save_quadrant_npz(tmp_path / "d.npz", n_train=64, n_test=16)
     runner = CliRunner()
@@ -332,3 +315,16 @@ def test_train_refuses_bad_shape_options_before_reading_data(tmp_path, extra, wo
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and words in result.stderr, result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_train_resume_refuses_a_config_that_contradicts_the_run(tmp_path):
+    """As the CLI's --resume does: the saved config is not silently adopted over a given one."""
+    config = recipe("fast", epochs=2.0, **TINY)
+    model = build_model(config, 4).state_dict()
+    Run(tmp_path).save(Checkpoint(config, 0, list("abcd"), model, (16, 16)))
+    changed = config.replace(epochs=3.0, stem="invariant")
+    with pytest.raises(ConfigError, match=r"; --stem .*, --epochs \(the run has epochs=2\.0\): "):
+        train(changed, quadrant_splits(), tmp_path, resume=True, progress=False)
+    with pytest.raises(ConfigError, match=r"configured; --stem \(the run has stem='plain'\): "):
+        train(changed, quadrant_splits(), tmp_path, resume=True, progress=False, given={"stem"})
+    assert Run(tmp_path).load().epoch == 0 and not Run(tmp_path).has_record()

@@ -208,3 +208,22 @@ def test_invariant96_recipe_is_airbench96_on_the_fold():
     assert r.lr == pytest.approx(recipe("fast").lr * 9.0 / 11.5)  # lr 9.0 per 1024 images
     per_step_decay = r.lr * r.weight_decay * 1024 / r.batch_size
     assert per_step_decay == pytest.approx(0.012 * 1024 / (1024 * (1 + 1 / 0.15)))
+
+
+def test_another_model_drops_a_fastnet_recipes_shape_but_refuses_given_widths():
+    assert recipe("invariant96", model="resnet18").with_model_options().model_kwargs == {}
+    with pytest.raises(ConfigError, match=r"^--widths shape bagnet and fastnet, not resnet18$"):
+        recipe("invariant96", model="resnet18").with_model_options(widths=[8, 8, 8])
+
+
+def test_given_model_options_go_on_top_of_the_recipes_and_only_to_models_that_take_them():
+    kept = recipe("invariant96").with_model_options(widths=[16, 32, 32]).model_kwargs
+    assert kept == {"widths": [16, 32, 32], "residual": True}  # the recipe's shape stays
+    assert recipe("bag").with_model_options(widths=[8, 8]).model_kwargs == {"widths": [8, 8]}
+    assert recipe("bag").with_model_options(attention_layers=1).model_kwargs["attention_layers"]
+    with pytest.raises(ConfigError, match=r"^--whiten-width shape fastnet, not bagnet$"):
+        recipe("bag").with_model_options(whiten_width=8)
+    with pytest.raises(ConfigError, match=r"^--attention-layers shape bagnet, not fastnet$"):
+        recipe("invariant").with_model_options(attention_layers=1)
+    with pytest.raises(ConfigError, match=r"^--colour shape no model, not fastnet$"):
+        recipe("fast").with_model_options(colour="red")

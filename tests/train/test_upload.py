@@ -103,7 +103,7 @@ def test_the_library_refuses_a_cipher_other_than_the_uploads_naming_both(tmp_pat
     encrypt = ["encrypt", str(tmp_path / "d.npz"), "--out", str(tmp_path / "up"), "--cipher", "le"]
     assert CliRunner().invoke(main, encrypt).exit_code == 0
     for cipher in (create_cipher("pe"), create_cipher("le", block_size=2)):
-        config = recipe("fast", epochs=1, cipher=cipher.settings())
+        config = recipe("fast", epochs=1, cipher=cipher)
         with pytest.raises(ConfigError) as refused:
             train(config, tmp_path / "up", tmp_path / "run", device="cpu")
         message = str(refused.value)
@@ -203,7 +203,7 @@ def test_real_photos_at_96x96_from_the_owner_to_a_client(tmp_path):
     assert record["test"]["upload"] > chance_plus_5_se, record["test"]
     originals = np.stack([read_image(p) for p in samples])
     wanted = expected_labels(tmp_path / "run", originals)
-    with serving(tmp_path / "run", tmp_path / "serve.log", "--input-size", "96", "96") as url:
+    with serving(tmp_path / "run", tmp_path / "serve.log") as url:  # 96x96, from the checkpoint
         for flags in ((), ("--plain",)):
             result = CliRunner().invoke(main, ["classify", *map(str, samples), "--server", url,
                                                *flags])  # fmt: skip
@@ -327,9 +327,7 @@ def test_a_block_scrambled_noisy_upload_runs_from_encrypt_to_classify(tmp_path):
     wanted = expected_labels(run, np.stack([read_image(p) for p in photos]))
     with serving(run, tmp_path / "serve.log", "--input-size", "16", "16") as url:
         model = httpx.get(f"{url}/v1/model").json()
-        assert (
-            model["cipher"]["options"]["noise"] == 4.0 and model["cipher"]["name"] == "pe-scramble"
-        )
+        assert model["cipher"]["noise"] == 4.0 and model["cipher"]["name"] == "pe-scramble"
         for flags in ((), ("--plain",)):
             result = CliRunner().invoke(main, ["classify", *map(str, photos), "--server", url,
                                                *flags])  # fmt: skip

@@ -58,7 +58,7 @@ def test_identity_cipher_trains_bit_identically_to_plain_images(tmp_path, monkey
             "precision": "fp32", "epochs": 3, "rekey": True}  # fmt: skip
     plain = train(recipe("fast", keys="plain", **tiny), quadrant_splits(), tmp_path / "plain",
                   progress=False)  # fmt: skip
-    identity = recipe("fast", keys="independent", cipher={"name": "identity"}, **tiny)
+    identity = recipe("fast", keys="independent", cipher=IdentityCipher(), **tiny)
     encrypted = train(identity, quadrant_splits(), tmp_path / "identity", progress=False)
 
     def without_times(history):

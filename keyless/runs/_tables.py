@@ -1,126 +1,40 @@
-"""Results are data: run records (JSON) with config, commit, seed, metrics, timings and machine."""
+"""Markdown tables generated from run records (never typed): one row per run, or per setting
+as mean ± standard deviation over its seeds; and the marker pairs that keep them in the docs."""
 
 from __future__ import annotations
 
 import json
-import os
-import platform
 import re
 import statistics
-import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from keyless._atomic import write_bytes_atomic
-from keyless.cipher import create_cipher
-from keyless.config import TrainConfig
-from keyless.errors import InputError, KeylessError
-
-RECORD = "record.json"  # a run's record, beside its checkpoint (keyless.runs)
-RECORD_KEYS = ("config", "machine", "test", "train_seconds")  # what the report tables read
-
-
-def git_commit() -> str | None:
-    """The commit of the working tree this code runs from, with ``+dirty`` if it has changes;
-    ``None`` when keyless is not the top of a git checkout (an install inside someone's repo)."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        top = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True, text=True,
-            check=True,
-        ).stdout.strip()  # fmt: skip
-        if Path(top).resolve() != root:
-            return None
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return commit + ("+dirty" if dirty else "")
-
-
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info: dict[str, Any] = {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-    return info
-
-
-def write_record(path: Path | str, record: dict[str, Any], mode: int | None = None) -> None:
-    """Write ``record`` as sorted, indented JSON, atomically (permissions ``mode``)."""
-    data = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
-    write_bytes_atomic(path, data, mode)
-
-
-def read_record(path: Path | str) -> dict[str, Any]:
-    """A record file, or the record of a run folder."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / RECORD
-    try:
-        record = json.loads(path.read_text())
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read run record ({exc.strerror})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a JSON run record ({exc})") from None
-    if not (isinstance(record, dict) and all(key in record for key in RECORD_KEYS)):
-        raise InputError(f"{path}: not a keyless run record (no {', '.join(RECORD_KEYS)})")
-    try:  # the config as keyless reads it, fields older keyless lacked at their defaults
-        config = TrainConfig.from_dict(record["config"]).to_dict()
-    except (KeylessError, TypeError, KeyError, ValueError, AttributeError) as exc:
-        raise InputError(f"{path}: not a keyless run record (config: {exc})") from None
-    machine, test = record["machine"], record["test"]
-    if not (isinstance(machine, dict) and ("gpu" in machine or {"cpu", "cores"} <= set(machine))
-            and isinstance(test, dict)):  # fmt: skip
-        raise InputError(f"{path}: not a keyless run record (machine or test malformed)")
-    return {**record, "config": config}
+from keyless.runs._config import TrainConfig
+from keyless.runs._record import read_record
 
 
 def _percent(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.2f}"
 
 
-def cipher_label(config: dict[str, Any]) -> str:
+def cipher_label(config: TrainConfig) -> str:
     """A run's cipher and the options it changed from that cipher's defaults (none for plain)."""
-    if config["keys"] == "plain":
+    if config.keys == "plain":
         return ""
-    options = create_cipher(**config.get("cipher", {})).settings()
+    options = config.cipher.settings()
     name = options.pop("name")
-    defaults = create_cipher(name).settings()
+    defaults = type(config.cipher)().settings()
     return " ".join([name, *(f"{k}={v}" for k, v in options.items() if defaults.get(k) != v)])
 
 
-def _adapt_label(adapt: str | bool) -> str:
-    return {True: "pixel", False: "", "none": ""}.get(adapt, adapt)  # bools: older records
+def _adapt_label(adapt: str) -> str:
+    return "" if adapt == "none" else adapt
 
 
-def _model_label(config: dict[str, Any]) -> str:
-    kwargs = config.get("model_kwargs", {})
-    label = [config["model"]]
+def _model_label(config: TrainConfig) -> str:
+    kwargs = config.model_kwargs
+    label = [config.model]
     if kwargs.get("widths"):
         label.append("/".join(map(str, kwargs["widths"])))
     if kwargs.get("residual"):
@@ -168,13 +82,13 @@ def report_table(records: list[dict[str, Any]]) -> str:
     )
     rows = []
     for r in records:
-        c = r["config"]
-        t = with_upload_columns(r["test"], c["keys"])
+        c = TrainConfig.from_dict(r["config"])
+        t = with_upload_columns(r["test"], c.keys)
         command = f"`{r['command']}`" if r.get("command") else ""
         rows.append(
-            f"| {r.get('name', '')} | {_model_label(c)} | {c['keys']} | {cipher_label(c)} "
-            f"| {'yes' if c['rekey'] else ''} "
-            f"| {c['stem']} | {_adapt_label(c['adapt'])} | {c['epochs']:g} "
+            f"| {r.get('name', '')} | {_model_label(c)} | {c.keys} | {cipher_label(c)} "
+            f"| {'yes' if c.rekey else ''} "
+            f"| {c.stem} | {_adapt_label(c.adapt)} | {c.epochs:g} "
             f"| {_percent(t.get('plain'))} | {_percent(t.get('fresh_key'))} "
             f"| {_percent(t.get('common_key'))} | {_percent(t.get('plain_tta'))} "
             f"| {_percent(t.get('fresh_key_tta'))} | {_percent(t.get('common_key_tta'))} "
@@ -224,7 +138,7 @@ def mean_table(records: list[dict[str, Any]], pool_commits: bool = False) -> str
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for runs in seed_groups(records, pool_commits):
-        c = runs[0]["config"]
+        c = TrainConfig.from_dict(runs[0]["config"])
         scores = [with_upload_columns(r["test"], r["config"]["keys"]) for r in runs]
         cells = [
             mean_std([t[s] for t in scores]) if all(s in t for t in scores) else "" for s in sets
@@ -232,13 +146,23 @@ def mean_table(records: list[dict[str, Any]], pool_commits: bool = False) -> str
         seeds = ",".join(str(r.get("seed")) for r in runs)
         commits = ",".join(dict.fromkeys(_commit(r) for r in runs))
         lines.append(
-            f"| {_model_label(c)} | {c['keys']} | {cipher_label(c)} | {c['stem']} "
-            f"| {_adapt_label(c['adapt'])} | {'yes' if c['rekey'] else ''} "
-            f"| {c['epochs']:g} | {seeds} | {' | '.join(cells)} | {machine_label(runs[0])} "
+            f"| {_model_label(c)} | {c.keys} | {cipher_label(c)} | {c.stem} "
+            f"| {_adapt_label(c.adapt)} | {'yes' if c.rekey else ''} "
+            f"| {c.epochs:g} | {seeds} | {' | '.join(cells)} | {machine_label(runs[0])} "
             f"| {commits} |"
         )
     lines += ["", MEAN_NOTE]
     return "\n".join(lines) + "\n"
+
+
+def run_table(runs: Iterable[Path | str], mean: bool = False, pool_commits: bool = False) -> str:
+    """The Markdown table of ``runs`` (run folders or record files, each named by its folder):
+    one row per run (:func:`report_table`), or with ``mean`` one per setting (:func:`mean_table`,
+    which ``pool_commits`` is passed to)."""
+    records = []
+    for run in map(Path, runs):
+        records.append({**read_record(run), "name": (run if run.is_dir() else run.parent).name})
+    return mean_table(records, pool_commits) if mean else report_table(records)
 
 
 def update_markdown(document: Path, name: str, markdown: str) -> None:

@@ -1,7 +1,7 @@
 """The run folder: a typed, versioned, weights-only checkpoint and the JSON record beside it.
 
-Train writes a run; evaluate, serve and reproduce read it, and all of them build the model and
-pick the precision through this module. Checkpoints hold only tensors and plain containers and are
+Train writes a run; evaluate, serve and reproduce read it, and all of them build the model
+through this module. Checkpoints hold only tensors and plain containers and are
 loaded with ``torch.load(weights_only=True)``, so a crafted ``checkpoint.pt`` cannot run code.
 """
 
@@ -14,30 +14,38 @@ from typing import Any
 import torch
 
 from keyless._atomic import atomic_path
-from keyless.cipher import create_cipher
-from keyless.config import TrainConfig
+from keyless.data import ImageSet, adopt_classes, split_classes
 from keyless.errors import ConfigError, InputError, KeylessError
 from keyless.models import Classifier, create_model
-from keyless.records import RECORD, read_record, write_record
+from keyless.runs._config import TrainConfig
+from keyless.runs._record import RECORD, RunRecord
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = "keyless-checkpoint"
 CHECKPOINT_VERSION = 2  # 1: the unversioned checkpoints of earlier releases (same fields)
+OLDER_INPUT_SIZE = (32, 32)  # CIFAR-10's: what a checkpoint without an input size is taken for
 
 
 @dataclass
 class Checkpoint:
     """A run's state after ``epoch`` whole epochs (and ``partial``'s steps of the next).
 
+    ``input_size`` is the (H, W) of the images the model was trained on, which it is served at.
     ``partial`` holds the interrupted epoch's step, running totals and the random state of its
     generator; the optimizer and lookahead states are ``None`` for a model saved for inference.
     ``data`` is what the run trained on (:func:`data_source`; ``None`` in older checkpoints).
+
+    Checkpoints of older keyless do not hold the input size (a field older keyless ignores, so
+    the version stays): :meth:`Run.load` then takes the training data's size where the run's
+    record has it (an upload's manifest names it), else :data:`OLDER_INPUT_SIZE`, 32 x 32; such
+    a run trained on other images than uploaded ones is served with its size given explicitly.
     """
 
     config: TrainConfig
     seed: int
     classes: list[str]
     model: dict[str, torch.Tensor]
+    input_size: tuple[int, int]
     optimizer: dict[str, Any] | None = None
     lookahead: dict[str, torch.Tensor] | None = None
     epoch: int = 0
@@ -53,6 +61,7 @@ class Checkpoint:
             "version": CHECKPOINT_VERSION,
             **{k: getattr(self, k) for k in self.__dataclass_fields__ if k != "config"},
             "config": self.config.to_dict(),
+            "input_size": list(self.input_size),
         }
 
     @classmethod
@@ -62,7 +71,19 @@ class Checkpoint:
         if state.get("version", 1) > CHECKPOINT_VERSION:
             raise ValueError(f"version {state['version']} is newer than this keyless reads")
         fields = {k: state[k] for k in cls.__dataclass_fields__ if k in state}
-        return cls(**{**fields, "config": TrainConfig.from_dict(state["config"])})
+        h, w = state.get("input_size", OLDER_INPUT_SIZE)
+        config = TrainConfig.from_dict(state["config"])
+        return cls(**{**fields, "config": config, "input_size": (int(h), int(w))})
+
+    def adopt_classes(self, splits: dict[str, ImageSet], doing: str) -> dict[str, ImageSet]:
+        """``splits`` under the classes the run was trained on, or a one-line error (starting
+        with ``doing``): a model with other outputs cannot go on training on them, nor be scored
+        on them."""
+        adopted = adopt_classes(splits, self.classes)
+        if adopted is None:
+            found = list(split_classes(splits))
+            raise InputError(f"{doing}: the data has classes {found}, the run {self.classes}")
+        return adopted
 
 
 class Run:
@@ -95,6 +116,8 @@ class Run:
             state = torch.load(
                 self.checkpoint_path, map_location=device, weights_only=True, mmap=mmap
             )
+            if isinstance(state, dict) and "input_size" not in state:  # older: see Checkpoint
+                state["input_size"] = self._trained_size()
             return Checkpoint.from_state(state)
         except KeylessError:  # a checkpoint of a newer keyless, an unknown name: said already
             raise
@@ -104,14 +127,20 @@ class Run:
                 f"{self.checkpoint_path}: not a keyless checkpoint ({reason})"
             ) from None
 
-    def write_record(self, record: dict[str, Any]) -> None:
+    def _trained_size(self) -> tuple[int, int]:
+        """The training images' (H, W) as the record has it (an upload's), else 32 x 32."""
+        upload = self.read_record().upload if self.has_record() else None
+        h, w = (upload or {}).get("image_size") or OLDER_INPUT_SIZE
+        return int(h), int(w)
+
+    def write_record(self, record: RunRecord) -> None:
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_record(self.record_path, record, mode=0o600)
+        record.write(self.record_path, mode=0o600)
 
-    def read_record(self) -> dict[str, Any]:
-        return read_record(self.record_path)
+    def read_record(self) -> RunRecord:
+        return RunRecord.read(self.record_path)
 
-    def finished_record(self) -> dict[str, Any] | None:
+    def finished_record(self) -> RunRecord | None:
         """The record of a run trained and evaluated to the end, else ``None``: training writes
         the record last and removes an old one when a new run starts in the folder."""
         return self.read_record() if self.has_checkpoint() and self.has_record() else None
@@ -119,7 +148,7 @@ class Run:
 
 def adapter_block_size(config: TrainConfig) -> int:
     """The block a block-wise adaptation network or bagnet works on: the cipher's, else 4."""
-    return getattr(create_cipher(**config.cipher), "block_size", 4)
+    return getattr(config.cipher, "block_size", 4)
 
 
 def build_model(config: TrainConfig, num_classes: int) -> Classifier:
@@ -132,43 +161,11 @@ def build_model(config: TrainConfig, num_classes: int) -> Classifier:
             config.stem,
             config.adapt,
             adapter_block_size(config),
-            create_cipher(**config.cipher),
+            config.cipher,
             **config.model_kwargs,
         )
     except ValueError as exc:  # a model option out of range (an odd whiten_width...): one line
         raise ConfigError(str(exc)) from None
-
-
-def resolve_device(device: str | None) -> torch.device:
-    """``device`` as a torch device (default CUDA when available), or a one-line error for a
-    name torch does not know or a CUDA device this machine lacks."""
-    try:
-        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    except RuntimeError:
-        dev = torch.device("meta")
-    if dev.type not in ("cpu", "cuda"):
-        raise ConfigError(f"--device: unknown device {device!r} (cpu or cuda)")
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if dev.type == "cuda" and (dev.index or 0) >= gpus:
-        raise ConfigError(f"--device {device}: this machine has {gpus} CUDA GPUs (use cpu)")
-    return dev
-
-
-def resolve_precision(precision: str, device: torch.device | str) -> str:
-    """``auto`` picks bf16 on CUDA and on CPUs with native bf16 (AMX or AVX-512 BF16), else fp32.
-
-    Without native support bf16 autocast is emulated and ran 20x slower than fp32 (measured on a
-    2-core AVX2 AMD EPYC).
-    """
-    if precision != "auto":
-        return precision
-    if torch.device(device).type == "cuda":
-        return "bf16"
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "fp32"
-    return "bf16" if ("amx_bf16" in flags or "avx512_bf16" in flags) else "fp32"
 
 
 def load_run(run: Path | str, device: str = "cpu") -> tuple[Classifier, Checkpoint]:

@@ -7,12 +7,16 @@ The recipes' values (airbench94's fast recipe, the papers' step recipe) live in
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from keyless.cipher import Cipher, PixelCipher, cipher_from_settings
 from keyless.errors import ConfigError
 from keyless.keymodes import KeyMode, key_mode
+from keyless.models import MODELS
 
 
 @dataclass
@@ -25,7 +29,7 @@ class TrainConfig:
     stem: str = "plain"  # or "invariant", "nibbles"
     adapt: str = "none"  # "pixel": ICIP adaptation network; "block": Tanaka's block-wise one
     augment: Literal["cloud", "client"] = "cloud"  # after encryption, or before it by the owner
-    cipher: dict[str, Any] = field(default_factory=dict)  # the cipher's settings; {} is PE
+    cipher: Cipher = field(default_factory=PixelCipher)  # stored as its settings()
     recipe: str = "fast"
     epochs: float = 10.0
     batch_size: int = 1024  # images per optimizer step, all processes together
@@ -60,6 +64,10 @@ class TrainConfig:
     max_train_images: int | None = None  # use the first N training images (smoke tests)
 
     def __post_init__(self) -> None:
+        if not callable(getattr(self.cipher, "settings", None)):
+            raise TypeError(
+                f"cipher must be a Cipher (create_cipher builds one), got {self.cipher!r}"
+            )
         key_mode(self.keys, "train")
         if not 0 < self.epochs < math.inf:
             raise ConfigError(f"epochs must be a positive number, got {self.epochs}")
@@ -83,30 +91,86 @@ class TrainConfig:
                 "(--augment client), where the owner encrypts every augmented batch"
             )
 
-        if self.block_translate and "block_size" not in self.cipher:
+        if self.block_translate and not hasattr(self.cipher, "block_size"):
             raise ConfigError("block_translate shifts the cipher's blocks; this cipher has none")
 
     def check_new_run(self) -> None:
         """Refuse what keyless no longer trains, though older runs that did still load."""
-        if self.rekey and self.cipher.get("np_mode") == "balanced":
+        if self.rekey and getattr(self.cipher, "np_mode", None) == "balanced":
             raise ConfigError(
                 "--rekey composes each key with a fresh one, which keeps coin-flip keys "
                 "distributed as fresh ones but not balanced ones (--np-mode balanced)"
             )
+
+    def check_resume(self, saved: TrainConfig, given: Collection[str] | None = None) -> None:
+        """Refuse to continue the run of config ``saved`` with values of this config that
+        contradict it (a resumed run keeps its config: they would be ignored without a word).
+
+        ``given`` names what the caller set (the CLI: its command line's options): config fields,
+        a backbone option (a key of ``model_kwargs``) or a cipher option (a field of either
+        cipher), each compared alone; other names are not the config's and are skipped.
+        ``None`` compares every field. The :class:`ConfigError` names each contradiction.
+        """
+        names = [f.name for f in dataclasses.fields(self)] if given is None else sorted(given)
+        differ = []
+        for name in names:
+            then = saved._option(name)
+            if self._option(name) != then:
+                differ.append(f"--{name.replace('_', '-')} (the run has {name}={then!r})")
+        if differ:
+            raise ConfigError(f"--resume continues the run as configured; {', '.join(differ)}: "
+                              "drop the option or train into a new --out")  # fmt: skip
+
+    def _option(self, name: str) -> Any:
+        """The value of a config field, backbone option or cipher option (``None``: not one);
+        the cipher as its settings."""
+        if name == "cipher":
+            return self.cipher.settings()
+        if name in self.__dataclass_fields__:
+            return getattr(self, name)
+        if name in self.model_kwargs:
+            return self.model_kwargs[name]
+        return self.cipher.settings().get(name) if name != "name" else None
+
+    def with_model_options(self, **values: Any) -> TrainConfig:
+        """A copy with the backbone options given (``None``: not given) on top of the recipe's.
+
+        A recipe's options that ``model`` does not take are dropped (``--model resnet18`` on a
+        fastnet recipe); a given option it does not take is a :class:`ConfigError` naming the
+        models that take it.
+        """
+        given = {k: v for k, v in values.items() if v is not None}
+        takes = _model_options(self.model)
+        refused = [k for k in given if k not in takes]
+        if refused:
+            shapes = " and ".join(m for m in MODELS.names() if set(refused) <= _model_options(m))
+            options = " and ".join(f"--{k.replace('_', '-')}" for k in refused)
+            raise ConfigError(f"{options} shape {shapes or 'no model'}, not {self.model}")
+        kept = {k: v for k, v in self.model_kwargs.items() if k in takes}
+        return self.replace(model_kwargs={**kept, **given})
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes``; ``None`` values are ignored (so the CLI can pass everything)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """JSON-able values; the cipher as its ``settings()``."""
+        return {**dataclasses.asdict(self), "cipher": self.cipher.settings()}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict` (JSON and checkpoints turn tuples into lists; records
-        older than the block-wise adaptation network stored ``adapt`` as a bool, and older ones
-        ``max_train_images`` 0 for all images)."""
+        """Inverse of :meth:`to_dict`, where the cipher is built (JSON and checkpoints turn
+        tuples into lists; older records store ``{}`` for PE's settings, records older than the
+        block-wise adaptation network ``adapt`` as a bool, and older ones ``max_train_images`` 0
+        for all images)."""
         adapt = values.get("adapt", "none")
         adapt = {True: "pixel", False: "none"}.get(adapt, adapt)
+        cipher = cipher_from_settings(values.get("cipher", {}), "the run's config")
         return cls(**{**values, "milestones": tuple(values["milestones"]), "adapt": adapt,
+                      "cipher": cipher,
                       "max_train_images": values.get("max_train_images") or None})  # fmt: skip
+
+
+def _model_options(model: str) -> set[str]:
+    """The options a registered backbone takes (its constructor's parameters)."""
+    return set(inspect.signature(MODELS.get(model)).parameters)
