@@ -107,7 +107,7 @@ def test_encrypt_fresh_keeps_the_input_kind(name):
             cipher.encrypt_fresh(bad)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda
 @pytest.mark.parametrize("name", list_ciphers())
 def test_encrypt_fresh_keys_live_on_the_images_device(name):
     cipher = create_cipher(name)

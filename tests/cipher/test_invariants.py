@@ -162,7 +162,7 @@ def test_invariant_attack_learns_from_block_invariants(name):
     assert guesses[0].shape == plain.shape and torch.equal(*guesses)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda
 @pytest.mark.parametrize(
     "cipher", [create_cipher(n) for n in list_ciphers()] + BLOCK_CIPHERS, ids=cipher_id
 )

@@ -116,7 +116,7 @@ def test_resume_mid_epoch_gives_the_uninterrupted_run(tmp_path, monkeypatch, opt
     assert resumed["test"] == whole["test"]
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda
 def test_client_augmentation_and_a_lookahead_resume_on_cuda(tmp_path, monkeypatch):
     """The owner's keys and the lookahead average must follow the model onto the GPU."""
     config = recipe("fast", keys="common", augment="client", epochs=2, **TINY)
