@@ -26,18 +26,20 @@ class BasicBlock(nn.Module):
 
 
 class ResNet18(nn.Module):
-    def __init__(self, num_classes: int = 10, in_channels: int = 3) -> None:
+    """``width``: the first stage's channels (the later stages' double at each); 64 is ResNet-18."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 64) -> None:
         super().__init__()
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU()
+            nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
         )
-        blocks, width = [], 64
-        for stage, w in enumerate((64, 128, 256, 512)):
+        blocks, previous = [], width
+        for stage in range(4):
             for i in range(2):
-                blocks.append(BasicBlock(width, w, 2 if stage and not i else 1))
-                width = w
+                blocks.append(BasicBlock(previous, width << stage, 2 if stage and not i else 1))
+                previous = width << stage
         self.blocks = nn.Sequential(*blocks)
-        self.head = nn.Linear(512, num_classes)
+        self.head = nn.Linear(previous, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.blocks(self.stem(x))
