@@ -56,6 +56,12 @@ def _limit(name: str, default: float, text: str, positive: bool = False) -> Call
     type=click.IntRange(min=1),
     help="Torch threads for inference (default: all cores but one).",
 )
+@click.option(
+    "--tta",
+    is_flag=True,
+    help="Answer with the evaluation's test-time augmentation (5 forward passes per image; PE "
+    "only), so that the TTA accuracy GET /v1/model reports is the one served.",
+)
 @click.option("--no-access-log", is_flag=True, help="Do not log one line per request.")
 def serve(run, host, port, max_request_bytes, max_images, max_pixels, no_access_log, **opts):
     """Serve RUN's model over HTTP: images in (encrypted or plain), labels out.

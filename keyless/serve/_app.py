@@ -1,9 +1,10 @@
 """The HTTP inference service: ``create_app`` builds it for a run folder, ``serve`` runs it.
 
 Endpoints: ``GET /healthz``; ``GET /v1/model`` (classes, input size, cipher and key setting the
-model was trained for, its recorded test accuracy, the limits); ``POST /v1/classify?top_k=K``
-(images in, per image the label, class name and top-k probabilities out). Every refusal is a 4xx
-``{"detail": message}``. Uploads stay in memory and pixels are never logged.
+model was trained for, the recorded test accuracy of the inference it serves, the limits);
+``POST /v1/classify?top_k=K`` (images in, per image the label, class name and top-k
+probabilities out). Every refusal is a 4xx ``{"detail": message}``. Uploads stay in memory and
+pixels are never logged.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def create_app(
     max_wait_ms: float = 2.0,
     input_size: tuple[int, int] | None = None,
     device: str | None = None,
+    tta: bool = False,
 ) -> FastAPI:
     """The service for the model of ``run`` (a folder written by ``keyless train``).
 
@@ -48,9 +50,10 @@ def create_app(
         input_size: (H, W) the model takes, default the size it was trained on; other sizes are
             refused.
         device: ``cpu`` or ``cuda``; default CUDA when available.
+        tta: answer with test-time augmentation (see :meth:`ServedModel.load`).
     """
     limits = limits or Limits()
-    served = ServedModel.load(run, input_size, device)
+    served = ServedModel.load(run, input_size, device, tta)
     h, w = served.input_size
     if h * w > limits.max_pixels or h * w * 3 > limits.max_request_bytes:
         raise ConfigError(f"a {h}x{w} image is over --max-pixels {limits.max_pixels} or "

@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from keyless.errors import ConfigError
+from keyless.evaluate import predict
 from keyless.hardware import resolve_device, resolve_precision
 from keyless.runs import Run, TrainConfig, load_run, with_upload_columns
 
@@ -25,6 +27,7 @@ class ServedModel:
     accuracy: dict[str, float] | None
     device: torch.device
     precision: str
+    tta: bool = False
 
     @classmethod
     def load(
@@ -32,6 +35,7 @@ class ServedModel:
         run: Path | str,
         input_size: tuple[int, int] | None = None,
         device: str | None = None,
+        tta: bool = False,
     ) -> ServedModel:
         """Load a run folder (``checkpoint.pt``; ``record.json`` for accuracy, when present).
 
@@ -40,10 +44,18 @@ class ServedModel:
             input_size: (H, W) the model takes; default the size it was trained on, from its
                 checkpoint (see :class:`keyless.runs.Checkpoint` for runs of older keyless).
             device: ``cpu`` or ``cuda``; default CUDA when available.
+            tta: answer with the evaluation's flip-and-translate test-time augmentation (five
+                forward passes per image) instead of one pass; only for a cipher that commutes
+                with moving pixels (PE), as in the evaluation protocol.
         """
         folder = Run(run)
         dev = resolve_device(device)
         model, checkpoint = load_run(folder.path, str(dev))
+        cipher = checkpoint.config.cipher
+        if tta and not cipher.commutes_with_moves:
+            raise ConfigError(f"--tta: the model's cipher {cipher.name} does not commute with "
+                              "moving pixels, so test-time augmentation would mix its blocks; "
+                              "serve without it")  # fmt: skip
         h, w = input_size or checkpoint.input_size
         return cls(
             name=folder.path.resolve().name,
@@ -54,15 +66,15 @@ class ServedModel:
             accuracy=folder.read_record().test if folder.has_record() else None,
             device=dev,
             precision=resolve_precision(checkpoint.config.precision, dev),
+            tta=tta,
         )
 
     @torch.inference_mode()
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
-        """Class probabilities (N, classes) float32 on the CPU for (N, H, W, 3) uint8 images."""
-        bf16 = self.precision == "bf16"
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = self.model(images.to(self.device))
-        return logits.float().softmax(1).cpu()
+        """Class probabilities (N, classes) float32 on the CPU for (N, H, W, 3) uint8 images:
+        one forward pass, or the evaluation's test-time augmentation with ``tta``."""
+        batch = max(1, len(images))
+        return predict(self.model, images, self.tta, batch, self.device, self.precision).softmax(1)
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /v1/model`` answers: the model, its inputs, training setting and accuracy."""
@@ -76,22 +88,25 @@ class ServedModel:
             "keys": self.config.keys,
             "stem": self.config.stem,
             "adapt": self.config.adapt,
-            "accuracy": self.accuracy,
+            "tta": self.tta,
+            "accuracy": self.delivered(),
             "accepts": self.accepts(),
         }
 
+    def delivered(self) -> dict[str, float]:
+        """The recorded test accuracies of the inference this service does: the ``*_tta``
+        figures when it serves with test-time augmentation, the others when it does not."""
+        return {k: v for k, v in (self.accuracy or {}).items() if k.endswith("_tta") == self.tta}
+
     def accepts(self) -> dict[str, float | None]:
-        """The inputs this model takes, each with its measured test accuracy (TTA where the
-        record has it; ``None``: not measured): fresh-key ciphertexts and plain images; a model
-        trained on plain images or under one common key, plain images only (a client cannot make
-        the owner's common-key ciphertexts, and fresh-key ones come back near chance)."""
-        measured = with_upload_columns(self.accuracy or {}, self.config.keys)
-
-        def best(*names: str) -> float | None:
-            return next((measured[n] for n in names if n in measured), None)
-
-        fresh = best("fresh_key_tta", "fresh_key")
-        plain = best("plain_tta", "plain")
+        """The inputs this model takes, each with the test accuracy this service delivers on
+        them (:meth:`delivered`; ``None``: not measured): fresh-key ciphertexts and plain images;
+        a model trained on plain images or under one common key, plain images only (a client
+        cannot make the owner's common-key ciphertexts, and fresh-key ones come back near
+        chance)."""
+        measured = with_upload_columns(self.delivered(), self.config.keys)
+        suffix = "_tta" if self.tta else ""
+        fresh, plain = measured.get("fresh_key" + suffix), measured.get("plain" + suffix)
         if plain is None and self.config.stem == "invariant":
             plain = fresh  # the stem sees the same for an image and every encryption of it
         if self.config.keys in ("plain", "common"):

@@ -40,8 +40,13 @@ def tiny_run(tmp_path_factory):
         precision="fp32",
         model_kwargs={"widths": [8, 16, 16]},
     )
-    train(config, quadrant_splits(n_train=256, n_test=TEST_IMAGES, size=32), out, progress=False)
+    train(config, tiny_splits(), out, progress=False)
     return out
+
+
+def tiny_splits():
+    """The ``tiny_run``'s data: 256 training and 64 test images of 32x32."""
+    return quadrant_splits(n_train=256, n_test=TEST_IMAGES, size=32)
 
 
 @pytest.fixture(scope="session")

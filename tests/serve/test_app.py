@@ -11,11 +11,13 @@ import starlette.formparsers
 import torch
 from PIL import Image
 
+import keyless.serve._model
+from keyless.cipher import create_cipher
 from keyless.errors import ConfigError, InputError
 from keyless.invariant import sorted_fold
 from keyless.serve import Client, Limits, ServedModel, create_app
 from keyless.serve._client import ServiceError, classify_files
-from tests.serve.conftest import TEST_IMAGES, TestClient, expected_labels, png
+from tests.serve.conftest import TEST_IMAGES, TestClient, expected_labels, png, tiny_splits
 
 # every test needs the ``tiny_run`` fixture, a model trained for ~20 s on one CPU thread
 pytestmark = pytest.mark.slow
@@ -54,17 +56,51 @@ def test_model_describes_what_it_was_trained_for(client, tiny_run):
     assert (info["keys"], info["stem"], info["adapt"]) == ("independent", "invariant", "none")
     assert info["limits"] == {"max_request_bytes": 12288, "max_images": 3, "max_pixels": 2304}
     assert info["batching"] == {"max_batch": 128, "max_wait_ms": 2.0}
+    # one forward pass: the record's figures without test-time augmentation, and only those
+    assert info["tta"] is False
     accuracy = info["accuracy"]
-    # independent keys: no common-key test set; each set also with test-time augmentation
-    assert set(accuracy) == {"plain", "plain_tta", "fresh_key", "fresh_key_tta"}
-    for value in accuracy.values():
-        assert 0 <= value <= 1 and (value * TEST_IMAGES).is_integer(), accuracy
+    recorded = json.loads((tiny_run / "record.json").read_text())["test"]
+    # independent keys: no common-key test set; the record also has the TTA figures
+    assert set(recorded) == {"plain", "plain_tta", "fresh_key", "fresh_key_tta"}
+    assert accuracy == {"plain": recorded["plain"], "fresh_key": recorded["fresh_key"]}
+    for value in recorded.values():
+        assert 0 <= value <= 1 and (value * TEST_IMAGES).is_integer(), recorded
     # the invariant stem predicts the same for a plain image and any encryption of it
     assert accuracy["plain"] == accuracy["fresh_key"]
-    assert accuracy["plain_tta"] == accuracy["fresh_key_tta"]
-    assert accuracy == json.loads((tiny_run / "record.json").read_text())["test"]
-    assert info["accepts"] == {"fresh_key_ciphertexts": accuracy["fresh_key_tta"],
-                               "plain_images": accuracy["plain_tta"]}  # fmt: skip
+    assert info["accepts"] == {"fresh_key_ciphertexts": accuracy["fresh_key"],
+                               "plain_images": accuracy["plain"]}  # fmt: skip
+
+
+@pytest.mark.parametrize("tta", [False, True], ids=["one-pass", "tta"])
+def test_the_advertised_accuracy_is_the_services_own_on_the_test_set(tiny_run, tta):
+    """What ``GET /v1/model`` advertises, with or without ``--tta``, is what the service answers
+    on the run's test set: plain images and fresh-key ciphertexts sent by the client."""
+    test = tiny_splits()["test"]
+    with TestClient(create_app(tiny_run, device="cpu", tta=tta)) as http:
+        service = Client("http://testserver", http=http)
+        assert service.info["tta"] is tta
+        suffix = "_tta" if tta else ""
+        assert set(service.info["accuracy"]) == {"plain" + suffix, "fresh_key" + suffix}
+        for encrypt, accepts, column in ((False, "plain_images", "plain"),
+                                         (True, "fresh_key_ciphertexts", "fresh_key")):  # fmt: skip
+            labels = [r["label"] for r in service.classify(test.images, encrypt=encrypt)]
+            measured = (torch.tensor(labels) == test.labels).float().mean().item()
+            assert measured == service.info["accepts"][accepts]
+            assert measured == service.info["accuracy"][column + suffix]
+
+
+def test_tta_is_refused_for_a_cipher_that_does_not_commute_with_moves(tiny_run, monkeypatch):
+    load = keyless.serve._model.load_run
+
+    def as_if_etc(*args):
+        model, checkpoint = load(*args)
+        checkpoint.config = checkpoint.config.replace(cipher=create_cipher("etc"))
+        return model, checkpoint
+
+    monkeypatch.setattr(keyless.serve._model, "load_run", as_if_etc)
+    assert ServedModel.load(tiny_run, device="cpu").describe()["cipher"]["name"] == "etc"
+    with pytest.raises(ConfigError, match=r"^--tta: the model's cipher etc does not commute"):
+        ServedModel.load(tiny_run, device="cpu", tta=True)
 
 
 def test_raw_array_gets_the_models_labels_and_top_k(client, tiny_run, images):
@@ -144,7 +180,7 @@ def test_client_refuses_to_encrypt_for_a_model_that_takes_no_fresh_key_ciphertex
 ):
     served = ServedModel.load(tiny_run, device="cpu")
     served = dataclasses.replace(served, config=served.config.replace(keys=keys))
-    assert served.accepts() == {"plain_images": served.accuracy["plain_tta"]}
+    assert served.accepts() == {"plain_images": served.accuracy["plain"]}
     service = Client("http://testserver", http=client)
     service._info = {**service.info, "keys": keys, "accepts": served.accepts()}
     words = f"({keys} keys in training) does not classify fresh-key ciphertexts"

@@ -69,8 +69,8 @@ def test_the_cloud_trains_on_an_upload_it_cannot_read(tmp_path):
             labels = [int(line.split()[1]) for line in result.stdout.splitlines()[1:]]
             assert labels == wanted
     assert model["cipher"]["name"] == "pe" and model["keys"] == "independent"
-    assert model["accepts"] == {"fresh_key_ciphertexts": record["test"]["upload_rekeyed_tta"],
-                                "plain_images": record["test"]["upload_rekeyed_tta"]}  # fmt: skip
+    assert model["accepts"] == {"fresh_key_ciphertexts": record["test"]["upload_rekeyed"],
+                                "plain_images": record["test"]["upload_rekeyed"]}  # fmt: skip
     # the cloud's folders hold no plain image and no key
     cloud = [p for folder in ("upload", "run") for p in (tmp_path / folder).rglob("*")]
     assert not [p for p in cloud if p.suffix == ".key"]
