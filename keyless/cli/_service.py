@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from keyless.cli._options import device_option, run_argument
+from keyless.cli._options import Size, device_option, run_argument
 from keyless.errors import ExitStatus
+from keyless.serve._address import DEFAULT_SERVER, SERVER_ENV
 from keyless.serve._limits import Limits
 
 
@@ -79,8 +80,21 @@ def serve(run, host, port, max_request_bytes, max_images, max_pixels, no_access_
 
 @click.command("classify")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--server", required=True, help="The service, e.g. http://127.0.0.1:8000.")
+@click.option(
+    "--server",
+    envvar=SERVER_ENV,
+    default=DEFAULT_SERVER,
+    show_default=True,
+    show_envvar=True,
+    help="The service.",
+)
 @click.option("--plain", is_flag=True, help="Send the images unencrypted.")
+@click.option(
+    "--size",
+    type=Size(),
+    help="Scale and centre-crop every image to this size first, as encrypt --size does (the "
+    "model's size; other sizes are refused).",
+)
 @click.option(
     "--top-k",
     default=3,
@@ -88,16 +102,16 @@ def serve(run, host, port, max_request_bytes, max_images, max_pixels, no_access_
     type=click.IntRange(min=1),
     help="Most probable classes shown per image.",
 )
-def classify(images, server, plain, top_k) -> None:
+def classify(images, server, plain, size, top_k) -> None:
     """Classify IMAGES (files or folders) on a keyless service.
 
     Each image is encrypted here under a fresh key from the OS CSPRNG, thrown away after sending
-    (unless --plain): the service sees ciphertexts only.
+    (unless --plain): the service sees ciphertexts only. Each row says what was sent.
     """
     from keyless.serve import Client, classify_files, results_table
 
     with Client(server) as client:
-        rows, errors = classify_files(client, images, top_k, encrypt=not plain)
+        rows, errors = classify_files(client, images, top_k, encrypt=not plain, size=size)
     if rows:
         click.echo(results_table(rows))
     for error in errors:

@@ -12,6 +12,7 @@ from typing import Any
 _EXPORTS = {
     "keyless.serve._app": ("create_app", "read_body", "serve"),
     "keyless.serve._batcher": ("Batcher",),
+    "keyless.serve._address": ("DEFAULT_SERVER", "SERVER_ENV"),
     "keyless.serve._client": ("Client", "ServiceError", "classify_files", "results_table"),
     "keyless.serve._limits": ("Limits", "RequestRefused"),
     "keyless.serve._model": ("ServedModel", "top_k"),

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from keyless.cipher import cipher_from_settings
-from keyless.data import list_images, read_image
+from keyless.data import fit_image, list_images, read_image
 from keyless.errors import ConfigError, ExitStatus, InputError, KeylessError
 from keyless.serve._request import SHAPE_HEADER
 
@@ -69,7 +69,8 @@ class Client:
     def classify(
         self, images: np.ndarray | torch.Tensor, top_k: int = 3, encrypt: bool = True
     ) -> list[dict[str, Any]]:
-        """Per image: ``label``, ``class_name`` and ``top_k`` (label, class name, probability).
+        """Per image: ``label``, ``class_name``, ``top_k`` (label, class name, probability) and
+        ``sent`` (``"encrypted"`` or ``"plain"``: what left this machine).
 
         Args:
             images: (N, H, W, 3) or (H, W, 3) uint8, numpy or torch, of the model's input size.
@@ -109,7 +110,8 @@ class Client:
                 },
             )
             results += answer["results"]
-        return results
+        sent = "encrypted" if encrypt else "plain"
+        return [{**result, "sent": sent} for result in results]
 
     def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -133,12 +135,18 @@ class Client:
 
 
 def classify_files(
-    client: Client, inputs: Sequence[Path | str], top_k: int = 3, encrypt: bool = True
+    client: Client,
+    inputs: Sequence[Path | str],
+    top_k: int = 3,
+    encrypt: bool = True,
+    size: tuple[int, int] | None = None,
 ) -> tuple[list[tuple[str, dict[str, Any]]], list[KeylessError]]:
     """Classify image files and folders (recursively) through ``client``.
 
-    Each file is read with the input policy of :func:`keyless.data.read_image` and checked
-    against the model's input size; a bad file is reported and the others are still classified.
+    Each file is read with the input policy of :func:`keyless.data.read_image`, fitted to
+    ``size`` (H, W) when one is given (scaled and centre-cropped by
+    :func:`keyless.data.fit_image`, as ``keyless encrypt --size`` does) and checked against the
+    model's input size; a bad file is reported and the others are still classified.
 
     Returns:
         ((file, result) per classified image, one error per refused file).
@@ -154,11 +162,12 @@ def classify_files(
         except InputError as exc:
             errors.append(exc)
             continue
+        image = fit_image(image, size) if size else image
         if image.shape[:2] != (height, width):
             errors.append(
                 InputError(
                     f"{path}: {image.shape[1]}x{image.shape[0]} pixels, the model takes "
-                    f"{width}x{height}; resize it first"
+                    f"{width}x{height}; resize it first, or fit it with --size {height}x{width}"
                 )
             )
             continue
@@ -173,18 +182,20 @@ def classify_files(
 
 
 def results_table(rows: Sequence[tuple[str, dict[str, Any]]]) -> str:
-    """A plain-text table: image, label, class and the top-k classes with probabilities."""
-    lines = [("image", "label", "class", "top-k")] + [
+    """A plain-text table: image, label, class, what was sent (encrypted or plain) and the
+    top-k classes with probabilities."""
+    lines = [("image", "label", "class", "sent", "top-k")] + [
         (
             name,
             str(r["label"]),
             r["class_name"],
+            r["sent"],
             ", ".join(f"{t['class_name']} {t['probability']:.3f}" for t in r["top_k"]),
         )
         for name, r in rows
     ]
-    widths = [max(len(line[i]) for line in lines) for i in range(3)]
+    widths = [max(len(line[i]) for line in lines) for i in range(4)]
     return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(line[:3], widths, strict=True)) + "  " + line[3]
+        "  ".join(cell.ljust(w) for cell, w in zip(line[:4], widths, strict=True)) + "  " + line[4]
         for line in lines
     )

@@ -2,6 +2,8 @@
 
 import socket
 import time
+from importlib.resources import files
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -10,7 +12,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from keyless.cli import main
-from keyless.serve import Client
+from keyless.data import fit_image, read_image
+from keyless.serve import SERVER_ENV, Client
 from tests.serve.conftest import expected_labels, free_port, serving
 
 REQUEST_TIMEOUT = 3.0  # seconds the test server gives a connection to deliver a whole request
@@ -54,15 +57,36 @@ def test_classify_command_prints_a_table_and_reports_bad_files(server, tiny_run,
         code, out, err = run("classify", *files, "--server", url, "--top-k", 2, *flags)
         assert code == 2
         lines = out.splitlines()
-        assert lines[0].split() == ["image", "label", "class", "top-k"] and len(lines) == 4
+        assert lines[0].split() == ["image", "label", "class", "sent", "top-k"] and len(lines) == 4
         for i, line in enumerate(lines[1:]):
-            name, label, class_name, top = line.split(maxsplit=3)
+            name, label, class_name, sent, top = line.split(maxsplit=4)
             assert name == str(files[i]) and class_name == expected[i] == "abcd"[int(label)]
+            assert sent == ("plain" if flags else "encrypted")
             assert top.startswith(class_name + " ") and top.count(",") == 1
         errors = err.splitlines()
         assert len(errors) == 2
-        assert "small.png: 8x8 pixels, the model takes 32x32; resize it first" in errors[0]
+        fit = "small.png: 8x8 pixels, the model takes 32x32; resize it first, or fit it with --size"
+        assert fit in errors[0]
         assert "notes.png: not an image file" in errors[1]
+
+
+@pytest.mark.slow  # needs the tiny_run fixture (a trained model)
+def test_classify_fits_the_bundled_photos_as_encrypt_does_and_finds_the_server_in_the_env(
+    server, tiny_run
+):
+    """``--size 32`` fits the 96x96 sample photos with the owner's function (fit_image, as
+    ``keyless encrypt --size`` does); ``$KEYLESS_SERVER`` names the service."""
+    url, _ = server
+    samples = sorted(Path(str(files("keyless") / "samples")).glob("*.png"))
+    assert samples and all(read_image(p).shape == (96, 96, 3) for p in samples)
+    fitted = np.stack([fit_image(read_image(p), (32, 32)) for p in samples])
+    result = CliRunner(env={SERVER_ENV: url}).invoke(main, ["classify", "--size", "32",
+                                                            *map(str, samples)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    assert [row[0] for row in rows] == list(map(str, samples))
+    assert [int(row[1]) for row in rows] == expected_labels(tiny_run, fitted)
+    assert {row[3] for row in rows} == {"encrypted"}
 
 
 def test_classify_command_without_a_server():
