@@ -70,7 +70,8 @@ def serve(run, host, port, max_request_bytes, max_images, max_pixels, no_access_
     The model takes the image size it was trained on (read from RUN's checkpoint). POST
     /v1/classify takes PNG files (multipart/form-data) or raw uint8 arrays
     (application/octet-stream with an X-Image-Shape: N,H,W,3 header); GET /v1/model describes the
-    model; GET /healthz; GET /docs documents the API. See docs/service.md.
+    model; GET /healthz; GET / is a web page that encrypts photos in the browser; GET /docs
+    documents the API. See docs/service.md.
     """
     from keyless.serve import serve as run_service
 

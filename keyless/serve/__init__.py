@@ -1,4 +1,5 @@
-"""The HTTP inference service for encrypted (or plain) images, and its encrypting client.
+"""The HTTP inference service for encrypted (or plain) images, its web page that encrypts in
+the browser, and its encrypting command-line client.
 
 Names load their module on first use (as :mod:`keyless` does), so the command line can read the
 service's limits without waiting for torch and the web framework.

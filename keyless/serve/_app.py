@@ -1,10 +1,11 @@
 """The HTTP inference service: ``create_app`` builds it for a run folder, ``serve`` runs it.
 
-Endpoints: ``GET /healthz``; ``GET /v1/model`` (classes, input size, cipher and key setting the
+Endpoints: ``GET /`` (the web page that encrypts photos in the browser, :mod:`keyless.serve.
+_page`); ``GET /healthz``; ``GET /v1/model`` (classes, input size, cipher and key setting the
 model was trained for, the recorded test accuracy of the inference it serves, the limits);
 ``POST /v1/classify?top_k=K`` (images in, per image the label, class name and top-k
-probabilities out). Every refusal is a 4xx ``{"detail": message}``. Uploads stay in memory and
-pixels are never logged.
+probabilities out); ``GET /docs`` (the interactive API description). Every refusal is a 4xx
+``{"detail": message}``. Uploads stay in memory and pixels are never logged.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from keyless.errors import ConfigError
 from keyless.serve._batcher import Batcher
 from keyless.serve._limits import Limits, RequestRefused
 from keyless.serve._model import ServedModel, top_k
+from keyless.serve._page import add_page
 from keyless.serve._protocol import RequestLimit, deadline_protocol
 from keyless.serve._request import SHAPE_HEADER, parse_images
 
@@ -76,6 +78,7 @@ def create_app(
             await batcher.stop()
 
     app = FastAPI(title="keyless inference", version="1", lifespan=lifespan)
+    add_page(app)
 
     @app.exception_handler(RequestRefused)
     async def refused(_: Request, exc: RequestRefused) -> JSONResponse:

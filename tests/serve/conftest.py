@@ -1,4 +1,5 @@
 import io
+import os
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from PIL import Image
 from keyless.serve import Limits, ServedModel, create_app
 from keyless.train import recipe, train
 from tests.synthetic import quadrant_images, quadrant_splits
+from tools.page_screenshot import headless_chromium, missing
 
 with warnings.catch_warnings():  # starlette asks for httpx2; the service's client uses httpx
     warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
@@ -81,14 +83,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(run, log, *options):
+def serving(run, log, *options, module="keyless.cli", env=None):
     """``keyless serve RUN`` in a subprocess on 127.0.0.1 and a free port, logging to ``log``;
-    yields its URL once healthy, always terminated."""
+    yields its URL once healthy, always terminated. ``module`` runs the command line instead of
+    keyless's own (a test hook around it), with ``env`` added to the environment."""
     port = free_port()
-    command = [sys.executable, "-m", "keyless.cli", "serve", str(run), "--host", "127.0.0.1",
+    command = [sys.executable, "-m", module, "serve", str(run), "--host", "127.0.0.1",
                "--port", str(port), "--device", "cpu", *options]  # fmt: skip
     with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -111,3 +116,20 @@ def serving(run, log, *options):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (Debian's chromium and chromium-driver) driven by Selenium, one for the
+    whole run. Skipped, with what is missing, where it is not installed; under CI, which installs
+    it (.ci/run), a missing browser fails instead of hiding the browser tests."""
+    absent = missing()
+    if absent:
+        reason = (f"no headless browser: {', '.join(absent)} not installed (apt-get install "
+                  "chromium chromium-driver, and the dev extras)")  # fmt: skip
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    driver = headless_chromium()
+    yield driver
+    driver.quit()
