@@ -52,9 +52,11 @@
     const [h, w] = info.input_size;
     const how = info.tta ? "with test-time augmentation" : "one forward pass per photo";
     const plainAccuracy = percent(info.accepts.plain_images);
+    const trained =
+      info.keys === "plain" ? "plain images" : `${info.cipher.name} ciphertexts under ${info.keys} keys`;
     let text =
       `Model ${info.name} (${info.model}, ${info.classes.length} classes) takes ${w}x${h} ` +
-      `photos, trained on ${info.cipher.name} ciphertexts under ${info.keys} keys. `;
+      `photos, trained on ${trained}. `;
     if ("fresh_key_ciphertexts" in info.accepts) {
       const fresh = percent(info.accepts.fresh_key_ciphertexts);
       text += `Test accuracy ${fresh} on fresh-key ciphertexts, ${plainAccuracy} on plain images (${how}).`;
