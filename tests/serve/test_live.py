@@ -13,6 +13,7 @@ from PIL import Image
 
 from keyless.cli import main
 from keyless.data import fit_image, read_image
+from keyless.errors import ExitStatus
 from keyless.serve import SERVER_ENV, Client
 from tests.serve.conftest import expected_labels, free_port, serving
 
@@ -55,7 +56,7 @@ def test_classify_command_prints_a_table_and_reports_bad_files(server, tiny_run,
     expected = ["abcd"[label] for label in expected_labels(tiny_run, images[:3])]
     for flags in ((), ("--plain",)):
         code, out, err = run("classify", *files, "--server", url, "--top-k", 2, *flags)
-        assert code == 2
+        assert code == ExitStatus.BAD_INPUT
         lines = out.splitlines()
         assert lines[0].split() == ["image", "label", "class", "sent", "top-k"] and len(lines) == 4
         for i, line in enumerate(lines[1:]):
@@ -91,7 +92,7 @@ def test_classify_fits_the_bundled_photos_as_encrypt_does_and_finds_the_server_i
 
 def test_classify_command_without_a_server():
     code, _, err = run("classify", "x.png", "--server", f"http://127.0.0.1:{free_port()}")
-    assert code == 5 and err.startswith("keyless: error: http://127.0.0.1:")
+    assert code == ExitStatus.SERVICE and err.startswith("keyless: error: http://127.0.0.1:")
     assert "cannot reach the service" in err and len(err.splitlines()) == 1
 
 
