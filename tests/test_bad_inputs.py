@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from keyless.cli import main
+from keyless.errors import ExitStatus
 
 GOOD_X = np.zeros((2, 4, 4, 3), np.uint8)
 
@@ -37,7 +38,9 @@ NPZ_CASES = {
 def test_bad_npz_is_one_line_and_nothing_is_written(tmp_path, case):
     arrays, message = NPZ_CASES[case]
     _npz(tmp_path / "bad.npz", **arrays)
-    _assert_one_line(tmp_path, ["encrypt", str(tmp_path / "bad.npz")], 2, message)
+    _assert_one_line(
+        tmp_path, ["encrypt", str(tmp_path / "bad.npz")], ExitStatus.BAD_INPUT, message
+    )
 
 
 FILE_CASES = {
@@ -54,7 +57,7 @@ def test_npz_images_above_max_pixels_are_refused_before_they_are_decompressed(tm
                         x_test=big[:0], y_test=np.array([], np.int64))  # fmt: skip
     args = ["encrypt", str(tmp_path / "bomb.npz"), "--max-pixels", "100000"]
     message = "x_train images are 400x300 = 120000 pixels, above the limit of 100000"
-    _assert_one_line(tmp_path, args, 2, message)
+    _assert_one_line(tmp_path, args, ExitStatus.BAD_INPUT, message)
 
 
 @pytest.mark.parametrize("case", sorted(FILE_CASES))
@@ -66,7 +69,7 @@ def test_broken_npz_file_is_one_line(tmp_path, case):
             np.save(f, np.zeros(3))
     else:
         path.write_bytes(content)
-    _assert_one_line(tmp_path, ["encrypt", str(path)], 2, message)
+    _assert_one_line(tmp_path, ["encrypt", str(path)], ExitStatus.BAD_INPUT, message)
 
 
 def _png16(path, w=4, h=4):
@@ -113,7 +116,7 @@ def test_image_that_would_lose_data_is_refused_and_good_ones_still_encrypted(tmp
     Image.new("RGB", (4, 4), (1, 2, 3)).save(tmp_path / "in" / "good.png")
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["encrypt", str(tmp_path / "in"), "--out", str(out)])
-    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.exit_code == ExitStatus.BAD_INPUT and "Traceback" not in result.output
     errors = [line for line in result.stderr.splitlines() if line.startswith("keyless: error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr
     assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["good.png", "keyless.json"]
@@ -122,12 +125,12 @@ def test_image_that_would_lose_data_is_refused_and_good_ones_still_encrypted(tmp
 @pytest.mark.parametrize(
     ("size", "message"),
     [("-5x3", "sides must be 1 to 16384"), ("0x4", "sides must be 1 to 16384"),
-     ("1000000x1000000", "sides must be 1 to 16384"), ("32", "expected HxW"),
+     ("1000000x1000000", "sides must be 1 to 16384"), ("32y", "expected HxW"),
      ("axb", "expected HxW"), ("3x3x3", "expected HxW")],
 )  # fmt: skip
 def test_keygen_size_out_of_range_is_a_usage_error(tmp_path, size, message):
     args = ["keygen", "--kind", "common", "--size", size, "--out", str(tmp_path / "out" / "k")]
-    _assert_one_line(tmp_path, args, 2, message, usage=True)
+    _assert_one_line(tmp_path, args, ExitStatus.USAGE, message, usage=True)
 
 
 @pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:99999", "ftp://x", "::"])
@@ -135,7 +138,9 @@ def test_classify_with_an_unusable_server_url(tmp_path, url):
     from PIL import Image
 
     Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
-    _assert_one_line(tmp_path, ["classify", "--server", url, str(tmp_path / "a.png")], 5, url)
+    _assert_one_line(
+        tmp_path, ["classify", "--server", url, str(tmp_path / "a.png")], ExitStatus.SERVICE, url
+    )
 
 
 def _assert_one_line(tmp_path, args, code, message, usage=False):
@@ -181,7 +186,7 @@ def test_symlink_loop_and_unlistable_folder_are_reported_and_the_rest_encrypted(
     result = CliRunner().invoke(main, ["encrypt", str(tmp_path / "in"), "--out",
                                        str(tmp_path / "out")])  # fmt: skip
     errors = [line for line in result.stderr.splitlines() if line.startswith("keyless: error:")]
-    assert result.exit_code == 2 and len(errors) == 1, result.stderr
+    assert result.exit_code == ExitStatus.BAD_INPUT and len(errors) == 1, result.stderr
     assert "locked: cannot list this folder (Permission denied)" in errors[0]
     assert [p.name for p in (tmp_path / "out").rglob("*.png")] == ["x.png"]
 
@@ -190,15 +195,16 @@ def test_out_inside_an_input_folder_is_refused(tmp_path):
     _image(tmp_path / "in" / "x.png")
     for out in (tmp_path / "in", tmp_path / "in" / "enc"):
         result = CliRunner().invoke(main, ["encrypt", str(tmp_path / "in"), "--out", str(out)])
-        errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-        assert result.exit_code == 2 and len(errors) == 1 and "inside the input folder" in errors[0]
+        errors = [line for line in result.stderr.splitlines() if line.startswith("keyless: error:")]
+        assert result.exit_code == ExitStatus.USAGE and len(errors) == 1
+        assert "inside the input folder" in errors[0]
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["in", "x.png"]  # nothing written
 
 
 def test_classify_with_no_image_is_an_error(tmp_path):
     (tmp_path / "empty").mkdir()
     args = ["classify", "--server", "http://127.0.0.1:9", str(tmp_path / "empty")]
-    _assert_one_line(tmp_path, args, 2, "no image files to classify")
+    _assert_one_line(tmp_path, args, ExitStatus.BAD_INPUT, "no image files to classify")
 
 
 def test_a_file_name_that_is_not_utf8_keeps_its_key(tmp_path):
@@ -275,7 +281,7 @@ def test_a_hundred_and_more_odd_files_each_fail_alone_in_one_line(tmp_path):
     assert len(expected) >= 100
     result = CliRunner().invoke(main, ["encrypt", str(tmp_path / "in"), "--out",
                                        str(tmp_path / "out")])  # fmt: skip
-    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.exit_code == ExitStatus.BAD_INPUT and "Traceback" not in result.output
     errors = [line for line in result.stderr.splitlines() if line.startswith("keyless: error:")]
     assert len(errors) == len(expected), sorted(set(expected) - {e.split(":")[2] for e in errors})
     for name, words in expected.items():

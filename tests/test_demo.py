@@ -56,7 +56,7 @@ def test_demo_config_is_the_documented_train_command(monkeypatch, tmp_path):
         seen["config"] = config
         return _record()
 
-    monkeypatch.setattr("keyless.cli.train", fake_train)
+    monkeypatch.setattr("keyless.train._engine.train", fake_train)
     args = ["train", "--data", str(tmp_path), "--model", "fastnet", "--widths", "32,64,128",
             "--epochs", "3", "--keys", "independent", "--stem", "invariant", "--seed", "0",
             "--out", str(tmp_path / "run")]  # fmt: skip

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from keyless.cipher import PixelCipher
 from keyless.cli import main
-from keyless.errors import InputError
+from keyless.errors import ExitStatus, InputError
 from keyless.runs import MEAN_NOTE, RunRecord, TrainConfig, mean_table, report_table
 from keyless.train import recipe
 
@@ -99,7 +99,7 @@ def test_report_refuses_files_that_are_not_run_records_in_one_line(tmp_path):
                         ("bare.json", "not a keyless run record (config: "),
                         ("where.json", "not a keyless run record (machine: names")):  # fmt: skip
         result = CliRunner().invoke(main, ["report", str(tmp_path / name)])
-        assert result.exit_code == 2 and words in result.stderr, result.output
+        assert result.exit_code == ExitStatus.BAD_INPUT and words in result.stderr, result.output
         assert result.stderr.count("\n") == 1
 
 

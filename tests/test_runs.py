@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from keyless.cipher import PixelCipher, ScrambledPixelCipher
-from keyless.errors import ConfigError, InputError
+from keyless.errors import ConfigError, ExitStatus, InputError
 from keyless.runs import (
     CHECKPOINT_VERSION,
     Checkpoint,
@@ -112,7 +112,7 @@ def test_a_damaged_checkpoint_is_one_line_for_evaluate_serve_and_resume(tmp_path
     for args in (["evaluate", run, "--data", str(npz)], ["serve", run, "--port", "1"],
                  ["train", "--data", str(npz), "--out", run, "--resume"]):  # fmt: skip
         result = CliRunner().invoke(main, args)
-        assert result.exit_code == 2, (args, result.output, result.exception)
+        assert result.exit_code == ExitStatus.BAD_INPUT, (args, result.output, result.exception)
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and "not a keyless checkpoint" in lines[0], result.stderr
 

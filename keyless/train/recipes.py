@@ -49,6 +49,7 @@ from keyless.augment import (
     random_cutout,
     random_translate,
 )
+from keyless.errors import UnknownNameError
 from keyless.runs import TrainConfig
 
 # ---------------------------------------------------------------------------------------------
@@ -173,7 +174,7 @@ def recipe(name: str, **changes: Any) -> TrainConfig:
     decay scales with the batch, see :func:`airbench_sgd`) unless ``weight_decay`` comes too.
     """
     if name not in RECIPES:
-        raise ValueError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
+        raise UnknownNameError(f"unknown recipe {name!r} (known: {', '.join(RECIPES)})")
     base = RECIPES[name]
     batch = changes.get("batch_size")
     if batch is not None and base.loss_reduction == "sum" and changes.get("weight_decay") is None:

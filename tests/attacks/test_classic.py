@@ -14,6 +14,7 @@ from keyless.attacks import (
     similarity,
 )
 from keyless.cipher import PixelCipher
+from keyless.errors import ExitStatus
 from keyless.keys import SeedSource
 
 
@@ -142,7 +143,7 @@ def test_attack_command_writes_report_and_grid(tmp_path):
     bad = CliRunner().invoke(
         main, [*args[:-2], "--attacks", "fr,magic", "--out", str(tmp_path / "x")]
     )
-    assert bad.exit_code == 4 and "unknown attack 'magic'" in bad.stderr
+    assert bad.exit_code == ExitStatus.UNKNOWN_NAME and "unknown attack 'magic'" in bad.stderr
 
 
 def test_attack_command_takes_any_registered_cipher(tmp_path, monkeypatch):

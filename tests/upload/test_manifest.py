@@ -7,7 +7,7 @@ from PIL import Image
 
 from keyless.cipher import PixelCipher, create_cipher
 from keyless.cli import main
-from keyless.errors import InputError
+from keyless.errors import ExitStatus, InputError
 from keyless.upload import MANIFEST, Manifest, describe, load_received
 
 
@@ -118,7 +118,7 @@ def test_a_damaged_manifest_is_one_line(tmp_path):
         (tmp_path / "up" / MANIFEST).write_text(text)
         result = _encrypt(tmp_path / "photos", "--out", tmp_path / "up")
         lines = [line for line in result.stderr.splitlines() if line.strip()]
-        assert result.exit_code == 2 and len(lines) == 1, result.stderr
+        assert result.exit_code == ExitStatus.BAD_INPUT and len(lines) == 1, result.stderr
         assert "unreadable upload manifest" in lines[0]
 
 
