@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import TypeAlias
 
 import numpy as np
-from keyless._lazy import torch
 from PIL import Image
 
+from keyless._lazy import torch
 from keyless.errors import InputError
 
 ImageLike: TypeAlias = "torch.Tensor | np.ndarray | Image.Image"

@@ -209,7 +209,7 @@ def test_a_file_name_that_is_not_utf8_keeps_its_key(tmp_path):
     runner = CliRunner()
     for command, src, dst in (("encrypt", "in", "enc"), ("decrypt", "enc", "dec")):
         result = runner.invoke(main, [command, str(tmp_path / src), "--out", str(tmp_path / dst),
-                                      "--seed", "3"])  # fmt: skip
+                                      "--keys", "seed", "--seed", "3"])  # fmt: skip
         assert result.exit_code == 0, result.output
     from keyless.data import read_image
 

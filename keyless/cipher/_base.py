@@ -14,11 +14,11 @@ from typing import Any, ClassVar, Self
 from zipfile import BadZipFile
 
 import numpy as np
-from keyless._lazy import torch
 from numpy.lib.npyio import NpzFile
 
 from keyless._atomic import write_bytes_atomic
 from keyless._imagetypes import ImageLike, to_batch
+from keyless._lazy import torch
 from keyless.cipher._protocol import Cipher, Key
 from keyless.errors import InputError, KeyMaterialError
 from keyless.keys import CsprngSource, KeySource, SeedSource

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-from keyless._lazy import torch
 
 from keyless._imagetypes import ImageLike, to_batch
+from keyless._lazy import torch
 from keyless.cipher._base import CipherBase, KeyFile, count_blocks, pack_arrays, unpack_arrays
 from keyless.cipher._kernel import uniform_bytes
 from keyless.errors import InputError, KeyMaterialError

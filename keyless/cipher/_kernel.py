@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
+
 from keyless._lazy import torch
 
 _CHUNK = 1 << 16  # pixels per parallel work item

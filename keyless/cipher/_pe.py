@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from keyless._lazy import torch
 
 from keyless._imagetypes import ImageLike, to_batch
+from keyless._lazy import torch
 from keyless.cipher._base import CipherBase, KeyFile
 from keyless.cipher._kernel import apply_transforms, uniform_bytes
 from keyless.errors import InputError, KeyMaterialError

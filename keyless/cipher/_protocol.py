@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from keyless._lazy import torch
-
 from keyless._imagetypes import ImageLike
+from keyless._lazy import torch
 from keyless.keys import KeySource
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-from keyless._lazy import torch
 
 from keyless._imagetypes import ImageLike, to_batch
+from keyless._lazy import torch
 from keyless.cipher._base import KeyFile, count_blocks, pack_arrays, unpack_arrays
 from keyless.cipher._block import random_permutations
 from keyless.cipher._pe import NUM_CODES, PixelCipher, PixelKey

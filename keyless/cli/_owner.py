@@ -8,7 +8,6 @@ import click
 
 from keyless.cli._options import Size, cipher_options, inputs_argument, out_option, seed_option
 from keyless.data._io import DEFAULT_MAX_PIXELS
-from keyless.errors import ExitStatus
 
 outputs_option = out_option("Output folder; outputs that already exist are skipped.")
 max_pixels_option = click.option(
@@ -32,7 +31,7 @@ def _report(summary, verb: str, out: Path) -> None:
     click.echo(f"{verb}: {summary.written} written, {summary.skipped} already done, "
                f"{len(summary.errors)} failed -> {out}")  # fmt: skip
     if summary.errors:
-        raise SystemExit(max((e.exit_code for e in summary.errors), default=ExitStatus.FAILED))
+        raise SystemExit(summary.exit_status)
 
 
 @click.command()

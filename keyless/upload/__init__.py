@@ -5,6 +5,7 @@ simulated owner that encrypts a training set once for a run."""
 
 from keyless.upload._batch import (
     BatchSummary,
+    create_key_file,
     decrypt_files,
     encrypt_files,
     fold_files,
@@ -55,6 +56,7 @@ __all__ = [
     "check_decryption",
     "check_resume",
     "check_written",
+    "create_key_file",
     "data_source",
     "decrypt_files",
     "derived_source",

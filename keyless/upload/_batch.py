@@ -20,9 +20,10 @@ import torch
 from keyless._atomic import make_folders
 from keyless.cipher import Cipher
 from keyless.data import DEFAULT_MAX_PIXELS
-from keyless.errors import ConfigError, ExitStatus, KeylessError
+from keyless.errors import ConfigError, ExitStatus, KeylessError, KeyMaterialError
 from keyless.invariant import fold
 from keyless.keymodes import KeyMode
+from keyless.keys import MasterKeySource
 from keyless.upload._jobs import (
     Job,
     KeyPlan,
@@ -183,3 +184,19 @@ def fold_files(
     """Write the FR fold min(p, 255 - p) of each image, doubled for display (0..254): what any
     PE key leaves visible."""
     return run_batch(inputs, out, lambda x, ids: fold(x) * 2, "fold", max_pixels)
+
+
+def create_key_file(
+    path: Path | str, kind: str, cipher: Cipher, size: tuple[int, int] = (32, 32)
+) -> None:
+    """Write a new key file, owner-only: a ``master`` secret (per-image keys derived by HKDF) or
+    one ``common`` key of ``cipher`` for images of ``size``; an existing file is never replaced."""
+    path = Path(path)
+    if path.exists():
+        raise KeyMaterialError(f"{path}: already exists; refusing to overwrite a key")
+    if kind == "master":
+        MasterKeySource.create(path)
+    elif kind == "common":
+        cipher.keygen(1, size).save(path)
+    else:
+        raise ConfigError(f"key kind must be master or common, got {kind!r}")

@@ -29,7 +29,7 @@ from keyless.data import (
     load_splits,
     split_classes,
 )
-from keyless.errors import InputError, KeyMaterialError
+from keyless.errors import ConfigError, InputError, KeyMaterialError
 from keyless.keymodes import KeyMode, key_mode
 
 MANIFEST = "keyless.json"
@@ -222,12 +222,12 @@ def cipher_text(cipher: Cipher) -> str:
 
 
 def check_same_encryption(existing: Manifest, planned: Manifest, where: str) -> None:
-    """Refuse (one line, starting with ``where``) keys, a cipher or a master key other than
-    the ones ``existing`` was encrypted with."""
+    """Refuse (one line, starting with ``where``) keys, a cipher (a usage error: the options
+    contradict the upload) or a master key other than the ones ``existing`` was encrypted with."""
     if existing.keys != planned.keys:
-        raise InputError(f"{where} encrypted with {existing.keys} keys, not {planned.keys} ones")
+        raise ConfigError(f"{where} encrypted with {existing.keys} keys, not {planned.keys} ones")
     if existing.cipher.settings() != planned.cipher.settings():
-        raise InputError(
+        raise ConfigError(
             f"{where} encrypted with cipher {cipher_text(existing.cipher)}, not "
             f"{cipher_text(planned.cipher)}"
         )

@@ -115,7 +115,16 @@ def test_the_library_refuses_a_cipher_other_than_the_uploads_naming_both(tmp_pat
 def test_a_run_keeps_to_the_upload_it_trained_on(tmp_path):
     _photo_folders(tmp_path / "photos")
     up, run, key = tmp_path / "up", tmp_path / "run", tmp_path / "shared.key"
-    encrypt = ["encrypt", str(tmp_path / "photos"), "--out", str(up), "--common-key", str(key)]
+    encrypt = [
+        "encrypt",
+        str(tmp_path / "photos"),
+        "--out",
+        str(up),
+        "--keys",
+        "common",
+        "--key-file",
+        str(key),
+    ]
     assert CliRunner().invoke(main, encrypt).exit_code == 0
     assert _train("--data", up, "--keys", "common", "--epochs", "1", "--out", run).exit_code == 0
     record = json.loads((run / "record.json").read_text())

@@ -52,8 +52,9 @@ def test_an_upload_refuses_ciphertexts_made_another_way(tmp_path):
     assert _encrypt(tmp_path / "photos", "--out", tmp_path / "up").exit_code == 0
     before = sorted(p.name for p in (tmp_path / "up").rglob("*"))
     Image.new("RGB", (6, 5)).save(tmp_path / "photos" / "dog" / "d.png")
+    seeded = ["--keys", "seed", "--seed", "1"]
     for extra, words in ((["--cipher", "le", "--block-size", "1"], "not le (block_size=1, "),
-                         (["--seed", "1"], "with independent keys, not seed")):  # fmt: skip
+                         (seeded, "with independent keys, not seed")):  # fmt: skip
         result = _encrypt(tmp_path / "photos", "--out", tmp_path / "up", *extra)
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.exit_code == 2 and len(lines) == 1 and words in lines[0], result.stderr
@@ -82,7 +83,8 @@ def test_a_master_key_upload_records_its_check_value_not_its_secret(tmp_path):
     _photos(tmp_path / "photos")
     CliRunner().invoke(main, ["keygen", "--out", str(tmp_path / "m.key")])
     secret = (tmp_path / "m.key").read_text().split()[1]
-    assert _encrypt(tmp_path / "photos", "--out", tmp_path / "up", "--master-key",
+    assert _encrypt(tmp_path / "photos", "--out", tmp_path / "up",
+                    "--keys", "master-key", "--key-file",
                     tmp_path / "m.key").exit_code == 0  # fmt: skip
     text = (tmp_path / "up" / MANIFEST).read_text()
     manifest = Manifest.read(tmp_path / "up")
@@ -131,11 +133,11 @@ def test_the_owner_resizes_before_encrypting(tmp_path):
             tmp_path / "photos" / name
         )
     assert _encrypt(tmp_path / "photos", "--out", tmp_path / "up", "--size", "32",
-                    "--seed", "4").exit_code == 0  # fmt: skip
+                    "--keys", "seed", "--seed", "4").exit_code == 0  # fmt: skip
     assert Manifest.read(tmp_path / "up").image_size == [32, 32]
     runner = CliRunner()
     runner.invoke(main, ["decrypt", str(tmp_path / "up"), "--out", str(tmp_path / "back"),
-                         "--seed", "4"])  # fmt: skip
+                         "--keys", "seed", "--seed", "4"])  # fmt: skip
     for name in ("a/wide.png", "a/tall.png", "b/same.png"):
         expected = fit_image(read_image(tmp_path / "photos" / name), (32, 32))
         assert np.array_equal(read_image(tmp_path / "back" / name), expected)
