@@ -16,8 +16,8 @@ from keyless.cipher import PixelCipher
 from keyless.data import find_dataset, read_image
 from keyless.invariant import sorted_fold
 from keyless.keys import KeySource
-from keyless.runs import Run, TrainConfig
-from keyless.train import recipe, train
+from keyless.runs import TrainConfig
+from keyless.train import recipe, train_run
 from keyless.visualize import image_grid
 
 
@@ -74,12 +74,11 @@ def run_demo(
     grid: Path, run: Path, data: Path | str | None = None, command: str | None = None
 ) -> DemoRun:
     """Draw the grid, then train the demo's run in ``run`` (resuming an interrupted one); a run
-    that finished already is only read back (:func:`keyless.train.train`). ``data``: as
+    that finished already is only read back (:func:`keyless.train.train_run`). ``data``: as
     :func:`keyless.data.find_dataset`."""
     encryption_grid(grid)
-    finished = Run(run).finished_record() is not None
-    record = train(demo_config(), find_dataset(data), run, resume=True, command=command)
-    return DemoRun(grid, run, record, finished_before=finished)
+    outcome = train_run(demo_config(), find_dataset(data), run, resume=True, command=command)
+    return DemoRun(grid, run, outcome.record, finished_before=outcome.already_finished)
 
 
 def _percent(value: float) -> str:

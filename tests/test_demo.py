@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from keyless.cli import main
 from keyless.demo import DemoRun, demo_config, demo_summary, run_demo
+from keyless.train import TrainOutcome
 from tests.synthetic import save_quadrant_npz
 
 
@@ -52,11 +53,11 @@ def test_demo_config_is_the_documented_train_command(monkeypatch, tmp_path):
     """`make demo` names the equivalent `keyless train` command: it must build the same config."""
     seen = {}
 
-    def fake_train(config, data, out, **kwargs):
+    def fake_train_run(config, data, out, **kwargs):
         seen["config"] = config
-        return _record()
+        return TrainOutcome(_record(), already_finished=False)
 
-    monkeypatch.setattr("keyless.train._engine.train", fake_train)
+    monkeypatch.setattr("keyless.train.train_run", fake_train_run)
     args = ["train", "--data", str(tmp_path), "--model", "fastnet", "--widths", "32,64,128",
             "--epochs", "3", "--keys", "independent", "--stem", "invariant", "--seed", "0",
             "--out", str(tmp_path / "run")]  # fmt: skip

@@ -13,9 +13,9 @@ from torch import nn
 
 from keyless.cipher import LearnableCipher, PixelCipher
 from keyless.cli import main
-from keyless.errors import ConfigError
+from keyless.errors import ConfigError, InputError
 from keyless.runs import Checkpoint, Run, TrainConfig, build_model
-from keyless.train import recipe, recipes, train
+from keyless.train import recipe, recipes, train, train_run
 from tests.synthetic import quadrant_splits, save_quadrant_npz
 
 TINY = {"model_kwargs": {"widths": [16, 32, 32]}, "batch_size": 64, "seed": 0, "precision": "fp32"}
@@ -327,4 +327,6 @@ def test_train_resume_refuses_a_config_that_contradicts_the_run(tmp_path):
         train(changed, quadrant_splits(), tmp_path, resume=True, progress=False)
     with pytest.raises(ConfigError, match=r"configured; --stem \(the run has stem='plain'\): "):
         train(changed, quadrant_splits(), tmp_path, resume=True, progress=False, given={"stem"})
+    with pytest.raises(InputError, match=r"already holds a run: --resume continues it"):
+        train_run(config, quadrant_splits(), tmp_path, progress=False)  # a new run over it
     assert Run(tmp_path).load().epoch == 0 and not Run(tmp_path).has_record()

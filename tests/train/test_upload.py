@@ -60,7 +60,7 @@ def test_the_cloud_trains_on_an_upload_it_cannot_read(tmp_path):
     # serving closes the loop: a client sends plain images and fresh-key ciphertexts
     photos = sorted((tmp_path / "photos" / "test").rglob("*.png"))[::25]
     wanted = expected_labels(tmp_path / "run", np.stack([read_image(p) for p in photos]))
-    with serving(tmp_path / "run", tmp_path / "serve.log") as url:
+    with serving(tmp_path / "run", tmp_path / "serve.log") as url:  # 16x16, from the checkpoint
         model = httpx.get(f"{url}/v1/model").json()
         for flags in ((), ("--plain",)):
             result = CliRunner().invoke(main, ["classify", *map(str, photos), "--server", url,
@@ -69,8 +69,8 @@ def test_the_cloud_trains_on_an_upload_it_cannot_read(tmp_path):
             labels = [int(line.split()[1]) for line in result.stdout.splitlines()[1:]]
             assert labels == wanted
     assert model["cipher"]["name"] == "pe" and model["keys"] == "independent"
-    assert model["accepts"] == {"fresh_key_ciphertexts": record["test"]["upload_rekeyed"],
-                                "plain_images": record["test"]["upload_rekeyed"]}  # fmt: skip
+    assert model["accepts"] == {"fresh_key_ciphertexts": record["test"]["upload_rekeyed_tta"],
+                                "plain_images": record["test"]["upload_rekeyed_tta"]}  # fmt: skip
     # the cloud's folders hold no plain image and no key
     cloud = [p for folder in ("upload", "run") for p in (tmp_path / folder).rglob("*")]
     assert not [p for p in cloud if p.suffix == ".key"]
@@ -325,7 +325,7 @@ def test_a_block_scrambled_noisy_upload_runs_from_encrypt_to_classify(tmp_path):
     photos = sorted((tmp_path / "photos" / "test").rglob("*.png"))
     truth = ["abcd".index(p.parent.name) for p in photos]
     wanted = expected_labels(run, np.stack([read_image(p) for p in photos]))
-    with serving(run, tmp_path / "serve.log") as url:
+    with serving(run, tmp_path / "serve.log") as url:  # 16x16, from the checkpoint
         model = httpx.get(f"{url}/v1/model").json()
         assert model["cipher"]["noise"] == 4.0 and model["cipher"]["name"] == "pe-scramble"
         for flags in ((), ("--plain",)):
