@@ -13,7 +13,7 @@ from torch import nn
 
 from keyless.cipher import LearnableCipher, PixelCipher
 from keyless.cli import main
-from keyless.errors import ConfigError, InputError
+from keyless.errors import ConfigError, ExitStatus, InputError
 from keyless.runs import Checkpoint, Run, TrainConfig, build_model
 from keyless.train import recipe, recipes, train, train_run
 from tests.synthetic import quadrant_splits, save_quadrant_npz
@@ -215,7 +215,7 @@ def test_cli_evaluate_and_report(tmp_path, cipher):
     assert ("| ele block_size=2 |" if cipher == "ele" else "| common | pe |") in table.stdout
     assert "`keyless " in (tmp_path / "t.md").read_text()  # each row names its command
     missing = runner.invoke(main, ["evaluate", str(tmp_path), "--data", str(tmp_path / "d.npz")])
-    assert missing.exit_code == 2 and "no checkpoint.pt" in missing.stderr
+    assert missing.exit_code == ExitStatus.BAD_INPUT and "no checkpoint.pt" in missing.stderr
 
 
 @pytest.mark.parametrize("model", ["resnet18", "densenet"])

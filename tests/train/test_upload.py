@@ -69,8 +69,8 @@ def test_the_cloud_trains_on_an_upload_it_cannot_read(tmp_path):
             labels = [int(line.split()[1]) for line in result.stdout.splitlines()[1:]]
             assert labels == wanted
     assert model["cipher"]["name"] == "pe" and model["keys"] == "independent"
-    assert model["accepts"] == {"fresh_key_ciphertexts": record["test"]["upload_rekeyed_tta"],
-                                "plain_images": record["test"]["upload_rekeyed_tta"]}  # fmt: skip
+    assert model["accepts"] == {"fresh_key_ciphertexts": record["test"]["upload_rekeyed"],
+                                "plain_images": record["test"]["upload_rekeyed"]}  # fmt: skip
     # the cloud's folders hold no plain image and no key
     cloud = [p for folder in ("upload", "run") for p in (tmp_path / folder).rglob("*")]
     assert not [p for p in cloud if p.suffix == ".key"]
@@ -93,7 +93,7 @@ def test_options_that_need_plain_images_or_keys_are_refused_for_an_upload(tmp_pa
     next((tmp_path / "up" / "train").rglob("*.png")).unlink()  # a file lost on the way
     result = _train("--data", tmp_path / "up", "--epochs", "1", "--out", tmp_path / "r")
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert result.exit_code == ExitStatus.BAD_INPUT and len(lines) == 1, result.output
     assert "the files do not match keyless.json" in lines[0] and not (tmp_path / "r").exists()
 
 
@@ -136,7 +136,8 @@ def test_a_run_keeps_to_the_upload_it_trained_on(tmp_path):
         result = _train("--data", tmp_path / "photos", "--keys", "common", "--epochs", "1",
                         "--out", run, *extra)  # fmt: skip
         lines = [line for line in result.stderr.splitlines() if line.strip()]
-        assert result.exit_code == 2 and len(lines) == 1 and words in lines[0], result.output
+        assert result.exit_code == ExitStatus.BAD_INPUT, result.output
+        assert len(lines) == 1 and words in lines[0], result.output
     assert json.loads((run / "record.json").read_text()) == record
     # the owner's common key never reached the cloud: on plain test images there is no
     # common-key test set to rebuild, and the upload's own split is the common-key column
@@ -286,7 +287,7 @@ def test_bad_uploads_are_one_line_naming_the_file_and_write_nothing(tmp_path, co
             result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "run"), "--data",
                                                str(target), "--upload"])  # fmt: skip
         lines = [line for line in result.stderr.splitlines() if line.strip()]
-        assert result.exit_code == 2 and len(lines) == 1, (case, result.output)
+        assert result.exit_code == ExitStatus.BAD_INPUT and len(lines) == 1, (case, result.output)
         assert words in lines[0] and str(target.parent if data == "train" else target) in lines[0]
         assert sorted(tmp_path.rglob("*")) == before, case  # nothing written
     again = CliRunner().invoke(main, ["encrypt", str(tmp_path / "photos"), "--cipher", "le",
