@@ -35,6 +35,13 @@ class OutputError(KeylessError):
     exit_code = ExitStatus.FAILED
 
 
+class ListenError(KeylessError, OSError):
+    """The service cannot listen where it was asked: a port in use, a host that does not resolve
+    or is not an address of this machine."""
+
+    exit_code = ExitStatus.FAILED
+
+
 class KeyMaterialError(KeylessError):
     """A key, key file or master secret is missing, malformed or does not fit the data."""
 

@@ -23,6 +23,7 @@ from keyless.errors import KeyMaterialError
 
 MASTER_MAGIC = "keyless-master-v1"
 MASTER_BYTES = 32
+MASTER_FILE_BYTES = 4096  # a master key file holds 83; room for other spaces and line ends
 
 
 _BLOCK = 1 << 20
@@ -38,6 +39,26 @@ def check_value(secret: bytes, purpose: str = CHECK_VALUE) -> str:
     key is refused, not turned to noise."""
     hkdf = HKDF(hashes.SHA256(), length=4, salt=None, info=f"keyless/v1/{purpose}".encode())
     return hkdf.derive(secret).hex()
+
+
+def read_key_file(path: Path | str, limit: int, what: str, magic: bytes = b"") -> bytes:
+    """The bytes of key file ``path``, or one :class:`KeyMaterialError` naming it: when it cannot
+    be read, or holds more than ``limit`` bytes (a regular file is refused on its size, before
+    reading). A file that does not begin with ``magic`` is read no further (its parser refuses
+    it), so /dev/zero, a pipe or a huge file costs neither time nor memory."""
+    try:
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size  # 0 for a device or a pipe: read to know
+            data = b""
+            if size <= limit:
+                data = file.read(len(magic))
+                if data == magic:
+                    data += file.read((size or limit) + 1 - len(magic))
+    except OSError as exc:
+        raise KeyMaterialError(f"{path}: cannot read {what} ({exc.strerror})") from None
+    if size > limit or len(data) > limit:
+        raise KeyMaterialError(f"{path}: not a keyless {what} file (over {limit:,} bytes)")
+    return data
 
 
 class ByteStream:
@@ -134,14 +155,13 @@ class MasterKeySource(KeySource):
     @classmethod
     def load(cls, path: Path) -> MasterKeySource:
         """Read a master secret written by :meth:`create`."""
+        data = read_key_file(path, MASTER_FILE_BYTES, "master key")
         try:
-            magic, hexkey = Path(path).read_text().split()
+            magic, hexkey = data.decode().split()
             secret = bytes.fromhex(hexkey)
             if magic != MASTER_MAGIC or len(secret) != MASTER_BYTES:
                 raise ValueError
             return cls(secret)
-        except OSError as exc:
-            raise KeyMaterialError(f"{path}: cannot read master key ({exc.strerror})") from None
         except ValueError:
             raise KeyMaterialError(
                 f"{path}: not a keyless master key file (or a truncated one)"

@@ -1,7 +1,10 @@
+import time
+import tracemalloc
+
 import pytest
 
 from keyless.errors import KeyMaterialError
-from keyless.keys import CsprngSource, MasterKeySource, SeedSource
+from keyless.keys import MASTER_MAGIC, CsprngSource, MasterKeySource, SeedSource, check_value
 
 
 def test_master_key_file_round_trip_and_derivation(tmp_path):
@@ -41,3 +44,34 @@ def test_seed_streams_repeat_per_id_and_advance_without():
 def test_csprng_streams_differ():
     source = CsprngSource()
     assert not (source.stream("x").read(16) == source.stream("x").read(16)).all()
+
+
+def _bounded(load, path):
+    """``load(path)``'s error, with the time and the most memory Python held meanwhile."""
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyMaterialError) as error:
+            load(path)
+        return str(error.value), time.monotonic() - started, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_master_key_of_dev_zero_or_a_huge_file_is_refused_quickly_in_little_memory(tmp_path):
+    message, seconds, peak = _bounded(MasterKeySource.load, "/dev/zero")
+    assert message == "/dev/zero: not a keyless master key file (over 4,096 bytes)"
+    assert seconds < 5 and peak < 2**20
+    huge = tmp_path / "huge.key"
+    with huge.open("wb") as file:  # sparse: 1 TB on paper, nothing on disk
+        file.write(f"{MASTER_MAGIC}\n".encode())
+        file.truncate(2**40)
+    message, seconds, peak = _bounded(MasterKeySource.load, huge)
+    assert message == f"{huge}: not a keyless master key file (over 4,096 bytes)"
+    assert seconds < 5 and peak < 2**20
+
+
+def test_a_master_key_file_with_other_line_ends_still_loads(tmp_path):
+    secret = bytes(range(32))
+    (tmp_path / "m.key").write_bytes(f"  {MASTER_MAGIC}\r\n{secret.hex()}\r\n".encode())
+    assert MasterKeySource.load(tmp_path / "m.key").check_value() == check_value(secret)

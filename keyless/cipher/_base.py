@@ -21,12 +21,22 @@ from keyless._imagetypes import ImageLike, to_batch
 from keyless._lazy import torch
 from keyless.cipher._protocol import Cipher, Key
 from keyless.errors import InputError, KeyMaterialError
-from keyless.keys import CsprngSource, KeySource, SeedSource
+from keyless.keys import CsprngSource, KeySource, SeedSource, read_key_file
+
+MAX_SIDE = 16384  # pixels: the largest image side a key file is made for (``keygen --size``)
 
 
 class KeyFile:
     """``save`` and ``load`` on top of a key's ``to_bytes``/``from_bytes``: the file is written
-    atomically and owner-only, and a file that is not a key gives one line naming it."""
+    atomically and owner-only, and a file that is not a key gives one line naming it.
+
+    Each key class names the ``magic`` its files begin with and its file's ``bytes_per_pixel``
+    (at most, for one image): ``load`` reads no file larger than a key for one image of
+    ``MAX_SIDE`` x ``MAX_SIDE`` pixels.
+    """
+
+    magic: ClassVar[bytes]
+    bytes_per_pixel: ClassVar[int]
 
     def to_bytes(self) -> bytes:
         raise NotImplementedError
@@ -39,11 +49,14 @@ class KeyFile:
         write_bytes_atomic(path, self.to_bytes(), mode=0o600)
 
     @classmethod
+    def max_file_bytes(cls) -> int:
+        """The largest file ``load`` reads: a key for one ``MAX_SIDE``-sided square image, with
+        room for its magic, shape line or npz headers."""
+        return cls.bytes_per_pixel * MAX_SIDE**2 + 2**16
+
+    @classmethod
     def load(cls, path: Path | str) -> Self:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise KeyMaterialError(f"{path}: cannot read key ({exc.strerror})") from None
+        data = read_key_file(path, cls.max_file_bytes(), "key", cls.magic)
         try:
             return cls.from_bytes(data)
         except KeyMaterialError as exc:

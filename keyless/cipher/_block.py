@@ -60,6 +60,9 @@ class BlockKey(KeyFile):
     mask: torch.Tensor
     perm: torch.Tensor
     positions: torch.Tensor | None = None
+    magic: ClassVar[bytes] = _KEY_MAGIC
+    bytes_per_pixel: ClassVar[int] = 22  # ELE: 6 nibbles, each a mask byte and an int16 place,
+    # and an int32 position per block of >= 1 pixel
 
     def __post_init__(self) -> None:
         if self.mask.dtype != torch.uint8 or self.perm.dtype != torch.int16:

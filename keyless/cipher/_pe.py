@@ -70,6 +70,8 @@ class PixelKey(KeyFile):
     """One PE key per image: ``codes`` is (N, H, W) uint8 in 0..47 (see the module docstring)."""
 
     codes: torch.Tensor
+    magic: ClassVar[bytes] = _KEY_MAGIC
+    bytes_per_pixel: ClassVar[int] = 1
 
     def __post_init__(self) -> None:
         if self.codes.dtype != torch.uint8 or self.codes.dim() != 3:

@@ -39,6 +39,8 @@ class ScrambledKey(KeyFile):
 
     pixel: PixelKey
     positions: torch.Tensor
+    magic: ClassVar[bytes] = _KEY_MAGIC
+    bytes_per_pixel: ClassVar[int] = 5  # a code, and an int32 position per block of >= 1 pixel
 
     def __post_init__(self) -> None:
         if self.positions.dtype != torch.int32 or self.positions.dim() != 2:

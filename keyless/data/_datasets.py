@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import pickle
 import tarfile
@@ -85,8 +86,10 @@ def load_splits(path: Path | str) -> dict[str, ImageSet]:
     if (path / "train").is_dir():
         train = load_image_folder(path / "train")
         test = path / "test"
-        return {"train": train, **({"test": load_image_folder(test, train.classes)}
-                                   if test.is_dir() else {})}  # fmt: skip
+        splits = {"train": train, **({"test": load_image_folder(test, train.classes)}
+                                     if test.is_dir() else {})}  # fmt: skip
+        _check_one_size(splits, path)
+        return splits
     npz = sorted(path.glob("*.npz"))
     if len(npz) == 1 and not any(p.is_dir() for p in path.iterdir()):  # e.g. an encrypted upload
         return load_npz(npz[0])
@@ -97,9 +100,10 @@ MAX_CLASSES = 100_000  # labels 0..MAX_CLASSES - 1; a larger one is a broken fil
 
 
 def load_npz(path: Path | str, max_pixels: int | None = None) -> dict[str, ImageSet]:
-    """Load ``x_train, y_train, x_test, y_test`` (uint8 NHWC images, integer labels from 0) from
-    an npz file holding those arrays and no others; with ``max_pixels``, images larger than that
-    are refused from the arrays' headers, before anything is decompressed."""
+    """Load ``x_train, y_train, x_test, y_test`` (uint8 NHWC images of one size, integer labels
+    from 0) from an npz file holding those arrays and no others. Every array's header is checked
+    before anything is decompressed: an array larger than its zip member can hold is refused
+    (:func:`_npz_shapes`), and with ``max_pixels`` so are images larger than that."""
     try:
         data = np.load(path, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):
@@ -112,8 +116,9 @@ def load_npz(path: Path | str, max_pixels: int | None = None) -> dict[str, Image
                 raise InputError(
                     f"{path}: npz must hold exactly {', '.join(NPZ_KEYS)}; found {found}"
                 )
+            shapes = _npz_shapes(data, path)
             if max_pixels is not None:
-                _check_image_size(data, path, max_pixels)
+                _check_image_size(shapes, path, max_pixels)
             arrays = {k: data[k] for k in NPZ_KEYS}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path}: not a readable npz file ({exc or type(exc).__name__})") from None
@@ -133,7 +138,22 @@ def load_npz(path: Path | str, max_pixels: int | None = None) -> dict[str, Image
             )
         images[split], labels[split] = torch.from_numpy(x), _labels(y, f"{path}: y_{split}")
     classes = npz_classes(max(int(y.max(initial=0)) for y in labels.values()) + 1)
-    return {s: ImageSet(images[s], torch.from_numpy(labels[s]), classes) for s in images}
+    splits = {s: ImageSet(images[s], torch.from_numpy(labels[s]), classes) for s in images}
+    _check_one_size(splits, path)
+    return splits
+
+
+def _check_one_size(splits: dict[str, ImageSet], where: Path | str) -> None:
+    """Every image of ``splits`` of one size, at least 1 x 1 pixels (empty splits aside): else one
+    line naming ``where`` (training could not batch them, nor a key fit them all)."""
+    sizes = {name: tuple(s.images.shape[1:3]) for name, s in splits.items() if len(s)}
+    for name, (h, w) in sizes.items():
+        if not h or not w:
+            raise InputError(f"{where}: the {name} images are {w}x{h} pixels; an image needs some")
+    if len(set(sizes.values())) > 1:
+        found = ", ".join(f"{name} {w}x{h}" for name, (h, w) in sizes.items())
+        raise InputError(f"{where}: images of one data set must have one size, got {found}; "
+                         "resize them")  # fmt: skip
 
 
 def npz_classes(n: int) -> tuple[str, ...]:
@@ -166,16 +186,41 @@ def _older_name_of(old: tuple[str, ...], new: tuple[str, ...]) -> bool:
     return old == CIFAR10_CLASSES and len(new) < 10 and new == npz_classes(len(new))
 
 
-def _check_image_size(data: np.lib.npyio.NpzFile, path: Path | str, max_pixels: int) -> None:
+_DEFLATE_RATIO = 1032  # the most deflate expands: a member holds at most this x its packed bytes
+
+
+def _npz_shapes(data: np.lib.npyio.NpzFile, path: Path | str) -> dict[str, tuple[int, ...]]:
+    """Each array's shape, from its .npy header alone. An array bigger than its zip member can
+    hold (its stated size, and what its compressed bytes can expand to) is refused, naming the
+    file: numpy allocates what a header claims before reading, so a small file could claim 10^9
+    images."""
+    archive, shapes = os.path.getsize(path), {}
+    for info in data.zip.infolist():
+        name = info.filename.removesuffix(".npy")
+        with data.zip.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f"{name}: .npy format {version[0]}.{version[1]} is not read")
+            read = getattr(np.lib.format, f"read_array_header_{version[0]}_0")
+            shape, _, dtype = read(member)
+        packed = min(info.compress_size, archive)
+        expands = {zipfile.ZIP_STORED: packed, zipfile.ZIP_DEFLATED: _DEFLATE_RATIO * packed}
+        room = min(info.file_size, expands.get(info.compress_type, info.file_size))
+        size = math.prod(shape) * dtype.itemsize
+        if size > room:
+            claimed = "x".join(map(str, shape))
+            raise InputError(f"{path}: {name} claims a {claimed} {dtype} array ({size:,} bytes), "
+                             f"more than its {room:,} bytes can hold; a damaged or crafted "
+                             "file")  # fmt: skip
+        shapes[name] = shape
+    return shapes
+
+
+def _check_image_size(
+    shapes: dict[str, tuple[int, ...]], path: Path | str, max_pixels: int
+) -> None:
     for split in ("train", "test"):
-        with data.zip.open(f"x_{split}.npy") as member:
-            major, _ = np.lib.format.read_magic(member)
-            read = (
-                np.lib.format.read_array_header_1_0
-                if major == 1
-                else np.lib.format.read_array_header_2_0
-            )
-            shape = read(member)[0]
+        shape = shapes[f"x_{split}"]
         pixels = shape[1] * shape[2] if len(shape) == 4 else 0
         if pixels > max_pixels:
             raise InputError(
@@ -357,16 +402,18 @@ def load_image_folder(folder: Path | str, classes: Sequence[str] | None = None) 
     if unknown:
         raise InputError(f"{folder}: class folders {unknown} are not among the training classes")
     classes = tuple(classes or found)
-    images, labels = [], []
+    images, labels, first = [], [], None
     for label, name in enumerate(classes):
         if name not in found:
             continue
         for file in list_images(folder / name):
             images.append(read_image(file))
             labels.append(label)
+            first = first or file
+            if images[-1].shape != images[0].shape:
+                (h, w), (h0, w0) = images[-1].shape[:2], images[0].shape[:2]
+                raise InputError(f"{file}: {w}x{h} pixels, but {first} has {w0}x{h0}; the images "
+                                 "of a data set must have one size (resize them)")  # fmt: skip
     if not images:
         raise InputError(f"{folder}: no images found in its class subfolders")
-    shapes = {im.shape for im in images}
-    if len(shapes) > 1:
-        raise InputError(f"{folder}: images differ in size ({sorted(shapes)[:3]}...); resize them")
     return ImageSet(torch.from_numpy(np.stack(images)), torch.tensor(labels), classes)

@@ -10,6 +10,9 @@ probabilities out); ``GET /docs`` (the interactive API description). Every refus
 
 from __future__ import annotations
 
+import errno
+import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,12 +25,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from keyless.errors import ConfigError
+from keyless.errors import ConfigError, ListenError
 from keyless.serve._batcher import Batcher
 from keyless.serve._limits import Limits, RequestRefused
 from keyless.serve._model import ServedModel, top_k
 from keyless.serve._page import add_page
-from keyless.serve._protocol import RequestLimit, deadline_protocol
+from keyless.serve._protocol import MAX_PER_CLIENT, RequestLimit, deadline_protocol
 from keyless.serve._request import SHAPE_HEADER, parse_images
 
 
@@ -137,6 +140,43 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+_REASONS = {
+    errno.EADDRINUSE: "the port is in use",
+    errno.EADDRNOTAVAIL: "the host is not an address of this machine",
+    errno.EACCES: "permission denied (ports below 1024 need privileges)",
+}
+
+
+def listen(host: str, port: int) -> list[socket.socket]:
+    """Sockets listening on every address of ``host`` at ``port`` (as uvicorn would bind them),
+    or one :class:`~keyless.errors.ListenError` naming ``host:port``: a port in use, a host that
+    does not resolve or is not this machine's. ``serve`` binds them before loading the model and
+    hands them to uvicorn, so the port cannot be taken in between."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:  # gaierror, or an IDNA label too long
+        reason = getattr(exc, "strerror", None) or exc
+        raise ListenError(
+            f"cannot listen on {where}: the host does not resolve ({reason})"
+        ) from None
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(found):
+            sockets.append(sock := socket.socket(family, kind, proto))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:  # as asyncio does: the IPv4 addresses bind apart
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(2048)  # uvicorn's backlog
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        reason = _REASONS.get(exc.errno or 0, exc.strerror or str(exc))
+        raise ListenError(f"cannot listen on {where}: {reason}") from None
+    return sockets
+
+
 def serve(
     run: Path | str,
     host: str = "127.0.0.1",
@@ -144,6 +184,7 @@ def serve(
     *,
     max_requests: int = 256,
     max_connections: int = 1024,
+    max_connections_per_client: int = MAX_PER_CLIENT,
     request_timeout: float = 10.0,
     threads: int | None = None,
     access_log: bool = True,
@@ -151,21 +192,31 @@ def serve(
 ) -> None:
     """Serve ``run``'s model with uvicorn until interrupted (``options`` go to :func:`create_app`).
 
+    ``host:port`` is bound first: a port in use or a bad host is one
+    :class:`~keyless.errors.ListenError` before the model loads (:func:`listen`).
     ``max_requests`` bounds the requests handled at once (more get 503) and, with the per-request
-    limits, the memory uploads can take; ``max_connections`` bounds open sockets (more are
-    closed on arrival); a connection that has not delivered a whole request ``request_timeout``
-    seconds after opening (or after its previous response) is closed, so idle and slow clients
-    cannot hold the service (:mod:`keyless.serve._protocol`). ``threads`` (torch's, for
-    inference) defaults to torch's default less one, leaving a core to the event loop: on the
-    2-core development CPU (busy with a training job) a forward pass of 16 images took 330 ms
-    with 2 threads, 20 ms with 1.
+    limits, the memory uploads can take; ``max_connections`` bounds open sockets and
+    ``max_connections_per_client`` those of one client address (more are closed on arrival, so
+    one client cannot take every socket); a connection that has not delivered a whole request
+    ``request_timeout`` seconds after opening (or after its previous response) is closed, so idle
+    and slow clients cannot hold the service (:mod:`keyless.serve._protocol`). ``threads``
+    (torch's, for inference) defaults to torch's default less one, leaving a core to the event
+    loop: on the 2-core development CPU (busy with a training job) a forward pass of 16 images
+    took 330 ms with 2 threads, 20 ms with 1.
     """
-    torch.set_num_threads(threads or max(1, torch.get_num_threads() - 1))
-    uvicorn.run(
-        RequestLimit(create_app(run, **options), max_requests),
-        host=host,
-        port=port,
-        http=deadline_protocol(request_timeout, max_connections),
-        access_log=access_log,
-        log_level="info",
-    )
+    sockets = listen(host, port)
+    try:
+        torch.set_num_threads(threads or max(1, torch.get_num_threads() - 1))
+        config = uvicorn.Config(
+            RequestLimit(create_app(run, **options), max_requests),
+            http=deadline_protocol(request_timeout, max_connections, max_connections_per_client),
+            access_log=access_log,
+            log_level="info",
+        )
+        bound = sockets[0].getsockname()[1]
+        url = f"http://[{host}]:{bound}" if ":" in host else f"http://{host}:{bound}"
+        logging.getLogger("uvicorn.error").info("Listening on %s (Ctrl-C to stop)", url)
+        uvicorn.Server(config).run(sockets=sockets)
+    finally:
+        for sock in sockets:
+            sock.close()

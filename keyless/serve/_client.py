@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import torch
+from pydantic import ValidationError
 
 from keyless.cipher import cipher_from_settings
 from keyless.data import fit_image, list_images, read_image
 from keyless.errors import ConfigError, ExitStatus, InputError, KeylessError
+from keyless.serve._answers import Answer, ClassifyAnswer, ModelAnswer, describe
 from keyless.serve._request import SHAPE_HEADER
 
 
@@ -30,12 +34,13 @@ class Client:
 
     Args:
         url: the service, e.g. ``http://127.0.0.1:8000``.
-        timeout: seconds per HTTP request.
+        timeout: seconds each HTTP request may take in all, from connecting to the last byte of
+            the answer (a server that drips its answer does not hold the client longer).
         http: an httpx client to use instead (e.g. FastAPI's ``TestClient``); it is not closed.
     """
 
-    def __init__(self, url: str, timeout: float = 30.0, http: httpx.Client | None = None) -> None:
-        self.url = url.rstrip("/")
+    def __init__(self, url: str, timeout: float = 15.0, http: httpx.Client | None = None) -> None:
+        self.url, self.timeout = url.rstrip("/"), timeout
         self._owned = http is None
         try:
             self._http = http or httpx.Client(base_url=self.url, timeout=timeout)
@@ -57,13 +62,7 @@ class Client:
     def info(self) -> dict[str, Any]:
         """The served model's description (``GET /v1/model``), fetched once."""
         if self._info is None:
-            info = self._send("GET", "/v1/model")
-            missing = [k for k in ("input_size", "cipher", "keys", "accepts", "limits")
-                       if k not in info]  # fmt: skip
-            if missing:
-                raise ServiceError(f"{self.url}: not a keyless service (GET /v1/model has no "
-                                   f"{', '.join(missing)})")  # fmt: skip
-            self._info = info
+            self._info = self._send("GET", "/v1/model", ModelAnswer)
         return self._info
 
     def classify(
@@ -102,6 +101,8 @@ class Client:
             answer = self._send(
                 "POST",
                 "/v1/classify",
+                ClassifyAnswer,
+                {"images": len(chunk)},
                 params={"top_k": top_k},
                 content=chunk.contiguous().numpy().tobytes(),
                 headers={
@@ -113,9 +114,29 @@ class Client:
         sent = "encrypted" if encrypt else "plain"
         return [{**result, "sent": sent} for result in results]
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        schema: type[Answer],
+        context: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """The answer to ``method path``, whole within ``timeout`` and valid as ``schema``."""
+        done: Future[httpx.Response] = Future()
+
+        def request() -> None:  # in a thread: httpx bounds each read, not the whole answer
+            try:
+                done.set_result(self._http.request(method, path, **kwargs))
+            except Exception as exc:
+                done.set_exception(exc)
+
+        threading.Thread(target=request, name="keyless-request", daemon=True).start()
         try:
-            response = self._http.request(method, path, **kwargs)
+            response = done.result(self.timeout)
+        except TimeoutError:
+            raise ServiceError(f"{self.url}: no whole answer to {method} {path} within "
+                               f"{self.timeout:g} s") from None  # fmt: skip
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise ServiceError(f"{self.url}: cannot reach the service ({exc})") from None
         if response.is_error:
@@ -125,13 +146,14 @@ class Client:
                 detail = response.text[:200]
             raise ServiceError(f"{self.url}: {response.status_code} {detail}")
         try:
-            answer = response.json()
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict):
-            kind = response.headers.get("content-type", "no content type")
-            raise ServiceError(f"{self.url}: answered {path} with {kind}, not a keyless reply")
-        return answer
+            return schema.model_validate_json(response.content, context=context).model_dump()
+        except ValidationError as exc:
+            if any(not e["loc"] for e in exc.errors()):  # not JSON, or not a JSON object
+                kind = response.headers.get("content-type", "no content type")
+                raise ServiceError(f"{self.url}: answered {path} with {kind}, not a keyless "
+                                   "reply") from None  # fmt: skip
+            raise ServiceError(f"{self.url}: not a keyless service ({method} {path} answer "
+                               f"{describe(exc)})") from None  # fmt: skip
 
 
 def classify_files(

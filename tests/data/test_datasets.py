@@ -2,25 +2,31 @@ import http.client
 import io
 import pickle
 import shutil
+import struct
 import tarfile
+import time
 import urllib.request
+import zipfile
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 from PIL import Image
 
+from keyless.cli import main
 from keyless.data import (
     ImageSet,
     encrypt_dataset,
     fingerprint,
+    load_npz,
     load_splits,
     read_image,
     save_npz,
 )
 from keyless.data._download import download_cifar10
-from keyless.errors import InputError
+from keyless.errors import ExitStatus, InputError
 from keyless.keys import SeedSource
 
 
@@ -261,3 +267,101 @@ def test_fingerprint_follows_the_pixels_and_labels_not_the_file(tmp_path):
     pixel["test"].images[1, 1, 1, 2] = 2
     label = {**splits, "test": ImageSet(splits["test"].images, torch.tensor([1, 0]), ("a",))}
     assert len({fingerprint(s) for s in (splits, pixel, label)}) == 3
+
+
+def _npy(array=None, header_shape=None):
+    """An .npy member's bytes; ``header_shape`` makes its header claim another shape."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    if header_shape is None:
+        return buffer.getvalue()
+    claim = io.BytesIO()
+    header = {"descr": "|u1", "fortran_order": False, "shape": header_shape}
+    np.lib.format.write_array_header_1_0(claim, header)
+    return claim.getvalue() + array.tobytes()
+
+
+def _crafted_npz(path, claim, compression=zipfile.ZIP_STORED):
+    """An npz of 11 32x32 images (37 kB) whose x_train header claims shape ``claim``."""
+    images = np.zeros((11, 32, 32, 3), np.uint8)
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        archive.writestr("x_train.npy", _npy(images, claim))
+        archive.writestr("y_train.npy", _npy(np.zeros(11, np.uint8)))
+        archive.writestr("x_test.npy", _npy(images[:1]))
+        archive.writestr("y_test.npy", _npy(np.zeros(1, np.uint8)))
+
+
+def test_an_npz_header_that_claims_1e9_images_is_refused_before_any_allocation(tmp_path):
+    _crafted_npz(tmp_path / "bomb.npz", (10**9, 32, 32, 3))
+    assert 37_000 < (tmp_path / "bomb.npz").stat().st_size < 38_000
+    started = time.monotonic()
+    with pytest.raises(InputError) as error:
+        load_npz(tmp_path / "bomb.npz")
+    assert time.monotonic() - started < 5
+    assert str(error.value).startswith(
+        f"{tmp_path / 'bomb.npz'}: x_train claims a 1000000000x32x32x3 uint8 array "
+        "(3,072,000,000,000 bytes), more than its 33,920 bytes can hold; a damaged or crafted file"
+    )
+
+
+def test_an_npz_member_whose_stated_size_lies_is_bounded_by_what_deflate_can_expand(tmp_path):
+    claim = (20_000, 32, 32, 3)  # 61 MB: under the size the member states, once it lies
+    _crafted_npz(tmp_path / "lie.npz", claim, zipfile.ZIP_DEFLATED)
+    data = bytearray((tmp_path / "lie.npz").read_bytes())
+    central = data.index(b"PK\x01\x02")  # x_train's entry in the central directory
+    struct.pack_into("<I", data, central + 24, 2**31)  # its uncompressed size: 2 GiB
+    (tmp_path / "lie.npz").write_bytes(data)
+    words = r"lie\.npz: x_train claims a 20000x32x32x3 uint8 array \(61,440,000 bytes\), more "
+    with pytest.raises(InputError, match=words + r"than its [\d,]+ bytes can hold"):
+        load_npz(tmp_path / "lie.npz")
+
+
+def test_encrypt_refuses_a_crafted_npz_in_one_line_and_still_does_the_others(tmp_path):
+    _crafted_npz(tmp_path / "bomb.npz", (10**9, 32, 32, 3))
+    save_npz(tmp_path / "good.npz", _splits())
+    result = CliRunner().invoke(main, ["encrypt", str(tmp_path / "bomb.npz"),
+                                       str(tmp_path / "good.npz"), "--out", str(tmp_path / "out"),
+                                       "--keys", "seed", "--seed", "1"])  # fmt: skip
+    assert result.exit_code == ExitStatus.BAD_INPUT, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("keyless: error:")]
+    assert len(errors) == 1 and "bomb.npz: x_train claims a 1000000000x32x32x3" in errors[0]
+    assert (tmp_path / "out" / "good.npz").exists() and not (tmp_path / "out" / "bomb.npz").exists()
+
+
+@pytest.mark.parametrize(
+    ("x_test", "message"),
+    [
+        (np.zeros((1, 8, 8, 3), np.uint8), "images of one data set must have one size, got "
+                                           "train 4x4, test 8x8; resize them"),
+        (np.zeros((1, 0, 4, 3), np.uint8), "the test images are 4x0 pixels; an image needs some"),
+        (np.zeros((0, 8, 8, 3), np.uint8), None),  # an empty split has no size to disagree
+    ],
+)  # fmt: skip
+def test_an_npz_of_mixed_or_empty_image_sizes_is_one_line_naming_it(tmp_path, x_test, message):
+    splits = _splits()
+    path = tmp_path / "d.npz"
+    np.savez(path, x_train=splits["train"].images.numpy(), y_train=splits["train"].labels.numpy(),
+             x_test=x_test, y_test=np.zeros(len(x_test), np.uint8))  # fmt: skip
+    if message is None:
+        assert len(load_splits(path)["test"]) == 0
+        return
+    with pytest.raises(InputError) as error:
+        load_splits(path)
+    assert str(error.value) == f"{path}: {message}"
+
+
+def test_image_folders_of_mixed_sizes_name_the_file_or_the_folder(tmp_path):
+    for split, cls, name, side in [("train", "cat", "a.png", 4), ("train", "dog", "b.png", 4),
+                                   ("test", "cat", "c.png", 8)]:  # fmt: skip
+        (tmp_path / split / cls).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (side, side)).save(tmp_path / split / cls / name)
+    with pytest.raises(InputError) as error:
+        load_splits(tmp_path)
+    assert str(error.value) == (f"{tmp_path}: images of one data set must have one size, got "
+                                "train 4x4, test 8x8; resize them")  # fmt: skip
+    Image.new("RGB", (4, 6)).save(tmp_path / "train" / "dog" / "c.png")
+    with pytest.raises(InputError) as error:
+        load_splits(tmp_path / "train")
+    assert str(error.value) == (f"{tmp_path / 'train' / 'dog' / 'c.png'}: 4x6 pixels, but "
+                                f"{tmp_path / 'train' / 'cat' / 'a.png'} has 4x4; the images of a "
+                                "data set must have one size (resize them)")  # fmt: skip
