@@ -26,7 +26,9 @@ MODEL_OPTIONS = ("widths", "whiten_width", "attention_layers")  # the backbone's
 @click.command("train")
 @data_option
 @click.option(
-    "--model", help="Backbone: fastnet, resnet18, densenet or bagnet (default: the recipe's)."
+    "--model",
+    help="Backbone: fastnet, resnet18, resnet18-imagenet (7x7 stride-2 stem and max-pool, for "
+    "224x224 photos), densenet or bagnet (default: the recipe's).",
 )
 @click.option(
     "--keys",
@@ -71,7 +73,9 @@ MODEL_OPTIONS = ("widths", "whiten_width", "attention_layers")  # the backbone's
     "(the best measured on the fold); muon: the same with airbench94_muon's optimizer, batches "
     "of 1000; invariant96: airbench96 on the fold (a residual fastnet 128/512/512, 31 epochs, "
     "cutout; a GPU budget); bag: the invariant recipe on bagnet for --cipher pe-scramble "
-    "(the blocks' sorted folds as a set, no shifts); paper: SGD 0.1, steps at 150/225.",
+    "(the blocks' sorted folds as a set, no shifts); paper: SGD 0.1, steps at 150/225; "
+    "imagenet: resnet18-imagenet on the fold for 224x224 photos (SGD 0.1, steps at 30/60 of 90 "
+    "epochs, batches of 256, shifts of up to 28 pixels).",
 )
 @click.option(
     "--epochs",

@@ -30,12 +30,13 @@ from keyless.models._inputs import (
     PlainInput,
     SplineInput,
 )
-from keyless.models._resnet import ResNet18
+from keyless.models._resnet import ImageNetResNet18, ResNet18
 from keyless.registry import Registry
 
 MODELS: Registry[nn.Module] = Registry("model")
 MODELS.register("fastnet")(FastNet)
 MODELS.register("resnet18")(ResNet18)
+MODELS.register("resnet18-imagenet")(ImageNetResNet18)  # photos: 224 x 224 and up
 MODELS.register("densenet")(DenseNetBC)
 MODELS.register("bagnet")(BagNet)  # a set of blocks: for keys that scramble block positions
 STEMS = {
@@ -105,7 +106,8 @@ def create_model(
     """Build a registered backbone behind the chosen stem.
 
     Args:
-        name: ``fastnet``, ``resnet18``, ``densenet`` or ``bagnet`` (see :func:`list_models`).
+        name: ``fastnet``, ``resnet18``, ``resnet18-imagenet``, ``densenet`` or ``bagnet`` (see
+            :func:`list_models`).
         num_classes: output logits.
         stem: ``plain``, ``invariant`` (key-invariant sorted fold), ``key-invariant`` (what
             ``cipher`` declares no key changes), ``learned`` and ``spline``

@@ -1,4 +1,6 @@
-"""ResNet-18 of the CIFAR kind (3x3 stem, no max-pool), as in the ICIP 2019 paper's lineage."""
+"""ResNet-18 in two kinds: the CIFAR one (3x3 stem, no max-pool), as in the ICIP 2019 paper's
+lineage, and the ImageNet one (torchvision's ``resnet18``: a 7x7 stride-2 stem and a 3x3 stride-2
+max-pool, so 224 x 224 photos reach the blocks at 56 x 56)."""
 
 from __future__ import annotations
 
@@ -30,9 +32,7 @@ class ResNet18(nn.Module):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 64) -> None:
         super().__init__()
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
-        )
+        self.stem = self.make_stem(in_channels, width)
         blocks, previous = [], width
         for stage in range(4):
             for i in range(2):
@@ -41,6 +41,28 @@ class ResNet18(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Linear(previous, num_classes)
 
+    @staticmethod
+    def make_stem(in_channels: int, width: int) -> nn.Sequential:
+        """A 3x3 convolution at full resolution (32 x 32 images keep their detail)."""
+        return nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
+        )
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.blocks(self.stem(x))
         return self.head(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class ImageNetResNet18(ResNet18):
+    """ResNet-18 of the ImageNet kind (torchvision's ``resnet18``): the CIFAR kind's blocks behind
+    a stem that divides each side by 4, so the blocks' cost at 224 x 224 is theirs at 56 x 56."""
+
+    @staticmethod
+    def make_stem(in_channels: int, width: int) -> nn.Sequential:
+        """A 7x7 stride-2 convolution, then a 3x3 stride-2 max-pool."""
+        return nn.Sequential(
+            nn.Conv2d(in_channels, width, 7, 2, 3, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2, 1),
+        )

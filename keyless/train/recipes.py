@@ -1,7 +1,8 @@
 """The training recipes, top to bottom in the order they act (after airbench94.py).
 
 ``fast`` is Keller Jordan's airbench94 (legacy/airbench94.py), checked line by line; ``paper`` is
-the ICIP 2019 ResNet recipe (SGD 0.1, lr / 10 at epochs 150 and 225, 300 epochs). The engine
+the ICIP 2019 ResNet recipe (SGD 0.1, lr / 10 at epochs 150 and 225, 300 epochs); ``imagenet``
+is torchvision's classic ResNet recipe for photos at 224 x 224. The engine
 (:mod:`keyless.train._engine`) owns the loop around these tricks: owner preparation, resume,
 checkpoints and processes.
 
@@ -143,12 +144,38 @@ INVARIANT96 = FAST.replace(
 # ciphertext stays valid (it mirrors every block, and where blocks sit is lost).
 BAG = INVARIANT.replace(recipe="bag", model="bagnet", stem="key-invariant", translate=0)
 
+# Photos at 224 x 224 (owner-resized: ``keyless encrypt --size 224x224``): torchvision's classic
+# ImageNet recipe for ResNets (the ResNet paper's SGD 0.1 at batch 256, momentum 0.9, decay 1e-4;
+# lr / 10 at epochs 30 and 60 of 90) with label smoothing 0.1, on the ImageNet-style ResNet-18
+# behind the key-invariant stem, with independent keys. The cloud cannot resize a ciphertext
+# (resampling mixes pixels under different keys), so random-resized-crop keeps only its crop:
+# shifts of up to 28 pixels with reflection (the CIFAR recipes' 4 of 32, scaled to 224) and
+# random flips; the scale is the owner's. Untuned: no run of it is recorded.
+IMAGENET = TrainConfig(
+    recipe="imagenet",
+    model="resnet18-imagenet",
+    keys="independent",
+    stem="invariant",
+    epochs=90,
+    batch_size=256,
+    lr=0.1,
+    momentum=0.9,
+    nesterov=False,
+    weight_decay=1e-4,
+    schedule="step",
+    milestones=(30, 60),
+    label_smoothing=0.1,
+    translate=28,
+    alternating_flip=False,
+)
+
 RECIPES: dict[str, TrainConfig] = {
     "fast": FAST,
     "invariant": INVARIANT,
     "muon": MUON,
     "invariant96": INVARIANT96,
     "bag": BAG,
+    "imagenet": IMAGENET,
     # ICIP 2019 / the common CIFAR ResNet recipe: SGD 0.1, /10 at 150 and 225, 300 epochs.
     "paper": TrainConfig(
         recipe="paper",

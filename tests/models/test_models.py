@@ -190,7 +190,7 @@ def test_block_adaptation_network_starts_as_the_plain_decoding():
 @pytest.mark.parametrize("adapt", ADAPTERS)
 def test_every_model_stem_and_adaptation_network_trains(name, stem, adapt):
     kwargs = {"depth": 10} if name == "densenet" else {"widths": [8, 16, 16]}
-    kwargs = {"width": 8} if name == "resnet18" else kwargs
+    kwargs = {"width": 8} if name.startswith("resnet18") else kwargs
     if adapt == "block" and STEMS[stem].out_channels not in (3, 6):
         with pytest.raises(ValueError, match="block adaptation takes 3 values or 6 nibbles"):
             create_model(name, num_classes=3, stem=stem, adapt=adapt, **kwargs)
