@@ -14,9 +14,8 @@ from typing import Any
 import click
 
 from keyless.cipher import CIPHERS, create_cipher
+from keyless.cipher._base import MAX_SIDE
 from keyless.errors import ConfigError
-
-MAX_SIDE = 16384  # pixels: larger images are a mistake, not a use
 
 
 class Size(click.ParamType):

@@ -10,7 +10,7 @@ import click
 from keyless.cli._options import Size, device_option, run_argument
 from keyless.errors import ExitStatus
 from keyless.serve._address import DEFAULT_SERVER, SERVER_ENV
-from keyless.serve._limits import Limits
+from keyless.serve._limits import MAX_PER_CLIENT, Limits
 
 
 def _limit(name: str, default: float, text: str, positive: bool = False) -> Callable:
@@ -45,6 +45,12 @@ def _limit(name: str, default: float, text: str, positive: bool = False) -> Call
 @_limit("--max-pixels", Limits.max_pixels, "Pixels per image.")
 @_limit("--max-requests", 256, "Requests handled at once; more are answered 503.")
 @_limit("--max-connections", 1024, "Open connections; more are closed on arrival.")
+@_limit(
+    "--max-connections-per-client",
+    MAX_PER_CLIENT,
+    "Open connections of one client address; more are closed on arrival (raise it behind a "
+    "proxy, where every client has the proxy's address).",
+)
 @_limit(
     "--request-timeout",
     10.0,
@@ -91,6 +97,13 @@ def serve(run, host, port, max_request_bytes, max_images, max_pixels, no_access_
 )
 @click.option("--plain", is_flag=True, help="Send the images unencrypted.")
 @click.option(
+    "--timeout",
+    default=15.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds each request may take in all, from connecting to the answer's last byte.",
+)
+@click.option(
     "--size",
     type=Size(),
     help="Scale and centre-crop every image to this size first, as encrypt --size does (the "
@@ -103,7 +116,7 @@ def serve(run, host, port, max_request_bytes, max_images, max_pixels, no_access_
     type=click.IntRange(min=1),
     help="Most probable classes shown per image.",
 )
-def classify(images, server, plain, size, top_k) -> None:
+def classify(images, server, plain, timeout, size, top_k) -> None:
     """Classify IMAGES (files or folders) on a keyless service.
 
     Each image is encrypted here under a fresh key from the OS CSPRNG, thrown away after sending
@@ -111,7 +124,7 @@ def classify(images, server, plain, size, top_k) -> None:
     """
     from keyless.serve import Client, classify_files, results_table
 
-    with Client(server) as client:
+    with Client(server, timeout=timeout) as client:
         rows, errors = classify_files(client, images, top_k, encrypt=not plain, size=size)
     if rows:
         click.echo(results_table(rows))

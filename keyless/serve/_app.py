@@ -27,10 +27,10 @@ from starlette.requests import ClientDisconnect
 
 from keyless.errors import ConfigError, ListenError
 from keyless.serve._batcher import Batcher
-from keyless.serve._limits import Limits, RequestRefused
+from keyless.serve._limits import MAX_PER_CLIENT, Limits, RequestRefused
 from keyless.serve._model import ServedModel, top_k
 from keyless.serve._page import add_page
-from keyless.serve._protocol import MAX_PER_CLIENT, RequestLimit, deadline_protocol
+from keyless.serve._protocol import RequestLimit, deadline_protocol
 from keyless.serve._request import SHAPE_HEADER, parse_images
 
 

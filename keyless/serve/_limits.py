@@ -7,6 +7,8 @@ from typing import Any
 
 from keyless.errors import InputError
 
+MAX_PER_CLIENT = 64  # open connections of one client address (a browser opens a handful)
+
 
 @dataclass(frozen=True)
 class Limits:

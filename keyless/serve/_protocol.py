@@ -22,7 +22,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-MAX_PER_CLIENT = 64  # open connections of one client address (a browser opens a handful)
+from keyless.serve._limits import MAX_PER_CLIENT
 
 
 def deadline_protocol(
