@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from keyless.cipher import BlockKey, PixelKey, ScrambledKey, create_cipher, list_ciphers
+from keyless.cipher import (
+    BlockKey,
+    PixelKey,
+    ScrambledKey,
+    cipher_from_settings,
+    create_cipher,
+    list_ciphers,
+)
 from keyless.keys import SeedSource
 
 SIZE = 32
@@ -99,7 +106,7 @@ def test_the_page_makes_every_registered_cipher():
 
 @pytest.mark.parametrize("settings", SETTINGS, ids=IDS)
 def test_the_page_encrypts_as_the_library_under_the_same_key(page, settings):
-    cipher = create_cipher(**settings)
+    cipher = cipher_from_settings(settings)
     for seed in range(3):
         plain = image(seed)
         key = cipher.keygen(1, (SIZE, SIZE), SeedSource(seed))
@@ -112,7 +119,7 @@ def test_the_page_encrypts_as_the_library_under_the_same_key(page, settings):
 def test_the_keys_the_page_draws_are_keys_of_the_cipher(page, settings):
     """A page key is a valid library key that encrypts to the page's bytes, decrypts back, and
     keeps the cipher's key invariant (a key outside the variant's key set would change it)."""
-    cipher, plain = create_cipher(**settings), image()
+    cipher, plain = cipher_from_settings(settings), image()
     arrays = page.execute_script(KEYGEN, cipher.settings(), SIZE, SIZE)
     key = library_key(cipher, arrays)
     ciphertext = page_encrypt(page, cipher, plain, arrays)
