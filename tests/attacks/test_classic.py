@@ -13,7 +13,7 @@ from keyless.attacks import (
     keyspace_bits,
     similarity,
 )
-from keyless.cipher import PixelCipher
+from keyless.cipher import EtCCipher, PixelCipher
 from keyless.keys import SeedSource
 
 
@@ -51,10 +51,19 @@ def test_helper_attack_fails_on_independent_keys():
     assert similarity(attack.reconstruct(victims), x)["ssim_mean"] < 0.5
 
 
-def test_keyspace():
-    result = keyspace_bits(PixelCipher(), 32, 32)
-    assert result["bits"] == PixelCipher().key_space_bits(32, 32)  # its formula: test_pe.py
-    assert "one image" in result["remark"]
+@pytest.mark.parametrize(
+    ("cipher", "keys"),
+    [
+        (PixelCipher(), 48 ** (4 * 6)),  # per pixel: 6 channel orders x 2**3 negations
+        (PixelCipher(shuffle=False), 2 ** (3 * 4 * 6)),  # negations only
+        (EtCCipher(block_size=2), math.factorial(6) * 96**6),  # 6 blocks: order, 96 moves each
+    ],
+    ids=["pe", "pe-no-shuffle", "etc"],
+)
+def test_keyspace_counts_the_keys_of_one_image_of_the_given_size(cipher, keys):
+    result = keyspace_bits(cipher, 4, 6)  # not square, and not the ciphers' defaults
+    assert result["bits"] == pytest.approx(math.log2(keys))
+    assert "a found key opens one image only" in result["remark"]
 
 
 @pytest.mark.parametrize("generator", ["pixel", "unet"])

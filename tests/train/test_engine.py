@@ -14,8 +14,11 @@ from torch import nn
 from keyless.cipher import LearnableCipher, PixelCipher
 from keyless.cli import main
 from keyless.errors import ConfigError
-from keyless.runs import Checkpoint, Run, TrainConfig, build_model
+from keyless.evaluate import accuracy, predict
+from keyless.models import MODELS
+from keyless.runs import Checkpoint, Run, TrainConfig, build_model, load_run
 from keyless.train import recipe, recipes, train
+from keyless.upload import hold_out, prepare_upload
 from tests.synthetic import quadrant_splits, save_quadrant_npz
 
 TINY = {"model_kwargs": {"widths": [16, 32, 32]}, "batch_size": 64, "seed": 0, "precision": "fp32"}
@@ -41,11 +44,30 @@ def test_tiny_training_on_independent_keys_beats_chance(tmp_path, optimizer):
     assert {p.stat().st_mode & 0o777 for p in (tmp_path / "run").iterdir()} == {0o600}
 
 
+@pytest.mark.slow
 def test_common_key_run_reports_the_common_key_test_set(tmp_path):
-    config = recipe("fast", keys="common", adapt=True, rekey=True, epochs=2, val_size=64, **TINY)
-    record = train(config, quadrant_splits(), tmp_path / "run", progress=False)
-    assert {"plain", "fresh_key", "common_key", "common_key_tta"} <= record["test"].keys()
-    assert "val_acc" in record["history"][-1] and record["train_images"] == 320 - 64
+    # not re-keyed: the model learns the one key, so another key would score differently
+    config = recipe("fast", keys="common", epochs=2, val_size=64, **TINY)
+    splits = quadrant_splits()
+    record = train(config, splits, tmp_path / "run", progress=False)
+    assert record["train_images"] == 320 - 64
+    model, checkpoint = load_run(tmp_path / "run")
+    cipher, test = config.cipher, splits["test"]
+    # the owner's upload again (seeded): its one key opens every training image, and the
+    # validation images are the held-out training images under that key
+    upload = prepare_upload(splits["train"], config, cipher, checkpoint.seed)
+    keep, held = hold_out(320, 64, checkpoint.seed)
+    assert torch.equal(cipher.decrypt(upload.train.images, upload.common_key),
+                       splits["train"].images[keep])  # fmt: skip
+    assert torch.equal(cipher.decrypt(upload.val.images, upload.common_key),
+                       splits["train"].images[held])  # fmt: skip
+    val = predict(model, upload.val.images, precision="fp32")
+    assert record["history"][-1]["val_acc"] == accuracy(val, upload.val.labels)
+    # the common-key test set: the test images under the training key, with and without TTA
+    common = cipher.encrypt(test.images, upload.common_key)
+    for name, tta in [("common_key", False), ("common_key_tta", True)]:
+        logits = predict(model, common, tta=tta, precision="fp32")
+        assert record["test"][name] == accuracy(logits, test.labels), name
 
 
 def test_client_augmentation_with_le_and_its_block_adaptation_network(tmp_path):
@@ -179,22 +201,48 @@ def test_older_runs_load_with_configs_keyless_now_refuses_for_new_runs(tmp_path)
     assert TrainConfig.from_dict(values).rekey
 
 
-def test_torchrun_two_cpu_processes(tmp_path):
-    save_quadrant_npz(tmp_path / "d.npz", n_train=256, n_test=64)
-    torchrun = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--standalone",
-    ]
-    command = [*torchrun, *_cli_train(tmp_path / "d.npz", tmp_path / "run", "--epochs", "2")[1:]]
+TORCHRUN_SCRIPT = """
+import hashlib, json, os, sys
+from keyless.cli import main
+from keyless.train import recipes
+
+step, steps = recipes.Learner.step, []
+
+def logged(self, x, y, i):
+    done = step(self, x, y, i)
+    weights = b"".join(p.detach().numpy().tobytes() for p in self.model.parameters())
+    steps.append([i, len(y), hashlib.sha256(x.numpy().tobytes()).hexdigest(),
+                  hashlib.sha256(weights).hexdigest()])
+    return done
+
+recipes.Learner.step = logged
+main(sys.argv[2:], standalone_mode=False)
+with open(f"{sys.argv[1]}/steps{os.environ['RANK']}.json", "w") as f:
+    json.dump(steps, f)
+"""
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_train_one_model_on_halves_of_each_batch(tmp_path):
+    """Data parallel: at every step each process takes its own half of the batch, and the
+    averaged gradients leave both with the same new weights."""
+    save_quadrant_npz(tmp_path / "d.npz", n_train=128, n_test=64)
+    (tmp_path / "script.py").write_text(TORCHRUN_SCRIPT)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                "--standalone", str(tmp_path / "script.py"), str(tmp_path)]  # fmt: skip
+    command = [*torchrun, *_cli_train(tmp_path / "d.npz", tmp_path / "run", "--epochs", "1")[3:]]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads((tmp_path / "run" / "record.json").read_text())
-    assert record["world_size"] == 2 and len(record["history"]) == 2
+    assert record["world_size"] == 2 and len(record["history"]) == 1
+    log, report = result.stdout.split("{", 1)  # one epoch line and one report, from rank 0
+    assert log.count("epoch=1 ") == 1 and json.loads("{" + report) == record["test"]
+    ranks = [json.loads((tmp_path / f"steps{r}.json").read_text()) for r in (0, 1)]
+    assert [s[0] for s in ranks[0]] == [s[0] for s in ranks[1]] == [0, 1, 2, 3]  # 128 / 32
+    for (_, n0, batch0, weights0), (_, n1, batch1, weights1) in zip(*ranks, strict=True):
+        assert n0 == n1 == 16 and batch0 != batch1 and weights0 == weights1
+    assert len({s[3] for s in ranks[0]}) == 4  # every step moved the weights
 
 
 @pytest.mark.parametrize("cipher", ["pe", "ele"])
@@ -218,8 +266,9 @@ def test_cli_evaluate_and_report(tmp_path, cipher):
     assert missing.exit_code == 2 and "no checkpoint.pt" in missing.stderr
 
 
-@pytest.mark.parametrize("model", ["resnet18", "densenet"])
-def test_paper_recipe_smoke(tmp_path, model):
+@pytest.mark.slow
+@pytest.mark.parametrize(("model", "convs"), [("resnet18", 17 + 3), ("densenet", 10 - 1)])
+def test_paper_recipe_trains_its_model_with_its_sgd(tmp_path, model, convs):
     config = recipe("paper", model=model, epochs=1, batch_size=32, seed=0, precision="fp32")
     assert (config.lr, config.momentum, config.weight_decay, config.milestones) == (
         0.1,
@@ -232,12 +281,23 @@ def test_paper_recipe_smoke(tmp_path, model):
     )
     record = train(config, quadrant_splits(n_train=64, n_test=16), tmp_path / "run", progress=False)
     assert record["config"]["recipe"] == "paper" and len(record["history"]) == 1
+    net, checkpoint = load_run(tmp_path / "run")
+    # resnet18: 17 convolutions and 3 projections; densenet-BC depth 10: 9 convolutions, 1 linear
+    assert type(net.backbone) is MODELS.get(model)
+    assert sum(isinstance(m, nn.Conv2d) for m in net.backbone.modules()) == convs
+    groups = checkpoint.optimizer["param_groups"]
+    assert {(g["lr"], g["momentum"], g["nesterov"], g["weight_decay"]) for g in groups} == {
+        (0.1, 0.9, False, 5e-4)  # the step schedule is still at its first value
+    }
+    trained = [p for p in net.parameters() if p.requires_grad]
+    momentum = checkpoint.optimizer["state"].values()
+    assert len(momentum) == len(trained) and all("momentum_buffer" in s for s in momentum)
 
 
 def test_compile_option_compiles_the_training_network_only():
     from keyless.cipher import create_cipher
     from keyless.train._engine import Processes, _learner
-    from keyless.upload import prepare_upload, split_data
+    from keyless.upload import split_data
 
     config = recipe("fast", keys="independent", epochs=1, **TINY)
     train_set, _ = split_data(quadrant_splits(n_train=64, n_test=8), config)
