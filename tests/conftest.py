@@ -17,3 +17,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("cuda"):
             item.add_marker(pytest.mark.skip(reason="needs CUDA"))
+
+
+@pytest.fixture
+def exact_device() -> str:
+    """Where a test that compares results bit for bit trains and predicts: the CPU, unless
+    deterministic algorithms are on (then the default device, CUDA where present)."""
+    if torch.are_deterministic_algorithms_enabled() and torch.cuda.is_available():
+        return "cuda"
+    return "cpu"

@@ -66,6 +66,7 @@ def test_keyspace_counts_the_keys_of_one_image_of_the_given_size(cipher, keys):
     assert "a found key opens one image only" in result["remark"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("generator", ["pixel", "unet"])
 def test_itn_lowers_its_training_loss(generator):
     torch.manual_seed(0)
@@ -77,6 +78,7 @@ def test_itn_lowers_its_training_loss(generator):
     assert attack.reconstruct(victims).shape == (2, 12, 12, 3)
 
 
+@pytest.mark.slow
 def test_invariant_attack_beats_the_fold_it_learns_from():
     torch.manual_seed(0)
     cipher = PixelCipher()
@@ -105,6 +107,7 @@ def test_ssim_loss_matches_scikit_image_on_average():
     assert ssim_loss(as_float[0], as_float[0]).item() == pytest.approx(0.0, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_gan_attack_trains_and_reconstructs():
     torch.manual_seed(0)
     cipher = PixelCipher()
@@ -118,6 +121,7 @@ def test_gan_attack_trains_and_reconstructs():
     assert not torch.equal(after, victims) and not torch.equal(after, before)  # it learned
 
 
+@pytest.mark.slow
 def test_attack_command_writes_report_and_grid(tmp_path):
     import numpy as np
     from click.testing import CliRunner

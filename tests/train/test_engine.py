@@ -24,14 +24,14 @@ from tests.synthetic import quadrant_splits, save_quadrant_npz
 TINY = {"model_kwargs": {"widths": [16, 32, 32]}, "batch_size": 64, "seed": 0, "precision": "fp32"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["sgd", "muon"])
-def test_tiny_training_on_independent_keys_beats_chance(tmp_path, optimizer):
+def test_tiny_training_on_independent_keys_beats_chance(tmp_path, optimizer, exact_device):
     config = recipe(
         "fast", keys="independent", stem="invariant", epochs=10, optimizer=optimizer, **TINY
     )
-    record = train(
-        config, quadrant_splits(n_train=320, n_test=400), tmp_path / "run", progress=False
-    )
+    splits = quadrant_splits(n_train=320, n_test=400)
+    record = train(config, splits, tmp_path / "run", progress=False, device=exact_device)
     clearly_above_chance = 0.25 + 5 * (0.25 * 0.75 / 400) ** 0.5  # chance + 5 standard errors
     assert record["test"]["fresh_key"] > clearly_above_chance, record["test"]
     assert record["test"]["plain"] == record["test"]["fresh_key"]  # identical inputs to the net
@@ -45,13 +45,13 @@ def test_tiny_training_on_independent_keys_beats_chance(tmp_path, optimizer):
 
 
 @pytest.mark.slow
-def test_common_key_run_reports_the_common_key_test_set(tmp_path):
+def test_common_key_run_reports_the_common_key_test_set(tmp_path, exact_device):
     # not re-keyed: the model learns the one key, so another key would score differently
     config = recipe("fast", keys="common", epochs=2, val_size=64, **TINY)
     splits = quadrant_splits()
-    record = train(config, splits, tmp_path / "run", progress=False)
+    record = train(config, splits, tmp_path / "run", progress=False, device=exact_device)
     assert record["train_images"] == 320 - 64
-    model, checkpoint = load_run(tmp_path / "run")
+    model, checkpoint = load_run(tmp_path / "run", exact_device)
     cipher, test = config.cipher, splits["test"]
     # the owner's upload again (seeded): its one key opens every training image, and the
     # validation images are the held-out training images under that key
@@ -61,15 +61,16 @@ def test_common_key_run_reports_the_common_key_test_set(tmp_path):
                        splits["train"].images[keep])  # fmt: skip
     assert torch.equal(cipher.decrypt(upload.val.images, upload.common_key),
                        splits["train"].images[held])  # fmt: skip
-    val = predict(model, upload.val.images, precision="fp32")
+    val = predict(model, upload.val.images, device=exact_device, precision="fp32")
     assert record["history"][-1]["val_acc"] == accuracy(val, upload.val.labels)
     # the common-key test set: the test images under the training key, with and without TTA
     common = cipher.encrypt(test.images, upload.common_key)
     for name, tta in [("common_key", False), ("common_key_tta", True)]:
-        logits = predict(model, common, tta=tta, precision="fp32")
+        logits = predict(model, common, tta=tta, device=exact_device, precision="fp32")
         assert record["test"][name] == accuracy(logits, test.labels), name
 
 
+@pytest.mark.slow
 def test_client_augmentation_with_le_and_its_block_adaptation_network(tmp_path):
     config = recipe("fast", keys="common", stem="nibbles", adapt="block", augment="client",
                     cipher=LearnableCipher(block_size=4), epochs=2, **TINY)  # fmt: skip
@@ -81,11 +82,14 @@ def test_client_augmentation_with_le_and_its_block_adaptation_network(tmp_path):
 
 
 def _cli_train(data, out, *extra):
+    """The CLI's train command on the CPU (the torchrun test's processes are CPU ones, and
+    evaluation is compared with the record)."""
     return [sys.executable, "-m", "keyless.cli", "train", "--data", str(data), "--model", "fastnet",
             "--widths", "16,32,32", "--batch-size", "32", "--seed", "0", "--precision", "fp32",
-            "--out", str(out), *extra]  # fmt: skip
+            "--device", "cpu", "--out", str(out), *extra]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_kill_then_resume_continues_from_the_last_checkpoint(tmp_path):
     save_quadrant_npz(tmp_path / "d.npz", n_train=320, n_test=64)
     out = tmp_path / "run"
@@ -122,14 +126,20 @@ def _cut_at_step_7(config, out, monkeypatch, device=None):
     assert saved.epoch == 1 and saved.partial["step"] == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["sgd", "muon"])
-def test_resume_mid_epoch_gives_the_uninterrupted_run(tmp_path, monkeypatch, optimizer):
+def test_resume_mid_epoch_gives_the_uninterrupted_run(
+    tmp_path, monkeypatch, optimizer, exact_device
+):
     config = recipe(  # 5 steps/epoch
         "fast", keys="independent", rekey=True, epochs=2, optimizer=optimizer, **TINY
     )
-    whole = train(config, quadrant_splits(), tmp_path / "whole", progress=False)
-    _cut_at_step_7(config, tmp_path / "cut", monkeypatch)
-    resumed = train(config, quadrant_splits(), tmp_path / "cut", resume=True, progress=False)
+    whole = train(
+        config, quadrant_splits(), tmp_path / "whole", progress=False, device=exact_device
+    )
+    _cut_at_step_7(config, tmp_path / "cut", monkeypatch, exact_device)
+    resumed = train(config, quadrant_splits(), tmp_path / "cut", resume=True, progress=False,
+                    device=exact_device)  # fmt: skip
 
     def without_times(history):
         return [{k: v for k, v in entry.items() if k != "seconds"} for entry in history]
@@ -138,6 +148,7 @@ def test_resume_mid_epoch_gives_the_uninterrupted_run(tmp_path, monkeypatch, opt
     assert resumed["test"] == whole["test"]
 
 
+@pytest.mark.slow
 @pytest.mark.cuda
 def test_client_augmentation_and_a_lookahead_resume_on_cuda(tmp_path, monkeypatch):
     """The owner's keys and the lookahead average must follow the model onto the GPU."""
@@ -245,6 +256,7 @@ def test_torchrun_two_cpu_processes_train_one_model_on_halves_of_each_batch(tmp_
     assert len({s[3] for s in ranks[0]}) == 4  # every step moved the weights
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cipher", ["pe", "ele"])
 def test_cli_evaluate_and_report(tmp_path, cipher):
     save_quadrant_npz(tmp_path / "d.npz")
@@ -252,9 +264,8 @@ def test_cli_evaluate_and_report(tmp_path, cipher):
     args = _cli_train(tmp_path / "d.npz", tmp_path / "run", "--epochs", "2", "--keys", "common")[3:]
     args += ["--cipher", cipher, "--block-size", "2"] if cipher == "ele" else []
     assert runner.invoke(main, args).exit_code == 0
-    result = runner.invoke(
-        main, ["evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "d.npz")]
-    )
+    evaluate = ["evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "d.npz")]
+    result = runner.invoke(main, [*evaluate, "--device", "cpu"])  # where the run trained
     assert result.exit_code == 0, result.output
     recorded = json.loads((tmp_path / "run" / "record.json").read_text())["test"]
     assert json.loads(result.stdout) == pytest.approx(recorded)
@@ -326,6 +337,7 @@ def test_cli_invariant_recipe_trains_on_the_fold_unless_told_otherwise(tmp_path)
     assert config["stem"] == "spline" and config["model_kwargs"]["whiten_width"] == 48
 
 
+@pytest.mark.slow
 def test_cli_widths_keep_the_recipes_residual_groups(tmp_path):
     save_quadrant_npz(tmp_path / "d.npz", n_train=64, n_test=16)
     args = _cli_train(tmp_path / "d.npz", tmp_path / "run", "--epochs", "1", "--recipe",
@@ -344,6 +356,7 @@ def test_cli_widths_keep_the_recipes_residual_groups(tmp_path):
     assert "--widths (the run has widths=[16, 32, 32])" in refused.stderr, refused.output
 
 
+@pytest.mark.slow
 def test_resume_refuses_options_that_contradict_the_run_and_accepts_the_same_ones(tmp_path):
     save_quadrant_npz(tmp_path / "d.npz", n_train=64, n_test=16)
     runner = CliRunner()

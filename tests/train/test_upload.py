@@ -21,10 +21,11 @@ from tests.serve.conftest import expected_labels, serving
 from tests.synthetic import quadrant_splits, save_quadrant_npz
 
 
-def _photo_folders(root):
-    """train/ and test/ folders of class sub-folders of PNGs (classes survive PE)."""
+def _photo_folders(root, n_train=320, n_test=200):
+    """train/ and test/ folders of class sub-folders of PNGs (classes survive PE); the refusal
+    tests take fewer (each PNG is written, encrypted and copied)."""
     plain = []
-    for split, data in quadrant_splits(n_train=320, n_test=200).items():
+    for split, data in quadrant_splits(n_train, n_test).items():
         labels = data.labels.tolist()
         for i, (image, label) in enumerate(zip(data.images.numpy(), labels, strict=True)):
             path = root / split / data.classes[label] / f"{i}.png"
@@ -40,6 +41,7 @@ def _train(*args):
     return CliRunner().invoke(main, [*base, *map(str, args)])
 
 
+@pytest.mark.slow
 def test_the_cloud_trains_on_an_upload_it_cannot_read(tmp_path):
     plain = _photo_folders(tmp_path / "photos")
     assert CliRunner().invoke(main, ["encrypt", str(tmp_path / "photos"), "--out",
@@ -81,7 +83,7 @@ def test_the_cloud_trains_on_an_upload_it_cannot_read(tmp_path):
 
 
 def test_options_that_need_plain_images_or_keys_are_refused_for_an_upload(tmp_path):
-    _photo_folders(tmp_path / "photos")
+    _photo_folders(tmp_path / "photos", n_train=16, n_test=8)
     CliRunner().invoke(main, ["encrypt", str(tmp_path / "photos"), "--out", str(tmp_path / "up")])
     for extra, words in ((["--keys", "common"], "holds independent-key ciphertexts"),
                          (["--cipher", "le"], "np_per=component): --cipher le (block_size=4"),
@@ -112,6 +114,7 @@ def test_the_library_refuses_a_cipher_other_than_the_uploads_naming_both(tmp_pat
         assert refused.value.exit_code == ExitStatus.USAGE and not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_a_run_keeps_to_the_upload_it_trained_on(tmp_path):
     _photo_folders(tmp_path / "photos")
     up, run, key = tmp_path / "up", tmp_path / "run", tmp_path / "shared.key"
@@ -148,7 +151,7 @@ def test_a_run_keeps_to_the_upload_it_trained_on(tmp_path):
 
 
 def test_rekeying_is_refused_for_a_balanced_upload(tmp_path):
-    _photo_folders(tmp_path / "photos")
+    _photo_folders(tmp_path / "photos", n_train=16, n_test=8)
     encrypt = ["encrypt", str(tmp_path / "photos"), "--out", str(tmp_path / "up"),
                "--np-mode", "balanced"]  # fmt: skip
     assert CliRunner().invoke(main, encrypt).exit_code == 0
@@ -158,6 +161,7 @@ def test_rekeying_is_refused_for_a_balanced_upload(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_an_encrypted_npz_upload_is_read_as_its_splits(tmp_path):
     splits = quadrant_splits(n_train=64, n_test=16)
     np.savez(tmp_path / "d.npz", **{f"x_{s}": d.images.numpy() for s, d in splits.items()},
@@ -262,9 +266,9 @@ BAD_UPLOADS = {  # how the upload is damaged, what --data is, and the words of t
 }
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate"])
+@pytest.mark.parametrize("command", ["train", pytest.param("evaluate", marks=pytest.mark.slow)])
 def test_bad_uploads_are_one_line_naming_the_file_and_write_nothing(tmp_path, command):
-    _photo_folders(tmp_path / "photos")
+    _photo_folders(tmp_path / "photos", n_train=16, n_test=8)  # evaluate trains on them first
     for cipher in ("pe", "le"):
         CliRunner().invoke(main, ["encrypt", str(tmp_path / "photos"), "--cipher", cipher,
                                   "--out", str(tmp_path / f"up-{cipher}")])  # fmt: skip
