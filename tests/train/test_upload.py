@@ -36,8 +36,9 @@ def _photo_folders(root, n_train=320, n_test=200):
 
 
 def _train(*args):
-    base = ["train", "--model", "fastnet", "--widths", "16,32,32", "--batch-size", "64",
-            "--seed", "0", "--precision", "fp32", "--stem", "invariant"]  # fmt: skip
+    """The train command on the CPU, where the tests that compare results bit for bit run."""
+    base = ["train", "--model", "fastnet", "--widths", "16,32,32", "--batch-size", "64", "--seed",
+            "0", "--precision", "fp32", "--stem", "invariant", "--device", "cpu"]  # fmt: skip
     return CliRunner().invoke(main, [*base, *map(str, args)])
 
 
@@ -56,7 +57,7 @@ def test_the_cloud_trains_on_an_upload_it_cannot_read(tmp_path):
     assert "no owner key ever reached this run" in record["keys_note"]
     assert record["upload"]["keys"] == "independent" and record["config"]["cipher"]["name"] == "pe"
     again = CliRunner().invoke(main, ["evaluate", str(tmp_path / "run"), "--data",
-                                      str(tmp_path / "upload")])  # fmt: skip
+                                      str(tmp_path / "upload"), "--device", "cpu"])  # fmt: skip
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout) == pytest.approx(record["test"])
     # serving closes the loop: a client sends plain images and fresh-key ciphertexts
@@ -320,7 +321,8 @@ def test_a_block_scrambled_noisy_upload_runs_from_encrypt_to_classify(tmp_path):
     result = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "upload"), "--upload",
                                        "--recipe", "bag", "--widths", "8,16,16", "--batch-size",
                                        "64", "--epochs", "8", "--seed", "0", "--precision",
-                                       "fp32", "--out", str(run), *setting])  # fmt: skip
+                                       "fp32", "--device", "cpu", "--out", str(run),
+                                       *setting])  # fmt: skip
     assert result.exit_code == 0, result.output
     record = json.loads((run / "record.json").read_text())
     assert record["config"]["model"] == "bagnet" and record["config"]["stem"] == "key-invariant"
