@@ -8,7 +8,8 @@ settings.register_profile("default", deadline=None, max_examples=60)
 settings.register_profile("ci", deadline=None, max_examples=150, derandomize=True)
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 # one thread: the tests' models are tiny, and on a shared machine two threads that wait for each
-# other (OpenMP spins) made tests/models 3.4 times slower (83 s against 25 s, load 7 on 2 cores)
+# other (OpenMP spins) made tests/models -m "not slow" six times slower (106 and 115 s against 18
+# and 16 s, with a load of 9 on 2 cores, 2026-12-07)
 torch.set_num_threads(1)
 
 

@@ -320,6 +320,7 @@ def test_compile_option_compiles_the_training_network_only():
     assert plain.net is plain.model
 
 
+@pytest.mark.slow
 def test_cli_invariant_recipe_trains_on_the_fold_unless_told_otherwise(tmp_path):
     save_quadrant_npz(tmp_path / "d.npz", n_train=64, n_test=16)
     runner = CliRunner()
