@@ -7,10 +7,17 @@ from hypothesis import settings
 settings.register_profile("default", deadline=None, max_examples=60)
 settings.register_profile("ci", deadline=None, max_examples=150, derandomize=True)
 settings.load_profile("ci" if os.environ.get("CI") else "default")
-# one thread: the tests' models are tiny, and on a shared machine two threads that wait for each
-# other (OpenMP spins) made tests/models -m "not slow" six times slower (106 and 115 s against 18
-# and 16 s, with a load of 9 on 2 cores, 2026-12-07)
+# one torch thread: the tests' models are tiny, and on a shared machine two threads that wait for
+# each other (OpenMP spins) made tests/models -m "not slow" six times slower (106 and 115 s
+# against 18 and 16 s, with a load of 9 on 2 cores, 2026-12-07)
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> None:
+    """Again before each test: the ciphers' parallel numba kernels set the OpenMP thread count
+    that torch shares back to every core."""
+    torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
