@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from keyless.cli import main
@@ -66,6 +67,7 @@ def test_demo_config_is_the_documented_train_command(monkeypatch, tmp_path):
     assert seen["config"] == demo_config()
 
 
+@pytest.mark.slow
 def test_a_finished_demo_run_is_read_back_not_trained_again(tmp_path, monkeypatch):
     save_quadrant_npz(tmp_path / "d.npz", n_train=64, n_test=32)
     grid, run = tmp_path / "grid.png", tmp_path / "run"

@@ -59,6 +59,7 @@ def test_access_claims_are_judged_with_numbers():
     assert "+9.50 points: holds" in claims
 
 
+@pytest.mark.slow
 def test_reproduce_trains_the_chosen_rows_and_resumes(tmp_path):
     save_quadrant_npz(tmp_path / "d.npz", n_train=128, n_test=64)
     out = tmp_path / "icip"

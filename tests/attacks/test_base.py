@@ -1,5 +1,6 @@
 """Registry-driven: every registered attack on every registered cipher, on tiny images."""
 
+import inspect
 import itertools
 import math
 
@@ -14,6 +15,7 @@ from keyless.attacks import (
     list_attacks,
     register_attack,
 )
+from keyless.attacks._learned import _Learned
 from keyless.cipher import create_cipher, list_ciphers
 from keyless.errors import InputError, UnknownNameError
 from keyless.invariant import sorted_fold
@@ -23,6 +25,11 @@ from tests.synthetic import quadrant_images
 SIZE = 8
 PAIRS = list(itertools.product(list_ciphers(), list_attacks()))
 APPLIES = [p for p in PAIRS if create_attack(p[1]).applies_to(create_cipher(p[0]))]
+
+
+def learned(name: str) -> bool:
+    """Whether the attack trains a network (its tests are slow)."""
+    return isinstance(create_attack(name), _Learned)
 
 
 def setting(
@@ -46,14 +53,25 @@ def setting(
     return plain, cipher.encrypt(plain, key(len(plain))), scenario
 
 
-def test_registry_holds_the_known_attacks():
-    assert list_attacks() == [
-        "fr", "fr-advanced", "gan", "helper", "invariant", "itn", "itn-unet", "jigsaw", "keyspace"
-    ]  # fmt: skip
-    assert all(create_attack(name).name == name for name in list_attacks())
+def subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from subclasses(sub)
 
 
-@pytest.mark.parametrize(("cipher_name", "attack_name"), APPLIES)
+def test_every_attack_class_is_registered_under_the_name_it_carries():
+    """An attack class of the package left out of the registry, or misnamed, fails."""
+    concrete = {c for c in subclasses(Attack) if c.__module__.startswith("keyless.")
+                and not inspect.isabstract(c)}  # fmt: skip
+    registered = {name: type(create_attack(name)) for name in list_attacks()}
+    assert concrete and set(registered.values()) == concrete
+    assert all(cls.name == name for name, cls in registered.items())
+
+
+@pytest.mark.parametrize(
+    ("cipher_name", "attack_name"),
+    [pytest.param(*p, marks=[pytest.mark.slow] if learned(p[1]) else []) for p in APPLIES],
+)
 def test_every_applicable_attack_returns_one_result_type(cipher_name, attack_name):
     torch.manual_seed(0)
     _, ciphertexts, scenario = setting(cipher_name, "independent")
@@ -128,6 +146,7 @@ def test_keyspace_reports_the_ciphers_bits(cipher_name):
     assert result.extra["bits"] == scenario.cipher.key_space_bits(SIZE, SIZE) > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("attack_name", ["itn", "itn-unet", "invariant", "gan"])
 def test_learned_attacks_stop_on_the_budget_and_record_finite_losses(attack_name):
     torch.manual_seed(0)

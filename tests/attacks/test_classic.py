@@ -13,7 +13,7 @@ from keyless.attacks import (
     keyspace_bits,
     similarity,
 )
-from keyless.cipher import PixelCipher
+from keyless.cipher import EtCCipher, PixelCipher
 from keyless.errors import ExitStatus
 from keyless.keys import SeedSource
 
@@ -52,12 +52,22 @@ def test_helper_attack_fails_on_independent_keys():
     assert similarity(attack.reconstruct(victims), x)["ssim_mean"] < 0.5
 
 
-def test_keyspace():
-    result = keyspace_bits(PixelCipher(), 32, 32)
-    assert result["bits"] == PixelCipher().key_space_bits(32, 32)  # its formula: test_pe.py
-    assert "one image" in result["remark"]
+@pytest.mark.parametrize(
+    ("cipher", "keys"),
+    [
+        (PixelCipher(), 48 ** (4 * 6)),  # per pixel: 6 channel orders x 2**3 negations
+        (PixelCipher(shuffle=False), 2 ** (3 * 4 * 6)),  # negations only
+        (EtCCipher(block_size=2), math.factorial(6) * 96**6),  # 6 blocks: order, 96 moves each
+    ],
+    ids=["pe", "pe-no-shuffle", "etc"],
+)
+def test_keyspace_counts_the_keys_of_one_image_of_the_given_size(cipher, keys):
+    result = keyspace_bits(cipher, 4, 6)  # not square, and not the ciphers' defaults
+    assert result["bits"] == pytest.approx(math.log2(keys))
+    assert "a found key opens one image only" in result["remark"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("generator", ["pixel", "unet"])
 def test_itn_lowers_its_training_loss(generator):
     torch.manual_seed(0)
@@ -69,6 +79,7 @@ def test_itn_lowers_its_training_loss(generator):
     assert attack.reconstruct(victims).shape == (2, 12, 12, 3)
 
 
+@pytest.mark.slow
 def test_invariant_attack_beats_the_fold_it_learns_from():
     torch.manual_seed(0)
     cipher = PixelCipher()
@@ -97,6 +108,7 @@ def test_ssim_loss_matches_scikit_image_on_average():
     assert ssim_loss(as_float[0], as_float[0]).item() == pytest.approx(0.0, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_gan_attack_trains_and_reconstructs():
     torch.manual_seed(0)
     cipher = PixelCipher()
@@ -110,6 +122,7 @@ def test_gan_attack_trains_and_reconstructs():
     assert not torch.equal(after, victims) and not torch.equal(after, before)  # it learned
 
 
+@pytest.mark.slow
 def test_attack_command_writes_report_and_grid(tmp_path):
     import numpy as np
     from click.testing import CliRunner

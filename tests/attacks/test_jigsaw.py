@@ -73,6 +73,7 @@ def test_block_placer_sees_a_set_permuting_the_blocks_permutes_the_scores():
         assert torch.allclose(net(rows)[:, order], net(rows[:, order]), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_placer_learns_where_blocks_go_far_better_than_chance():
     torch.manual_seed(0)
     cipher, source = create_cipher("pe-scramble", block_size=BLOCK), SeedSource(0)
@@ -84,6 +85,7 @@ def test_placer_learns_where_blocks_go_far_better_than_chance():
     assert blocks_placed(placed, sorted_fold(victims), BLOCK) > 0.8  # chance: 1 / 16
 
 
+@pytest.mark.slow
 def test_jigsaw_runs_end_to_end_and_the_report_says_how_many_blocks_it_placed(tmp_path):
     torch.manual_seed(0)
     cipher = create_cipher("pe-scramble", block_size=BLOCK)
@@ -104,6 +106,7 @@ def test_jigsaw_runs_end_to_end_and_the_report_says_how_many_blocks_it_placed(tm
     )
 
 
+@pytest.mark.slow
 def test_jigsaw_extra_reports_own_held_out_placement():
     torch.manual_seed(0)
     cipher, source = create_cipher("pe-scramble", block_size=BLOCK), SeedSource(0)

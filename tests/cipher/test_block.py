@@ -20,6 +20,7 @@ from keyless.cipher import (
     create_cipher,
     list_ciphers,
 )
+from keyless.cipher._base import CipherBase
 from keyless.cipher._block import _KEY_MAGIC, random_permutations
 from keyless.errors import InputError, KeyMaterialError
 from keyless.invariant import fold
@@ -50,8 +51,17 @@ def aligned_batches(draw, cipher):
     return torch.randint(0, 256, (n, h, w, 3), dtype=torch.uint8, generator=gen), seed
 
 
-def test_registry_has_every_cipher():
-    assert list_ciphers() == ["ele", "etc", "le", "pe", "pe-scramble"]
+def subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from subclasses(sub)
+
+
+def test_every_cipher_class_is_registered_under_its_own_name():
+    """A cipher class of the package left out of the registry, or under another name, fails."""
+    named = {c.name: c for c in subclasses(CipherBase) if c.__module__.startswith("keyless.")
+             and hasattr(c, "name")}  # fmt: skip
+    assert named and {name: type(create_cipher(name)) for name in list_ciphers()} == named
 
 
 @pytest.mark.parametrize("cipher", CIPHERS, ids=cipher_id)

@@ -151,6 +151,7 @@ def test_each_invariant_keeps_what_its_keys_cannot_reach():
 
 
 @pytest.mark.parametrize("name", ["le", "ele", "etc"])
+@pytest.mark.slow
 def test_invariant_attack_learns_from_block_invariants(name):
     torch.manual_seed(0)
     cipher = create_cipher(name)

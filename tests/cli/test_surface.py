@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -127,9 +126,11 @@ def _status_of(case, tmp_path):
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
             command = [sys.executable, "-m", "keyless.cli", "classify", png, "--server", url]
             process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
-            time.sleep(3)
-            process.send_signal(signal.SIGTERM)
-            _, err = process.communicate(timeout=30)
+            server.settimeout(60)
+            connection, _ = server.accept()  # the command has asked and waits for an answer
+            with connection:
+                process.send_signal(signal.SIGTERM)
+                _, err = process.communicate(timeout=30)
             assert b"keyless: error: interrupted" in err and b"Traceback" not in err, err
             return process.returncode
     raise AssertionError(f"no case for {case!r}")

@@ -29,6 +29,7 @@ def test_an_npz_names_one_class_per_label_of_either_split(tmp_path):
     assert load_splits(tmp_path / "ten.npz")["test"].classes == CIFAR10_CLASSES
 
 
+@pytest.mark.slow
 def test_a_four_class_npz_trains_a_four_output_model(tmp_path):
     save_quadrant_npz(tmp_path / "d.npz", n_train=64, n_test=16)
     train(recipe("fast", epochs=1, **TINY), tmp_path / "d.npz", tmp_path / "run", progress=False)
@@ -41,17 +42,21 @@ def _as_cifar(splits):
     return {s: ImageSet(d.images, d.labels, CIFAR10_CLASSES) for s, d in splits.items()}
 
 
-def test_an_older_run_of_ten_outputs_resumes_and_evaluates_on_its_four_class_npz(tmp_path):
+@pytest.mark.slow
+def test_an_older_run_of_ten_outputs_resumes_and_evaluates_on_its_four_class_npz(
+    tmp_path, exact_device
+):
     """Older keyless named every npz of fewer than 10 classes with CIFAR-10's names."""
     save_quadrant_npz(tmp_path / "d.npz", n_train=64, n_test=16)
     config = recipe("fast", epochs=1, **TINY)
     old = train(config, _as_cifar(load_splits(tmp_path / "d.npz")), tmp_path / "run",
-                progress=False)  # fmt: skip
+                progress=False, device=exact_device)  # fmt: skip
     again = train(config, tmp_path / "d.npz", tmp_path / "run", resume=True, progress=False)
     assert again["test"] == old["test"] and load_run(tmp_path / "run")[1].classes == list(
         CIFAR10_CLASSES
     )
-    assert evaluate_run(tmp_path / "run", tmp_path / "d.npz") == pytest.approx(old["test"])
+    again = evaluate_run(tmp_path / "run", tmp_path / "d.npz", device=exact_device)
+    assert again == pytest.approx(old["test"])
     other = {s: ImageSet(d.images, d.labels, ("a", "b", "c", "d")) for s, d in
              quadrant_splits(64, 16).items()}  # fmt: skip
     words = r"^resuming .*run: the data has classes \['a', 'b', 'c', 'd'\], the run \['airplane'"
@@ -65,6 +70,7 @@ def test_an_older_run_of_ten_outputs_resumes_and_evaluates_on_its_four_class_npz
         evaluate_run(tmp_path / "run", tmp_path / "other" / "d.npz")
 
 
+@pytest.mark.slow
 def test_an_older_npz_upload_keeps_its_ten_recorded_names(tmp_path):
     save_quadrant_npz(tmp_path / "d.npz", n_train=64, n_test=16)
     runner = CliRunner()
@@ -84,6 +90,7 @@ def test_an_older_npz_upload_keeps_its_ten_recorded_names(tmp_path):
         train(config, tmp_path / "up", tmp_path / "run2", progress=False)
 
 
+@pytest.mark.slow
 def test_a_new_run_evaluates_on_an_older_upload_of_its_npz(tmp_path):
     """The other way round: the run names the classes by label, the upload has the old ten."""
     save_quadrant_npz(tmp_path / "d.npz", n_train=64, n_test=16)

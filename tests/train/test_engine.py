@@ -14,21 +14,24 @@ from torch import nn
 from keyless.cipher import LearnableCipher, PixelCipher
 from keyless.cli import main
 from keyless.errors import ConfigError, ExitStatus, InputError
-from keyless.runs import Checkpoint, Run, TrainConfig, build_model
+from keyless.evaluate import accuracy, predict
+from keyless.models import MODELS
+from keyless.runs import Checkpoint, Run, TrainConfig, build_model, load_run
 from keyless.train import recipe, recipes, train, train_run
+from keyless.upload import hold_out, prepare_upload
 from tests.synthetic import quadrant_splits, save_quadrant_npz
 
 TINY = {"model_kwargs": {"widths": [16, 32, 32]}, "batch_size": 64, "seed": 0, "precision": "fp32"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["sgd", "muon"])
-def test_tiny_training_on_independent_keys_beats_chance(tmp_path, optimizer):
+def test_tiny_training_on_independent_keys_beats_chance(tmp_path, optimizer, exact_device):
     config = recipe(
         "fast", keys="independent", stem="invariant", epochs=10, optimizer=optimizer, **TINY
     )
-    record = train(
-        config, quadrant_splits(n_train=320, n_test=400), tmp_path / "run", progress=False
-    )
+    splits = quadrant_splits(n_train=320, n_test=400)
+    record = train(config, splits, tmp_path / "run", progress=False, device=exact_device)
     clearly_above_chance = 0.25 + 5 * (0.25 * 0.75 / 400) ** 0.5  # chance + 5 standard errors
     assert record["test"]["fresh_key"] > clearly_above_chance, record["test"]
     assert record["test"]["plain"] == record["test"]["fresh_key"]  # identical inputs to the net
@@ -41,13 +44,33 @@ def test_tiny_training_on_independent_keys_beats_chance(tmp_path, optimizer):
     assert {p.stat().st_mode & 0o777 for p in (tmp_path / "run").iterdir()} == {0o600}
 
 
-def test_common_key_run_reports_the_common_key_test_set(tmp_path):
-    config = recipe("fast", keys="common", adapt=True, rekey=True, epochs=2, val_size=64, **TINY)
-    record = train(config, quadrant_splits(), tmp_path / "run", progress=False)
-    assert {"plain", "fresh_key", "common_key", "common_key_tta"} <= record["test"].keys()
-    assert "val_acc" in record["history"][-1] and record["train_images"] == 320 - 64
+@pytest.mark.slow
+def test_common_key_run_reports_the_common_key_test_set(tmp_path, exact_device):
+    # not re-keyed: the model learns the one key, so another key would score differently
+    config = recipe("fast", keys="common", epochs=2, val_size=64, **TINY)
+    splits = quadrant_splits()
+    record = train(config, splits, tmp_path / "run", progress=False, device=exact_device)
+    assert record["train_images"] == 320 - 64
+    model, checkpoint = load_run(tmp_path / "run", exact_device)
+    cipher, test = config.cipher, splits["test"]
+    # the owner's upload again (seeded): its one key opens every training image, and the
+    # validation images are the held-out training images under that key
+    upload = prepare_upload(splits["train"], config, cipher, checkpoint.seed)
+    keep, held = hold_out(320, 64, checkpoint.seed)
+    assert torch.equal(cipher.decrypt(upload.train.images, upload.common_key),
+                       splits["train"].images[keep])  # fmt: skip
+    assert torch.equal(cipher.decrypt(upload.val.images, upload.common_key),
+                       splits["train"].images[held])  # fmt: skip
+    val = predict(model, upload.val.images, device=exact_device, precision="fp32")
+    assert record["history"][-1]["val_acc"] == accuracy(val, upload.val.labels)
+    # the common-key test set: the test images under the training key, with and without TTA
+    common = cipher.encrypt(test.images, upload.common_key)
+    for name, tta in [("common_key", False), ("common_key_tta", True)]:
+        logits = predict(model, common, tta=tta, device=exact_device, precision="fp32")
+        assert record["test"][name] == accuracy(logits, test.labels), name
 
 
+@pytest.mark.slow
 def test_client_augmentation_with_le_and_its_block_adaptation_network(tmp_path):
     config = recipe("fast", keys="common", stem="nibbles", adapt="block", augment="client",
                     cipher=LearnableCipher(block_size=4), epochs=2, **TINY)  # fmt: skip
@@ -59,11 +82,14 @@ def test_client_augmentation_with_le_and_its_block_adaptation_network(tmp_path):
 
 
 def _cli_train(data, out, *extra):
+    """The CLI's train command on the CPU (the torchrun test's processes are CPU ones, and
+    evaluation is compared with the record)."""
     return [sys.executable, "-m", "keyless.cli", "train", "--data", str(data), "--model", "fastnet",
             "--widths", "16,32,32", "--batch-size", "32", "--seed", "0", "--precision", "fp32",
-            "--out", str(out), *extra]  # fmt: skip
+            "--device", "cpu", "--out", str(out), *extra]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_kill_then_resume_continues_from_the_last_checkpoint(tmp_path):
     save_quadrant_npz(tmp_path / "d.npz", n_train=320, n_test=64)
     out = tmp_path / "run"
@@ -100,14 +126,20 @@ def _cut_at_step_7(config, out, monkeypatch, device=None):
     assert saved.epoch == 1 and saved.partial["step"] == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["sgd", "muon"])
-def test_resume_mid_epoch_gives_the_uninterrupted_run(tmp_path, monkeypatch, optimizer):
+def test_resume_mid_epoch_gives_the_uninterrupted_run(
+    tmp_path, monkeypatch, optimizer, exact_device
+):
     config = recipe(  # 5 steps/epoch
         "fast", keys="independent", rekey=True, epochs=2, optimizer=optimizer, **TINY
     )
-    whole = train(config, quadrant_splits(), tmp_path / "whole", progress=False)
-    _cut_at_step_7(config, tmp_path / "cut", monkeypatch)
-    resumed = train(config, quadrant_splits(), tmp_path / "cut", resume=True, progress=False)
+    whole = train(
+        config, quadrant_splits(), tmp_path / "whole", progress=False, device=exact_device
+    )
+    _cut_at_step_7(config, tmp_path / "cut", monkeypatch, exact_device)
+    resumed = train(config, quadrant_splits(), tmp_path / "cut", resume=True, progress=False,
+                    device=exact_device)  # fmt: skip
 
     def without_times(history):
         return [{k: v for k, v in entry.items() if k != "seconds"} for entry in history]
@@ -116,6 +148,7 @@ def test_resume_mid_epoch_gives_the_uninterrupted_run(tmp_path, monkeypatch, opt
     assert resumed["test"] == whole["test"]
 
 
+@pytest.mark.slow
 @pytest.mark.cuda
 def test_client_augmentation_and_a_lookahead_resume_on_cuda(tmp_path, monkeypatch):
     """The owner's keys and the lookahead average must follow the model onto the GPU."""
@@ -179,24 +212,51 @@ def test_older_runs_load_with_configs_keyless_now_refuses_for_new_runs(tmp_path)
     assert TrainConfig.from_dict(values).rekey
 
 
-def test_torchrun_two_cpu_processes(tmp_path):
-    save_quadrant_npz(tmp_path / "d.npz", n_train=256, n_test=64)
-    torchrun = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--standalone",
-    ]
-    command = [*torchrun, *_cli_train(tmp_path / "d.npz", tmp_path / "run", "--epochs", "2")[1:]]
+TORCHRUN_SCRIPT = """
+import hashlib, json, os, sys
+from keyless.cli import main
+from keyless.train import recipes
+
+step, steps = recipes.Learner.step, []
+
+def logged(self, x, y, i):
+    done = step(self, x, y, i)
+    weights = b"".join(p.detach().numpy().tobytes() for p in self.model.parameters())
+    steps.append([i, len(y), hashlib.sha256(x.numpy().tobytes()).hexdigest(),
+                  hashlib.sha256(weights).hexdigest()])
+    return done
+
+recipes.Learner.step = logged
+main(sys.argv[2:], standalone_mode=False)
+with open(f"{sys.argv[1]}/steps{os.environ['RANK']}.json", "w") as f:
+    json.dump(steps, f)
+"""
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_train_one_model_on_halves_of_each_batch(tmp_path):
+    """Data parallel: at every step each process takes its own half of the batch, and the
+    averaged gradients leave both with the same new weights."""
+    save_quadrant_npz(tmp_path / "d.npz", n_train=128, n_test=64)
+    (tmp_path / "script.py").write_text(TORCHRUN_SCRIPT)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                "--standalone", str(tmp_path / "script.py"), str(tmp_path)]  # fmt: skip
+    command = [*torchrun, *_cli_train(tmp_path / "d.npz", tmp_path / "run", "--epochs", "1")[3:]]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads((tmp_path / "run" / "record.json").read_text())
-    assert record["world_size"] == 2 and len(record["history"]) == 2
+    assert record["world_size"] == 2 and len(record["history"]) == 1
+    log, report = result.stdout.split("{", 1)  # one epoch line and one report, from rank 0
+    assert log.count("epoch=1 ") == 1 and json.loads("{" + report) == record["test"]
+    ranks = [json.loads((tmp_path / f"steps{r}.json").read_text()) for r in (0, 1)]
+    assert [s[0] for s in ranks[0]] == [s[0] for s in ranks[1]] == [0, 1, 2, 3]  # 128 / 32
+    for (_, n0, batch0, weights0), (_, n1, batch1, weights1) in zip(*ranks, strict=True):
+        assert n0 == n1 == 16 and batch0 != batch1 and weights0 == weights1
+    assert len({s[3] for s in ranks[0]}) == 4  # every step moved the weights
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cipher", ["pe", "ele"])
 def test_cli_evaluate_and_report(tmp_path, cipher):
     save_quadrant_npz(tmp_path / "d.npz")
@@ -204,9 +264,8 @@ def test_cli_evaluate_and_report(tmp_path, cipher):
     args = _cli_train(tmp_path / "d.npz", tmp_path / "run", "--epochs", "2", "--keys", "common")[3:]
     args += ["--cipher", cipher, "--block-size", "2"] if cipher == "ele" else []
     assert runner.invoke(main, args).exit_code == 0
-    result = runner.invoke(
-        main, ["evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "d.npz")]
-    )
+    evaluate = ["evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "d.npz")]
+    result = runner.invoke(main, [*evaluate, "--device", "cpu"])  # where the run trained
     assert result.exit_code == 0, result.output
     recorded = json.loads((tmp_path / "run" / "record.json").read_text())["test"]
     assert json.loads(result.stdout) == pytest.approx(recorded)
@@ -218,8 +277,9 @@ def test_cli_evaluate_and_report(tmp_path, cipher):
     assert missing.exit_code == ExitStatus.BAD_INPUT and "no checkpoint.pt" in missing.stderr
 
 
-@pytest.mark.parametrize("model", ["resnet18", "densenet"])
-def test_paper_recipe_smoke(tmp_path, model):
+@pytest.mark.slow
+@pytest.mark.parametrize(("model", "convs"), [("resnet18", 17 + 3), ("densenet", 10 - 1)])
+def test_paper_recipe_trains_its_model_with_its_sgd(tmp_path, model, convs):
     config = recipe("paper", model=model, epochs=1, batch_size=32, seed=0, precision="fp32")
     assert (config.lr, config.momentum, config.weight_decay, config.milestones) == (
         0.1,
@@ -232,12 +292,23 @@ def test_paper_recipe_smoke(tmp_path, model):
     )
     record = train(config, quadrant_splits(n_train=64, n_test=16), tmp_path / "run", progress=False)
     assert record["config"]["recipe"] == "paper" and len(record["history"]) == 1
+    net, checkpoint = load_run(tmp_path / "run")
+    # resnet18: 17 convolutions and 3 projections; densenet-BC depth 10: 9 convolutions, 1 linear
+    assert type(net.backbone) is MODELS.get(model)
+    assert sum(isinstance(m, nn.Conv2d) for m in net.backbone.modules()) == convs
+    groups = checkpoint.optimizer["param_groups"]
+    assert {(g["lr"], g["momentum"], g["nesterov"], g["weight_decay"]) for g in groups} == {
+        (0.1, 0.9, False, 5e-4)  # the step schedule is still at its first value
+    }
+    trained = [p for p in net.parameters() if p.requires_grad]
+    momentum = checkpoint.optimizer["state"].values()
+    assert len(momentum) == len(trained) and all("momentum_buffer" in s for s in momentum)
 
 
 def test_compile_option_compiles_the_training_network_only():
     from keyless.cipher import create_cipher
     from keyless.train._engine import Processes, _learner
-    from keyless.upload import prepare_upload, split_data
+    from keyless.upload import split_data
 
     config = recipe("fast", keys="independent", epochs=1, **TINY)
     train_set, _ = split_data(quadrant_splits(n_train=64, n_test=8), config)
@@ -249,6 +320,7 @@ def test_compile_option_compiles_the_training_network_only():
     assert plain.net is plain.model
 
 
+@pytest.mark.slow
 def test_cli_invariant_recipe_trains_on_the_fold_unless_told_otherwise(tmp_path):
     save_quadrant_npz(tmp_path / "d.npz", n_train=64, n_test=16)
     runner = CliRunner()
@@ -266,6 +338,7 @@ def test_cli_invariant_recipe_trains_on_the_fold_unless_told_otherwise(tmp_path)
     assert config["stem"] == "spline" and config["model_kwargs"]["whiten_width"] == 48
 
 
+@pytest.mark.slow
 def test_cli_widths_keep_the_recipes_residual_groups(tmp_path):
     save_quadrant_npz(tmp_path / "d.npz", n_train=64, n_test=16)
     args = _cli_train(tmp_path / "d.npz", tmp_path / "run", "--epochs", "1", "--recipe",
@@ -284,6 +357,7 @@ def test_cli_widths_keep_the_recipes_residual_groups(tmp_path):
     assert "--widths (the run has widths=[16, 32, 32])" in refused.stderr, refused.output
 
 
+@pytest.mark.slow
 def test_resume_refuses_options_that_contradict_the_run_and_accepts_the_same_ones(tmp_path):
     save_quadrant_npz(tmp_path / "d.npz", n_train=64, n_test=16)
     runner = CliRunner()

@@ -21,10 +21,11 @@ from tests.serve.conftest import expected_labels, serving
 from tests.synthetic import quadrant_splits, save_quadrant_npz
 
 
-def _photo_folders(root):
-    """train/ and test/ folders of class sub-folders of PNGs (classes survive PE)."""
+def _photo_folders(root, n_train=320, n_test=200):
+    """train/ and test/ folders of class sub-folders of PNGs (classes survive PE); the refusal
+    tests take fewer (each PNG is written, encrypted and copied)."""
     plain = []
-    for split, data in quadrant_splits(n_train=320, n_test=200).items():
+    for split, data in quadrant_splits(n_train, n_test).items():
         labels = data.labels.tolist()
         for i, (image, label) in enumerate(zip(data.images.numpy(), labels, strict=True)):
             path = root / split / data.classes[label] / f"{i}.png"
@@ -35,11 +36,13 @@ def _photo_folders(root):
 
 
 def _train(*args):
-    base = ["train", "--model", "fastnet", "--widths", "16,32,32", "--batch-size", "64",
-            "--seed", "0", "--precision", "fp32", "--stem", "invariant"]  # fmt: skip
+    """The train command on the CPU, where the tests that compare results bit for bit run."""
+    base = ["train", "--model", "fastnet", "--widths", "16,32,32", "--batch-size", "64", "--seed",
+            "0", "--precision", "fp32", "--stem", "invariant", "--device", "cpu"]  # fmt: skip
     return CliRunner().invoke(main, [*base, *map(str, args)])
 
 
+@pytest.mark.slow
 def test_the_cloud_trains_on_an_upload_it_cannot_read(tmp_path):
     plain = _photo_folders(tmp_path / "photos")
     assert CliRunner().invoke(main, ["encrypt", str(tmp_path / "photos"), "--out",
@@ -54,7 +57,7 @@ def test_the_cloud_trains_on_an_upload_it_cannot_read(tmp_path):
     assert "no owner key ever reached this run" in record["keys_note"]
     assert record["upload"]["keys"] == "independent" and record["config"]["cipher"]["name"] == "pe"
     again = CliRunner().invoke(main, ["evaluate", str(tmp_path / "run"), "--data",
-                                      str(tmp_path / "upload")])  # fmt: skip
+                                      str(tmp_path / "upload"), "--device", "cpu"])  # fmt: skip
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout) == pytest.approx(record["test"])
     # serving closes the loop: a client sends plain images and fresh-key ciphertexts
@@ -81,7 +84,7 @@ def test_the_cloud_trains_on_an_upload_it_cannot_read(tmp_path):
 
 
 def test_options_that_need_plain_images_or_keys_are_refused_for_an_upload(tmp_path):
-    _photo_folders(tmp_path / "photos")
+    _photo_folders(tmp_path / "photos", n_train=16, n_test=8)
     CliRunner().invoke(main, ["encrypt", str(tmp_path / "photos"), "--out", str(tmp_path / "up")])
     for extra, words in ((["--keys", "common"], "holds independent-key ciphertexts"),
                          (["--cipher", "le"], "np_per=component): --cipher le (block_size=4"),
@@ -112,6 +115,7 @@ def test_the_library_refuses_a_cipher_other_than_the_uploads_naming_both(tmp_pat
         assert refused.value.exit_code == ExitStatus.USAGE and not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_a_run_keeps_to_the_upload_it_trained_on(tmp_path):
     _photo_folders(tmp_path / "photos")
     up, run, key = tmp_path / "up", tmp_path / "run", tmp_path / "shared.key"
@@ -149,7 +153,7 @@ def test_a_run_keeps_to_the_upload_it_trained_on(tmp_path):
 
 
 def test_rekeying_is_refused_for_a_balanced_upload(tmp_path):
-    _photo_folders(tmp_path / "photos")
+    _photo_folders(tmp_path / "photos", n_train=16, n_test=8)
     encrypt = ["encrypt", str(tmp_path / "photos"), "--out", str(tmp_path / "up"),
                "--np-mode", "balanced"]  # fmt: skip
     assert CliRunner().invoke(main, encrypt).exit_code == 0
@@ -159,6 +163,7 @@ def test_rekeying_is_refused_for_a_balanced_upload(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_an_encrypted_npz_upload_is_read_as_its_splits(tmp_path):
     splits = quadrant_splits(n_train=64, n_test=16)
     np.savez(tmp_path / "d.npz", **{f"x_{s}": d.images.numpy() for s, d in splits.items()},
@@ -263,9 +268,9 @@ BAD_UPLOADS = {  # how the upload is damaged, what --data is, and the words of t
 }
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate"])
+@pytest.mark.parametrize("command", ["train", pytest.param("evaluate", marks=pytest.mark.slow)])
 def test_bad_uploads_are_one_line_naming_the_file_and_write_nothing(tmp_path, command):
-    _photo_folders(tmp_path / "photos")
+    _photo_folders(tmp_path / "photos", n_train=16, n_test=8)  # evaluate trains on them first
     for cipher in ("pe", "le"):
         CliRunner().invoke(main, ["encrypt", str(tmp_path / "photos"), "--cipher", cipher,
                                   "--out", str(tmp_path / f"up-{cipher}")])  # fmt: skip
@@ -317,7 +322,8 @@ def test_a_block_scrambled_noisy_upload_runs_from_encrypt_to_classify(tmp_path):
     result = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "upload"), "--upload",
                                        "--recipe", "bag", "--widths", "8,16,16", "--batch-size",
                                        "64", "--epochs", "8", "--seed", "0", "--precision",
-                                       "fp32", "--out", str(run), *setting])  # fmt: skip
+                                       "fp32", "--device", "cpu", "--out", str(run),
+                                       *setting])  # fmt: skip
     assert result.exit_code == 0, result.output
     record = json.loads((run / "record.json").read_text())
     assert record["config"]["model"] == "bagnet" and record["config"]["stem"] == "key-invariant"

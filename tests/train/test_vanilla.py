@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+import pytest
 import torch
 
 from keyless.cipher import CIPHERS
@@ -52,14 +53,18 @@ class IdentityCipher(CipherBase):
         return NoKey(1)
 
 
-def test_identity_cipher_trains_bit_identically_to_plain_images(tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_identity_cipher_trains_bit_identically_to_plain_images(
+    tmp_path, monkeypatch, exact_device
+):
     monkeypatch.setitem(CIPHERS._entries, "identity", IdentityCipher)  # removed after the test
     tiny = {"model_kwargs": {"widths": [16, 32, 32]}, "batch_size": 64, "seed": 0,
             "precision": "fp32", "epochs": 3, "rekey": True}  # fmt: skip
     plain = train(recipe("fast", keys="plain", **tiny), quadrant_splits(), tmp_path / "plain",
-                  progress=False)  # fmt: skip
+                  progress=False, device=exact_device)  # fmt: skip
     identity = recipe("fast", keys="independent", cipher=IdentityCipher(), **tiny)
-    encrypted = train(identity, quadrant_splits(), tmp_path / "identity", progress=False)
+    encrypted = train(identity, quadrant_splits(), tmp_path / "identity", progress=False,
+                      device=exact_device)  # fmt: skip
 
     def without_times(history):
         return [{k: v for k, v in entry.items() if k != "seconds"} for entry in history]
