@@ -8,9 +8,10 @@ from :mod:`keyless.serve`).
 from __future__ import annotations
 
 import tomllib
-from importlib import import_module, metadata
+from importlib import metadata
 from pathlib import Path
-from typing import Any
+
+from keyless._lazy import lazy_exports
 
 _EXPORTS = {
     "keyless.attacks": ("create_attack", "list_attacks", "run_attacks"),
@@ -31,7 +32,6 @@ _EXPORTS = {
     "keyless.runs": ("TrainConfig", "evaluate_run", "load_run"),
     "keyless.train": ("recipe",),
 }  # not train() nor evaluate(): keyless.train and keyless.evaluate are their modules
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 
 def _version() -> str:
@@ -48,16 +48,5 @@ def _version() -> str:
 
 
 __version__ = _version()
-__all__ = ["__version__", *sorted(_MODULE_OF)]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module 'keyless' has no attribute {name!r}")
-    value = getattr(import_module(_MODULE_OF[name]), name)
-    globals()[name] = value  # loaded once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_MODULE_OF})
+__getattr__, __dir__, _names = lazy_exports(globals(), _EXPORTS)
+__all__ = ["__version__", *_names]

@@ -32,8 +32,9 @@ def test_every_public_name_is_its_subpackage_object():
     assert {"encrypt_dataset", "create_cipher", "list_ciphers", "create_model", "list_models",
             "create_attack", "list_attacks", "CsprngSource", "SeedSource", "MasterKeySource",
             "InputError", "__version__"} <= set(keyless.__all__)  # fmt: skip
+    module_of = {name: module for module, names in keyless._EXPORTS.items() for name in names}
     for name in keyless.__all__[1:]:
-        assert getattr(keyless, name) is getattr(import_module(keyless._MODULE_OF[name]), name)
+        assert getattr(keyless, name) is getattr(import_module(module_of[name]), name)
     assert set(keyless.__all__) <= set(dir(keyless))
     assert "pe" in keyless.list_ciphers() and "fastnet" in keyless.list_models()
     with pytest.raises(AttributeError, match="no attribute 'encrypt'"):

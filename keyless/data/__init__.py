@@ -7,8 +7,7 @@ command line's option defaults) need not wait for torch.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from keyless._lazy import lazy_exports
 
 _EXPORTS = {
     "keyless.data._datasets": (
@@ -35,17 +34,4 @@ _EXPORTS = {
     ),
     "keyless.data._wrap": ("EncryptedDataset", "encrypt_dataset"),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module 'keyless.data' has no attribute {name!r}")
-    value = getattr(import_module(_MODULE_OF[name]), name)
-    globals()[name] = value  # loaded once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_MODULE_OF})
+__getattr__, __dir__, __all__ = lazy_exports(globals(), _EXPORTS)

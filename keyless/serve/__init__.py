@@ -7,8 +7,7 @@ service's limits without waiting for torch and the web framework.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from keyless._lazy import lazy_exports
 
 _EXPORTS = {
     "keyless.serve._app": ("create_app", "read_body", "serve"),
@@ -19,17 +18,4 @@ _EXPORTS = {
     "keyless.serve._model": ("ServedModel", "top_k"),
     "keyless.serve._request": ("SHAPE_HEADER", "parse_images"),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module 'keyless.serve' has no attribute {name!r}")
-    value = getattr(import_module(_MODULE_OF[name]), name)
-    globals()[name] = value  # loaded once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_MODULE_OF})
+__getattr__, __dir__, __all__ = lazy_exports(globals(), _EXPORTS)

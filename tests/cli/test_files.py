@@ -135,33 +135,11 @@ def test_seed_reproducible_decrypts_exactly_and_rerun_skips(tmp_path, photos):
 def test_the_resume_check_reads_under_the_given_pixel_limit(tmp_path, photos):
     """The check re-encrypts the first output's source under --max-pixels, not the default
     (which refused images a user had allowed above it)."""
-    run("encrypt", photos, "--out", tmp_path / "s", "--keys", "seed", "--seed", 4)
-    out, _ = run(
-        "encrypt",
-        photos,
-        "--out",
-        tmp_path / "s",
-        "--keys",
-        "seed",
-        "--seed",
-        4,
-        "--max-pixels",
-        63,
-    )
+    seeded = ("encrypt", photos, "--out", tmp_path / "s", "--keys", "seed", "--seed", 4)
+    run(*seeded)
+    out, _ = run(*seeded, "--max-pixels", 63)
     assert "0 written, 3 already done, 0 failed" in out  # 7x9 images: exactly at the limit
-    _, err = run(
-        "encrypt",
-        photos,
-        "--out",
-        tmp_path / "s",
-        "--keys",
-        "seed",
-        "--seed",
-        4,
-        "--max-pixels",
-        62,
-        code=ExitStatus.BAD_INPUT,
-    )
+    _, err = run(*seeded, "--max-pixels", 62, code=ExitStatus.BAD_INPUT)
     assert "7x9 = 63 pixels exceeds the limit of 62" in err and err.count("\n") == 1
 
 
