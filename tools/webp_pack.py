@@ -21,10 +21,11 @@ from PIL import Image
 TILE = 50  # images per tile side: 50 x 50 images of 32 x 32 is a 1600 x 1600 picture
 
 
-def encode(images: np.ndarray) -> bytes:
-    """(n, 32, 32, 3) uint8, n a multiple of TILE -> one lossless WebP."""
-    rows = len(images) // TILE
-    tile = images.reshape(rows, TILE, 32, 32, 3).transpose(0, 2, 1, 3, 4).reshape(rows * 32, -1, 3)
+def encode(images: np.ndarray, side: int = TILE) -> bytes:
+    """(n, 32, 32, 3) uint8, n a multiple of ``side`` -> one lossless WebP of ``side`` images
+    a row."""
+    rows = len(images) // side
+    tile = images.reshape(rows, side, 32, 32, 3).transpose(0, 2, 1, 3, 4).reshape(rows * 32, -1, 3)
     buffer = io.BytesIO()
     Image.fromarray(tile).save(buffer, "WEBP", lossless=True, quality=100, method=5)
     return buffer.getvalue()
@@ -32,20 +33,22 @@ def encode(images: np.ndarray) -> bytes:
 
 def decode(blob: bytes) -> np.ndarray:
     tile = np.asarray(Image.open(io.BytesIO(blob)).convert("RGB"))
-    rows = tile.shape[0] // 32
-    return tile.reshape(rows, 32, TILE, 32, 3).transpose(0, 2, 1, 3, 4).reshape(-1, 32, 32, 3)
+    rows, side = tile.shape[0] // 32, tile.shape[1] // 32
+    return tile.reshape(rows, 32, side, 32, 3).transpose(0, 2, 1, 3, 4).reshape(-1, 32, 32, 3)
 
 
-def pack(data: Path, out: Path, parts: int) -> None:
+def pack(data: Path, out: Path, parts: int, side: int = TILE) -> None:
+    """``side`` x ``side`` images a tile (the tests take small ones)."""
     arrays = dict(np.load(data))
-    if any(len(arrays[k]) % TILE for k in ("x_train", "x_test")):
-        raise SystemExit(f"{data}: image counts must be multiples of {TILE} to tile")
+    if any(len(arrays[k]) % side for k in ("x_train", "x_test")):
+        raise SystemExit(f"{data}: image counts must be multiples of {side} to tile")
     chunks = [(name, start) for name in ("x_train", "x_test")
-              for start in range(0, len(arrays[name]), TILE * TILE)]  # fmt: skip
+              for start in range(0, len(arrays[name]), side * side)]  # fmt: skip
     if not 1 <= parts <= len(chunks):
         raise SystemExit(f"--parts must be 1 to {len(chunks)} (one tile of images each at least)")
     with ProcessPoolExecutor() as pool:
-        blobs = list(pool.map(encode, [arrays[n][s : s + TILE * TILE] for n, s in chunks]))
+        tiles = [arrays[n][s : s + side * side] for n, s in chunks]
+        blobs = list(pool.map(encode, tiles, [side] * len(tiles)))
     for i, ((name, start), blob) in enumerate(zip(chunks, blobs, strict=True)):
         folder = out / f"part-{i * parts // len(chunks)}"
         folder.mkdir(parents=True, exist_ok=True)

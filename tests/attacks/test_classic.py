@@ -159,6 +159,7 @@ def test_attack_command_writes_report_and_grid(tmp_path):
     assert bad.exit_code == ExitStatus.UNKNOWN_NAME and "unknown attack 'magic'" in bad.stderr
 
 
+@pytest.mark.slow
 def test_attack_command_takes_any_registered_cipher(tmp_path, monkeypatch):
     import numpy as np
     from click.testing import CliRunner
