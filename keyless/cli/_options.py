@@ -66,7 +66,8 @@ data_option = click.option(
     help="CIFAR-10 npz/archive, image folder or an owner's upload; default $KEYLESS_DATA, else "
     "download CIFAR-10.",
 )
-inputs_argument = click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+# as typed (a str keeps a trailing "/", which says the input must be a folder)
+inputs_argument = click.argument("inputs", nargs=-1, required=True, type=click.Path())
 run_argument = click.argument("run", type=click.Path(file_okay=False, path_type=Path))
 upload_flag = click.option(
     "--upload",

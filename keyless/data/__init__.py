@@ -14,6 +14,7 @@ _EXPORTS = {
         "CIFAR10_CLASSES",
         "ImageSet",
         "adopt_classes",
+        "classes_text",
         "find_files",
         "fingerprint",
         "list_images",

@@ -7,6 +7,7 @@ import io
 import math
 import os
 import pickle
+import stat
 import tarfile
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -179,6 +180,15 @@ def adopt_classes(
     if found == recorded or _older_name_of(found, recorded) or _older_name_of(recorded, found):
         return {name: ImageSet(s.images, s.labels, recorded) for name, s in splits.items()}
     return None
+
+
+def classes_text(classes: Sequence[str], shown: int = 6) -> str:
+    """Class names as an error message lists them: all of a few, the first of many and how many
+    (a broken npz's labels can name 100,000 classes)."""
+    names = [str(name) for name in classes]
+    if len(names) <= shown:
+        return repr(names)
+    return f"[{', '.join(map(repr, names[:shown]))}, ...] ({len(names)} classes)"
 
 
 def _older_name_of(old: tuple[str, ...], new: tuple[str, ...]) -> bool:
@@ -366,15 +376,25 @@ def _cifar_split(read, split: str) -> ImageSet:
 
 def find_files(folder: Path, suffixes: Iterable[str]) -> tuple[list[Path], list[InputError]]:
     """Files under ``folder`` with one of ``suffixes``, recursively, sorted; links to folders
-    are not followed (no loops) and each folder that cannot be listed is an error."""
+    are not followed (no loops). Each folder that cannot be listed, and each file of those
+    suffixes that cannot be looked at (a loop of links, a folder that cannot be entered), is an
+    error; the others are found all the same."""
     wanted, found, errors = set(suffixes), [], []
 
     def report(exc: OSError) -> None:
         errors.append(InputError(f"{exc.filename}: cannot list this folder ({exc.strerror})"))
 
     for root, _, files in os.walk(folder, onerror=report):
-        paths = (Path(root) / name for name in files)
-        found += [p for p in paths if p.suffix.lower() in wanted and p.is_file()]
+        for path in (Path(root) / name for name in files):
+            if path.suffix.lower() not in wanted:
+                continue
+            try:
+                if stat.S_ISREG(path.stat().st_mode):
+                    found.append(path)
+            except FileNotFoundError:  # a link to nothing, or a file removed meanwhile
+                continue
+            except OSError as exc:
+                errors.append(InputError(f"{path}: cannot read ({exc.strerror})"))
     return sorted(found), errors
 
 

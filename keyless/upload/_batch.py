@@ -11,16 +11,17 @@ mode (a shared folder such as ``/tmp`` is never changed).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
-from keyless._atomic import make_folders
+from keyless._atomic import make_folders, remove_leftovers
 from keyless.cipher import Cipher
 from keyless.data import DEFAULT_MAX_PIXELS
-from keyless.errors import ConfigError, ExitStatus, KeylessError, KeyMaterialError
+from keyless.errors import ConfigError, ExitStatus, KeylessError, KeyMaterialError, OutputError
 from keyless.invariant import fold
 from keyless.keymodes import KeyMode
 from keyless.keys import MasterKeySource
@@ -28,11 +29,18 @@ from keyless.upload._jobs import (
     Job,
     KeyPlan,
     check_written,
+    output_path,
     plan_jobs,
     run_jobs,
     transform_file,
 )
-from keyless.upload._manifest import check_decryption, check_resume, describe, upload_root
+from keyless.upload._manifest import (
+    MANIFEST,
+    check_decryption,
+    check_resume,
+    describe,
+    upload_root,
+)
 
 ImagesFn = Callable[[torch.Tensor, list[str]], torch.Tensor]
 
@@ -70,12 +78,14 @@ def run_batch(
     writes plain outputs, the owner's only (see the module). ``size`` (H, W) scales and
     centre-crops image files first. ``check``, the same transform as ``fn`` without side effects
     (no new key file), refuses a resume that would not write what the first call wrote
-    (:func:`~keyless.upload.check_written`). Refusals of the whole call raise (a folder rule:
-    :class:`ConfigError`); a failing input is one error in the summary.
+    (:func:`~keyless.upload.check_written`). Temporary files that a killed call left for these
+    outputs are removed. Refusals of the whole call raise (a folder rule: :class:`ConfigError`);
+    a failing input is one error in the summary.
     """
-    inputs, out = [Path(raw) for raw in inputs], Path(out)
-    _check_folders(inputs, out, decrypting)
+    inputs, out = list(inputs), Path(out)  # as given: "file.png/" is refused by plan_jobs
+    _check_folders([Path(raw) for raw in inputs], out, decrypting)
     jobs, errors = plan_jobs(inputs, upload_ids=decrypting)
+    remove_leftovers(out, [output_path(job, out) for job in jobs] + [out / MANIFEST])
     if check is not None:
         check_written(jobs, out, check, max_pixels, size)
     mode = None
@@ -91,17 +101,24 @@ def run_batch(
 
 
 def _check_folders(inputs: list[Path], out: Path, decrypting: bool) -> None:
-    """The folder rules (see the module), each a one-line :class:`ConfigError`."""
+    """The folder rules (see the module), each a one-line :class:`ConfigError`. Paths are
+    compared with links resolved (a loop of links stays as it is: its input fails alone)."""
+    real_out = _real(out)
     for path in inputs:
-        folders = [(path.resolve(), f"the input folder {path}")]
+        folders = [(_real(path), f"the input folder {path}")]
         upload = upload_root(path) if decrypting else None
         if upload is not None:  # plain images must never join the upload
-            folders.append((upload.resolve(), f"the encrypted upload {upload}"))
+            folders.append((_real(upload), f"the encrypted upload {upload}"))
         for folder, name in folders:
-            if folder.is_dir() and folder in (out.resolve(), *out.resolve().parents):
+            if folder.is_dir() and folder in (real_out, *real_out.parents):
                 raise ConfigError(f"--out {out} is inside {name}; write the outputs elsewhere")
-        if out.resolve() in path.resolve().parents:  # it would join the outputs' folder
+        if real_out in _real(path).parents:  # it would join the outputs' folder
             raise ConfigError(f"the input {path} is inside {out}; write the outputs elsewhere")
+
+
+def _real(path: Path) -> Path:
+    """``path`` absolute, links resolved (``Path.resolve`` raises on a loop of links)."""
+    return Path(os.path.realpath(path))
 
 
 def encrypt_files(
@@ -139,9 +156,15 @@ def encrypt_files(
         size=size,
         check=(lambda x, ids: cipher.encrypt(x, replay.keys(x, ids))) if replayable else None,
     )
-    manifest = describe(out, plan.planned())  # a new common key file exists now
-    if manifest.counts:  # a call that wrote nothing writes no manifest
-        manifest.write(out)
+    try:
+        manifest = describe(out, plan.planned())  # a new common key file exists now
+        if manifest.counts:  # a call that wrote nothing writes no manifest
+            manifest.write(out)
+    except KeylessError as exc:  # a payload file that cannot be described: the summary says so
+        summary.errors.append(exc)
+    except OSError as exc:  # a full disk: the summary still tells what was written
+        where = exc.filename or out / MANIFEST
+        summary.errors.append(OutputError(f"{where}: cannot write ({exc.strerror or exc})"))
     return summary
 
 
@@ -166,9 +189,9 @@ def decrypt_files(
     """
     plan = KeyPlan.for_mode(cipher, keys, seed, key_file, decrypting=True)
     planned = plan.planned()
-    inputs = [Path(raw) for raw in inputs]
-    for path in inputs:
-        check_decryption(path, planned)
+    inputs = list(inputs)
+    for raw in inputs:
+        check_decryption(Path(raw), planned)
 
     def decrypt_images(x: torch.Tensor, ids: list[str]) -> torch.Tensor:
         return cipher.decrypt(x, plan.keys(x, ids))

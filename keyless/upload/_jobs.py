@@ -3,9 +3,11 @@ and the key plan that gives each image its key under a key mode."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -54,18 +56,20 @@ def plan_jobs(
     errors: list[KeylessError] = []
     for raw in inputs:
         path = Path(raw)
+        try:
+            is_folder = stat.S_ISDIR(os.stat(raw).st_mode)  # as given: "file.png/" is no folder
+        except OSError as exc:  # missing, a loop of links, "file.png/", not allowed
+            errors.append(InputError(_unreadable(raw, exc)))
+            continue
         root = upload_root(path) if upload_ids else None
-        if path.is_dir():
+        if is_folder:
             found, unlisted = find_files(path, IMAGE_SUFFIXES | {".npz"})
             errors += unlisted
             if not found and not unlisted:
                 errors.append(InputError(f"{path}: folder holds no image files"))
             candidates = [Job(p, _image_id(p, root or path)) for p in found]
-        elif path.exists() or path.is_symlink():
-            candidates = [Job(path, _image_id(path, root) if root else path.stem)]
         else:
-            errors.append(InputError(f"{path}: no such file or folder"))
-            candidates = []
+            candidates = [Job(path, _image_id(path, root) if root else path.stem)]
         for job in candidates:
             if job.image_id in jobs:
                 errors.append(
@@ -74,6 +78,15 @@ def plan_jobs(
             else:
                 jobs[job.image_id] = job
     return list(jobs.values()), errors
+
+
+def _unreadable(raw: Path | str, exc: OSError) -> str:
+    """Why input ``raw`` cannot be read, on one line naming it as given."""
+    if exc.errno == errno.ENOENT:
+        return f"{raw}: no such file or folder"
+    if exc.errno == errno.ENOTDIR:
+        return f"{raw}: not a folder (a name ending in / is one), nor below one"
+    return f"{raw}: cannot read ({exc.strerror})"
 
 
 def _image_id(path: Path, root: Path) -> str:
@@ -104,8 +117,10 @@ def run_jobs(
         except KeylessError as exc:
             named = str(job.source) in str(exc)  # name the file the error came from, once
             errors.append(exc if named else type(exc)(f"{job.source}: {exc}"))
-        except OSError as exc:  # writing: the temporary file is already gone (atomic_path)
-            errors.append(OutputError(f"{target}: cannot write ({exc.strerror or exc})"))
+        except OSError as exc:  # writing the output or its folder, or another file (a new key)
+            other = exc.filename is not None and Path(exc.filename) not in (target, *target.parents)
+            where = exc.filename if other else target
+            errors.append(OutputError(f"{where}: cannot write ({exc.strerror or exc})"))
     return written, skipped, errors
 
 
@@ -198,6 +213,7 @@ class KeyPlan:
     common_path: Path | None = None
     create: bool = False
     _common: Key | None = None
+    _fits: set[tuple[int, int]] = field(default_factory=set)  # image sizes the common key fits
 
     @classmethod
     def for_mode(
@@ -266,4 +282,16 @@ class KeyPlan:
             else:
                 self._common = self.cipher.keygen(1, (h, w))
                 self._common.save(self.common_path)
+        self._check_common((h, w))
         return self._common
+
+    def _check_common(self, size: tuple[int, int]) -> None:
+        """Refuse a common key that does not fit one image of ``size`` (H, W), naming its file
+        (a key for another size, for no image or for several)."""
+        if size in self._fits:
+            return
+        try:
+            self.cipher.encrypt(torch.zeros((1, *size, 3), dtype=torch.uint8), self._common)
+        except KeyMaterialError as exc:
+            raise KeyMaterialError(f"{self.common_path}: {exc}") from None
+        self._fits.add(size)
