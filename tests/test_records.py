@@ -96,7 +96,7 @@ def test_report_refuses_files_that_are_not_run_records_in_one_line(tmp_path):
     (tmp_path / "where.json").write_text(json.dumps(_record(0, 0.8) | {"machine": {"cpu": "x"}}))
     for name, words in (("chart.png", "not a JSON run record"),
                         ("keyless.json", "not a keyless run record (no config, "),
-                        ("bare.json", "not a keyless run record (config: "),
+                        ("bare.json", "not a keyless run record (config.colour: "),
                         ("where.json", "not a keyless run record (machine: names")):  # fmt: skip
         result = CliRunner().invoke(main, ["report", str(tmp_path / name)])
         assert result.exit_code == ExitStatus.BAD_INPUT and words in result.stderr, result.output

@@ -141,7 +141,7 @@ def test_an_older_checkpoint_takes_its_uploads_recorded_size_else_32x32(tmp_path
 
 def test_an_older_record_or_checkpoint_storing_no_cipher_settings_is_pe():
     assert TrainConfig.from_dict({**CONFIG.to_dict(), "cipher": {}}).cipher == PixelCipher()
-    with pytest.raises(ConfigError, match=r"^the run's config: unknown cipher 'pe2'"):
+    with pytest.raises(ValueError, match=r"cipher\n  Value error, unknown cipher 'pe2'"):
         TrainConfig.from_dict({**CONFIG.to_dict(), "cipher": {"name": "pe2"}})
 
 

@@ -120,6 +120,8 @@ class PixelKey(KeyFile):
                 raise ValueError("missing header")
             header, payload = data[len(_KEY_MAGIC) :].split(b"\n", 1)
             shape = tuple(int(v) for v in header.split())
+            if len(shape) != 3 or min(shape) < 0:  # reshape would take -1 as "the rest"
+                raise ValueError(f"its shape line {header.decode(errors='replace')!r} is not N H W")
             codes = np.frombuffer(payload, np.uint8).reshape(shape).copy()
         except ValueError as exc:
             raise KeyMaterialError(f"not a keyless pixel key ({exc})") from None

@@ -67,6 +67,9 @@ class ResidualGroup(nn.Module):
         return self.act(x + self.inner(x))
 
 
+MAX_WIDTH = 4096  # maps per block (airbench96: 512); wider convs take gigabytes each
+
+
 class FastNet(nn.Module):
     """airbench94-style classifier for 32x32 inputs with ``in_channels`` feature maps."""
 
@@ -82,6 +85,8 @@ class FastNet(nn.Module):
     ) -> None:
         super().__init__()
         # 24 maps whatever the input width (1 input channel has only 4 patch directions: 8 maps)
+        if len(widths) != 3 or not all(1 <= w <= MAX_WIDTH for w in widths):
+            raise ValueError(f"widths: fastnet takes three, each 1 to {MAX_WIDTH}, got {widths}")
         directions = in_channels * whiten_kernel**2
         whiten_width = whiten_width or min(24, 2 * directions)
         if whiten_width % 2 or not 0 < whiten_width <= 2 * directions:

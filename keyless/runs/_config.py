@@ -7,16 +7,24 @@ The recipes' values (airbench94's fast recipe, the papers' step recipe) live in
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
-import math
+import json
+import typing
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from keyless.cipher import Cipher, PixelCipher, cipher_from_settings
+from pydantic import BeforeValidator, PlainSerializer, PlainValidator, TypeAdapter, ValidationError
+
+from keyless._schema import build_dataclass, list_to_tuple, problem
+from keyless.cipher import Cipher, PixelCipher, StoredCipher
 from keyless.errors import ConfigError
 from keyless.keymodes import KeyMode, key_mode
 from keyless.models import MODELS
+
+MAX_EPOCHS = 10_000  # airbench's recipes take 10-40 epochs, the papers' 300
+MAX_BATCH_SIZE = 2**20  # images per optimizer step
 
 
 @dataclass
@@ -69,12 +77,12 @@ class TrainConfig:
                 f"cipher must be a Cipher (create_cipher builds one), got {self.cipher!r}"
             )
         key_mode(self.keys, "train")
-        if not 0 < self.epochs < math.inf:
-            raise ConfigError(f"epochs must be a positive number, got {self.epochs}")
-        for name in ("batch_size", "max_train_images"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"{name} must be at least 1, got {value}")
+        if not 0 < self.epochs <= MAX_EPOCHS:  # 1e300 would train for ever
+            raise ConfigError(f"epochs must be above 0 and at most {MAX_EPOCHS}, got {self.epochs}")
+        if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise ConfigError(f"batch_size must be 1 to {MAX_BATCH_SIZE}, got {self.batch_size}")
+        if self.max_train_images is not None and self.max_train_images < 1:
+            raise ConfigError(f"max_train_images must be at least 1, got {self.max_train_images}")
         for name in ("val_size", "translate", "cutout", "block_translate"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be at least 0, got {getattr(self, name)}")
@@ -159,18 +167,58 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`, where the cipher is built (JSON and checkpoints turn
-        tuples into lists; older records store ``{}`` for PE's settings, records older than the
-        block-wise adaptation network ``adapt`` as a bool, and older ones ``max_train_images`` 0
-        for all images)."""
-        adapt = values.get("adapt", "none")
-        adapt = {True: "pixel", False: "none"}.get(adapt, adapt)
-        cipher = cipher_from_settings(values.get("cipher", {}), "the run's config")
-        return cls(**{**values, "milestones": tuple(values["milestones"]), "adapt": adapt,
-                      "cipher": cipher,
-                      "max_train_images": values.get("max_train_images") or None})  # fmt: skip
+        """Inverse of :meth:`to_dict`: every field checked against its type (a strict schema of
+        this dataclass, :func:`~keyless._schema.fields_model`; a wrong one raises a
+        :class:`~pydantic.ValidationError` naming it), the cipher built from its settings.
+        Older configs still read: ``{}`` for PE's settings, ``adapt`` as a bool (records older
+        than the block-wise adaptation network) and ``max_train_images`` 0 for all images."""
+        if isinstance(values, dict):
+            values = dict(values)
+            if isinstance(values.get("adapt"), bool):
+                values["adapt"] = "pixel" if values["adapt"] else "none"
+            if type(values.get("max_train_images")) is int and values["max_train_images"] == 0:
+                values["max_train_images"] = None
+        config = build_dataclass(cls, values, cipher=StoredCipher, milestones=_Milestones)
+        _check_model_options(config)
+        return config
+
+
+_Milestones = Annotated[tuple[int, ...], BeforeValidator(list_to_tuple)]
+
+
+def _stored_config(value: Any) -> TrainConfig:
+    return value if isinstance(value, TrainConfig) else TrainConfig.from_dict(value)
+
+
+# a config field of a stored file's schema (a run's record, its checkpoint)
+StoredConfig = Annotated[
+    TrainConfig, PlainValidator(_stored_config), PlainSerializer(TrainConfig.to_dict)
+]
 
 
 def _model_options(model: str) -> set[str]:
     """The options a registered backbone takes (its constructor's parameters)."""
     return set(inspect.signature(MODELS.get(model)).parameters)
+
+
+def _check_model_options(config: TrainConfig) -> None:
+    """A stored config's backbone options, each an option of its model and of the type its
+    constructor declares (JSON's, strict: tuples stored as lists); ``ValueError`` naming it. A
+    model this keyless does not know is refused when it is built, not here."""
+    if config.model not in MODELS.names():
+        return
+    model = MODELS.get(config.model)
+    takes, hints = _model_options(config.model), typing.get_type_hints(model.__init__)
+    for name, value in config.model_kwargs.items():
+        if name not in takes:
+            raise ValueError(f"model_kwargs.{name}: not an option of {config.model}")
+        try:
+            _adapter(hints.get(name, Any)).validate_json(json.dumps(value), strict=True)
+        except (TypeError, ValueError) as exc:  # not JSON, or not of its type
+            reason = problem(exc) if isinstance(exc, ValidationError) else str(exc)
+            raise ValueError(f"model_kwargs.{name}: {reason}") from None
+
+
+@functools.cache
+def _adapter(hint: Any) -> TypeAdapter:
+    return TypeAdapter(hint)

@@ -7,17 +7,21 @@ loaded with ``torch.load(weights_only=True)``, so a crafted ``checkpoint.pt`` ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.dataclasses import dataclass
+from typing_extensions import TypedDict
 
-from keyless._atomic import atomic_path
-from keyless.data import ImageSet, adopt_classes, split_classes
-from keyless.errors import ConfigError, InputError, KeylessError
+from keyless._atomic import atomic_path, remove_leftovers
+from keyless._schema import list_to_tuple, read_as
+from keyless.data import ImageSet, adopt_classes, classes_text, split_classes
+from keyless.errors import ConfigError, InputError, OutputError
 from keyless.models import Classifier, create_model
-from keyless.runs._config import TrainConfig
+from keyless.runs._config import StoredConfig, TrainConfig
 from keyless.runs._record import RECORD, RunRecord
 
 CHECKPOINT = "checkpoint.pt"
@@ -26,7 +30,26 @@ CHECKPOINT_VERSION = 2  # 1: the unversioned checkpoints of earlier releases (sa
 OLDER_INPUT_SIZE = (32, 32)  # CIFAR-10's: what a checkpoint without an input size is taken for
 
 
-@dataclass
+class EpochProgress(TypedDict):
+    """An interrupted epoch: its step, running totals and its generator's random state."""
+
+    __pydantic_config__ = ConfigDict(  # type: ignore[misc]
+        extra="forbid", strict=True, arbitrary_types_allowed=True
+    )
+
+    step: Annotated[int, Field(ge=0)]
+    seen: Annotated[int, Field(ge=0)]
+    loss_sum: float
+    correct: Annotated[int, Field(ge=0)]
+    seconds: Annotated[float, Field(ge=0)]
+    rng: torch.Tensor | None
+
+
+_STORED = ConfigDict(strict=True, arbitrary_types_allowed=True)
+Side = Annotated[int, Field(gt=0)]
+
+
+@dataclass(config=_STORED)
 class Checkpoint:
     """A run's state after ``epoch`` whole epochs (and ``partial``'s steps of the next).
 
@@ -41,16 +64,16 @@ class Checkpoint:
     a run trained on other images than uploaded ones is served with its size given explicitly.
     """
 
-    config: TrainConfig
-    seed: int
-    classes: list[str]
+    config: StoredConfig
+    seed: Annotated[int, Field(ge=0, lt=2**32)]
+    classes: Annotated[list[str], Field(min_length=1)]
     model: dict[str, torch.Tensor]
-    input_size: tuple[int, int]
+    input_size: Annotated[tuple[Side, Side], BeforeValidator(list_to_tuple)]
     optimizer: dict[str, Any] | None = None
     lookahead: dict[str, torch.Tensor] | None = None
-    epoch: int = 0
-    partial: dict[str, Any] | None = None
-    train_seconds: float = 0.0
+    epoch: Annotated[int, Field(ge=0)] = 0
+    partial: EpochProgress | None = None
+    train_seconds: Annotated[float, Field(ge=0)] = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
     data: str | None = None
 
@@ -65,15 +88,16 @@ class Checkpoint:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Checkpoint:
-        if state.get("format", CHECKPOINT_FORMAT) != CHECKPOINT_FORMAT:
-            raise ValueError(f"format {state.get('format')!r}")
-        if state.get("version", 1) > CHECKPOINT_VERSION:
-            raise ValueError(f"version {state['version']} is newer than this keyless reads")
+    def from_state(cls, state: Any, where: Path | str = CHECKPOINT) -> Checkpoint:
+        """The checkpoint in ``state`` (what :meth:`to_state` made, as loaded): every field
+        checked against its type, a wrong one a one-line :class:`InputError` naming ``where``
+        and the field. Fields of a newer keyless of the same version are ignored."""
+        header = read_as(_Header.model_validate, state, where, "keyless checkpoint")
+        if header.version > CHECKPOINT_VERSION:
+            raise InputError(f"{where}: version {header.version} is newer than this keyless reads")
         fields = {k: state[k] for k in cls.__dataclass_fields__ if k in state}
-        h, w = state.get("input_size", OLDER_INPUT_SIZE)
-        config = TrainConfig.from_dict(state["config"])
-        return cls(**{**fields, "config": config, "input_size": (int(h), int(w))})
+        fields.setdefault("input_size", OLDER_INPUT_SIZE)
+        return read_as(lambda values: cls(**values), fields, where, "keyless checkpoint")
 
     def adopt_classes(self, splits: dict[str, ImageSet], doing: str) -> dict[str, ImageSet]:
         """``splits`` under the classes the run was trained on, or a one-line error (starting
@@ -81,9 +105,19 @@ class Checkpoint:
         on them."""
         adopted = adopt_classes(splits, self.classes)
         if adopted is None:
-            found = list(split_classes(splits))
-            raise InputError(f"{doing}: the data has classes {found}, the run {self.classes}")
+            found = classes_text(split_classes(splits))
+            raise InputError(f"{doing}: the data has classes {found}, the run "
+                             f"{classes_text(self.classes)}")  # fmt: skip
         return adopted
+
+
+class _Header(BaseModel):
+    """What a checkpoint says of itself (earlier releases wrote neither)."""
+
+    model_config = ConfigDict(strict=True)
+
+    format: Literal["keyless-checkpoint"] = CHECKPOINT_FORMAT
+    version: Annotated[int, Field(ge=1)] = 1
 
 
 class Run:
@@ -102,30 +136,35 @@ class Run:
         return self.record_path.exists()
 
     def save(self, checkpoint: Checkpoint) -> None:
-        """Write the checkpoint atomically (an interrupted save leaves the previous one)."""
+        """Write the checkpoint atomically (an interrupted save leaves the previous one, and the
+        temporary files of a killed one are removed); a disk that is full or a file size limit is
+        one line naming the file."""
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with atomic_path(self.checkpoint_path, mode=0o600) as tmp:
-            torch.save(checkpoint.to_state(), tmp)
+        remove_leftovers(self.path, [self.checkpoint_path, self.record_path])
+        try:
+            with atomic_path(self.checkpoint_path, mode=0o600) as tmp:
+                torch.save(checkpoint.to_state(), tmp)
+        except RuntimeError as exc:  # torch's writer reports a failed write as this
+            raise OutputError(f"{self.checkpoint_path}: cannot write ({one_line(exc)}; is the "
+                              "disk full?)") from None  # fmt: skip
 
     def load(self, device: torch.device | str = "cpu", mmap: bool = False) -> Checkpoint:
-        """The checkpoint, loaded without unpickling code; a one-line error if it is not one.
-        ``mmap`` maps the tensors instead of reading them (to look at the config only)."""
+        """The checkpoint, loaded without unpickling code; a one-line error if it is not one
+        (:meth:`Checkpoint.from_state`). ``mmap`` maps the tensors instead of reading them (to
+        look at the config only)."""
         if not self.has_checkpoint():
             raise InputError(f"{self.path}: no {CHECKPOINT}; is it a keyless run folder?")
         try:
             state = torch.load(
                 self.checkpoint_path, map_location=device, weights_only=True, mmap=mmap
             )
-            if isinstance(state, dict) and "input_size" not in state:  # older: see Checkpoint
-                state["input_size"] = self._trained_size()
-            return Checkpoint.from_state(state)
-        except KeylessError:  # a checkpoint of a newer keyless, an unknown name: said already
-            raise
-        except Exception as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        except Exception as exc:  # junk makes the weights-only unpickler raise many kinds
             raise InputError(
-                f"{self.checkpoint_path}: not a keyless checkpoint ({reason})"
+                f"{self.checkpoint_path}: not a keyless checkpoint ({one_line(exc)})"
             ) from None
+        if isinstance(state, dict) and "input_size" not in state:  # older: see Checkpoint
+            state["input_size"] = self._trained_size()
+        return Checkpoint.from_state(state, self.checkpoint_path)
 
     def _trained_size(self) -> tuple[int, int]:
         """The training images' (H, W) as the record has it (an upload's), else 32 x 32."""
@@ -176,5 +215,14 @@ def load_run(run: Path | str, device: str = "cpu") -> tuple[Classifier, Checkpoi
         model = build_model(checkpoint.config, len(checkpoint.classes))
         model.load_state_dict(checkpoint.model)
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{folder.checkpoint_path}: does not fit its config ({exc})") from None
+        raise InputError(
+            f"{folder.checkpoint_path}: does not fit its config ({one_line(exc)})"
+        ) from None
     return model.to(device).eval(), checkpoint
+
+
+def one_line(error: Exception, limit: int = 300) -> str:
+    """An exception's message on one line (torch's state-dict errors take several), cut."""
+    text = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    text = text or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -10,19 +10,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import torch
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    PlainValidator,
-    ValidationError,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from keyless._atomic import write_bytes_atomic
-from keyless.errors import InputError, KeylessError
-from keyless.runs._config import TrainConfig
+from keyless._schema import read_as
+from keyless.errors import InputError
+from keyless.runs._config import StoredConfig
 
 RECORD = "record.json"  # a run's record, beside its checkpoint
 
@@ -75,18 +68,6 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def _config(value: Any) -> TrainConfig:
-    """The record's config as keyless reads it (fields older keyless lacked at their defaults)."""
-    if isinstance(value, TrainConfig):
-        return value
-    if not isinstance(value, dict):
-        raise ValueError(f"expected an object, got {type(value).__name__}")
-    try:
-        return TrainConfig.from_dict(value)
-    except (KeylessError, TypeError, KeyError, ValueError, AttributeError) as exc:
-        raise ValueError(str(exc)) from None
-
-
 def _machine(value: dict[str, Any]) -> dict[str, Any]:
     if "gpu" not in value and not {"cpu", "cores"} <= value.keys():
         raise ValueError("names neither a gpu nor a cpu and its cores")
@@ -99,9 +80,9 @@ class RunRecord(BaseModel):
     ``precision``, ``git_commit``, ``command``). Fields of other keyless versions are kept as
     they are; fields absent from a file stay absent when it is written again."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
-    config: Annotated[TrainConfig, PlainValidator(_config), PlainSerializer(TrainConfig.to_dict)]
+    config: StoredConfig
     machine: Annotated[dict[str, Any], AfterValidator(_machine)]
     test: dict[str, float]
     train_seconds: float
@@ -126,10 +107,7 @@ class RunRecord(BaseModel):
             values = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"{where}: not a JSON run record ({exc})") from None
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            raise InputError(f"{where}: not a keyless run record ({_reason(exc)})") from None
+        return read_as(cls.model_validate, values, where, "keyless run record")
 
     @classmethod
     def read(cls, path: Path | str) -> RunRecord:
@@ -154,20 +132,6 @@ class RunRecord(BaseModel):
     def write(self, path: Path | str, mode: int | None = None) -> None:
         """Write the record atomically (permissions ``mode``)."""
         write_bytes_atomic(path, self.to_json().encode(), mode)
-
-
-def _reason(error: ValidationError) -> str:
-    """Why a record did not validate, in a few words: the fields it lacks, else the first
-    field that is wrong."""
-    problems = error.errors()
-    missing = [str(p["loc"][0]) for p in problems if p["type"] == "missing" and len(p["loc"]) == 1]
-    if missing:
-        return f"no {', '.join(missing)}"
-    first = problems[0]
-    cause = first.get("ctx", {}).get("error")
-    message = str(cause) if isinstance(cause, Exception) else first["msg"]
-    where = ".".join(map(str, first["loc"]))
-    return f"{where}: {message}" if where else message
 
 
 def read_record(path: Path | str) -> dict[str, Any]:

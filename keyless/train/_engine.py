@@ -29,6 +29,7 @@ from keyless.errors import InputError
 from keyless.evaluate import accuracy, evaluate, predict
 from keyless.hardware import resolve_device, resolve_precision
 from keyless.runs import Checkpoint, Run, RunRecord, TrainConfig, build_model, git_commit, machine
+from keyless.runs._folder import one_line
 from keyless.train import recipes
 from keyless.upload import (
     Manifest,
@@ -256,13 +257,23 @@ def _learner(
 
 
 def _restore(trainer: Trainer, checkpoint: Checkpoint) -> None:
-    """Continue from ``checkpoint``: weights, optimizer, lookahead, history, epoch position."""
-    learner = trainer.learner
-    learner.model.load_state_dict(checkpoint.model)
-    learner.optimizer.load_state_dict(checkpoint.optimizer)
-    if learner.lookahead is not None:  # on the model's device (the checkpoint loads on the CPU)
-        device = next(learner.model.parameters()).device
-        learner.lookahead.ema = {k: v.to(device) for k, v in checkpoint.lookahead.items()}
+    """Continue from ``checkpoint``: weights, optimizer, lookahead, history, epoch position; a
+    checkpoint whose states do not fit its config is one line naming it."""
+    learner, where = trainer.learner, trainer.run.checkpoint_path
+    if checkpoint.optimizer is None:
+        raise InputError(f"{where}: holds no optimizer state (a model saved for inference only); "
+                         "it cannot be resumed")  # fmt: skip
+    try:
+        learner.model.load_state_dict(checkpoint.model)
+        learner.optimizer.load_state_dict(checkpoint.optimizer)
+        if learner.lookahead is not None:
+            ema = checkpoint.lookahead or {}
+            if ema.keys() != learner.lookahead.ema.keys():
+                raise ValueError("its lookahead state is not of this model")
+            device = next(learner.model.parameters()).device  # the checkpoint loads on the CPU
+            learner.lookahead.ema = {k: v.to(device) for k, v in ema.items()}
+    except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as exc:
+        raise InputError(f"{where}: does not fit its config ({one_line(exc)})") from None
     trainer.epoch, trainer.train_seconds = checkpoint.epoch, checkpoint.train_seconds
     trainer.history = checkpoint.history
     if checkpoint.partial is not None:

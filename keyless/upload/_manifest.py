@@ -12,28 +12,38 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from keyless._atomic import write_bytes_atomic
-from keyless.cipher import Cipher, cipher_from_settings
+from keyless._schema import build_dataclass, read_as
+from keyless.cipher import Cipher, NamedCipher
 from keyless.data import (
     IMAGE_SUFFIXES,
     ImageSet,
     adopt_classes,
+    classes_text,
     find_files,
     load_npz,
     load_splits,
     split_classes,
 )
 from keyless.errors import ConfigError, InputError, KeyMaterialError
-from keyless.keymodes import KeyMode, key_mode
 
 MANIFEST = "keyless.json"
 FORMAT, VERSION = "keyless-upload", 2  # 2: a common key's check value
+MAX_MANIFEST_BYTES = 64 * 2**20  # a manifest is read whole; a larger file is not one
+
+# the schema of a manifest's fields (a manifest is read back checked against them: Manifest.read)
+UploadKeyMode = Literal["independent", "common", "master-key", "seed"]  # KEY_MODES_OF["encrypt"]
+CheckValue = Annotated[str, StringConstraints(pattern="^[0-9a-f]{8}$")]  # keys.check_value
+Sha256 = Annotated[str, StringConstraints(pattern="^[0-9a-f]{64}$")]
+Side = Annotated[int, Field(gt=0)]
 
 
 @dataclass
@@ -54,14 +64,14 @@ class Manifest:
             manifests of older keyless, whose common keys go unchecked).
     """
 
-    cipher: Cipher
-    keys: KeyMode
-    master_key_check: str | None = None
-    image_size: list[int] | None = None
+    cipher: NamedCipher
+    keys: UploadKeyMode
+    master_key_check: CheckValue | None = None
+    image_size: Annotated[list[Side], Field(min_length=2, max_length=2)] | None = None
     classes: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    payload_sha256: str = ""
-    common_key_check: str | None = None
+    counts: dict[str, Annotated[int, Field(ge=0)]] = field(default_factory=dict)
+    payload_sha256: Sha256 = ""
+    common_key_check: CheckValue | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able, the cipher as its ``settings()``: what :meth:`write` writes and a run's
@@ -78,18 +88,35 @@ class Manifest:
 
     @classmethod
     def read(cls, folder: Path) -> Manifest | None:
-        """The folder's manifest, ``None`` if it has none; a one-line error if it is damaged."""
+        """The folder's manifest, ``None`` if it has none. Every field is checked against its
+        type (this dataclass's hints, strict: :func:`~keyless._schema.build_dataclass`); a
+        damaged or tampered manifest is one :class:`InputError` naming the file and the field."""
         path = folder / MANIFEST
         if not path.exists():
             return None
+        what = "keyless upload manifest"
         try:
-            data = json.loads(path.read_text())
-            if data.pop("format") != FORMAT or data.pop("version") > VERSION:
-                raise ValueError("not a keyless upload manifest of a version this keyless reads")
-            cipher = cipher_from_settings(data.pop("cipher"), "cipher")
-            return cls(cipher, key_mode(data.pop("keys"), "encrypt"), **data)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise InputError(f"{path}: unreadable upload manifest ({exc})") from None
+            with path.open("rb") as file:
+                text = file.read(MAX_MANIFEST_BYTES + 1)
+            if len(text) > MAX_MANIFEST_BYTES:
+                raise ValueError(f"over {MAX_MANIFEST_BYTES:,} bytes")
+            data = json.loads(text)
+        except (OSError, ValueError) as exc:  # ValueError: too large, not UTF-8, not JSON
+            raise InputError(f"{path}: not a {what} ({exc})") from None
+        header = read_as(_Header.model_validate, data, path, what)
+        if header.version > VERSION:
+            raise InputError(f"{path}: version {header.version} is newer than this keyless reads")
+        fields_only = {k: v for k, v in data.items() if k not in ("format", "version")}
+        return read_as(lambda values: build_dataclass(cls, values), fields_only, path, what)
+
+
+class _Header(BaseModel):
+    """What a manifest says of itself."""
+
+    model_config = ConfigDict(strict=True)
+
+    format: Literal["keyless-upload"]
+    version: Annotated[int, Field(ge=1)]
 
 
 def describe(folder: Path, planned: Manifest) -> Manifest:
@@ -111,12 +138,23 @@ def describe(folder: Path, planned: Manifest) -> Manifest:
             group, label = _split_and_class(relative.split("/"), splits_layout)
             counts[group] = counts.get(group, 0) + 1
             folder_classes |= {label} if label else set()
-            with Image.open(path) as image:
-                sizes.add((image.height, image.width))
+            sizes.add(_image_size(path))
     size = list(sizes.pop()) if len(sizes) == 1 else None
     classes = npz_classes or sorted(folder_classes)
     return replace(planned, image_size=size, classes=classes, counts=counts,
                    payload_sha256=payload_hash(folder))  # fmt: skip
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(H, W) of an image file, read from its header; one line naming a file that is not one
+    (a file in the upload keyless did not write: a decompression bomb, junk)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return image.height, image.width
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise InputError(f"{path}: not an image keyless can describe ({exc})") from None
 
 
 def _split_and_class(parts: list[str], splits_layout: bool) -> tuple[str, str | None]:
@@ -184,8 +222,8 @@ def check_splits(
     if found != manifest.counts:
         problems.append(f"counts {found}, recorded {manifest.counts}")
     if adopted is None:
-        classes = list(split_classes(splits))
-        problems.append(f"classes {classes}, recorded {manifest.classes}")
+        classes = classes_text(split_classes(splits))
+        problems.append(f"classes {classes}, recorded {classes_text(manifest.classes)}")
     if manifest.image_size is not None and sizes != {tuple(manifest.image_size)}:
         problems.append(f"image sizes {sorted(sizes)}, recorded {manifest.image_size}")
     if problems:

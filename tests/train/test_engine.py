@@ -162,9 +162,11 @@ def test_client_augmentation_and_a_lookahead_resume_on_cuda(tmp_path, monkeypatc
 @pytest.mark.parametrize(
     ("change", "words"),
     [
-        ({"epochs": 0}, "epochs must be a positive number, got 0"),
-        ({"epochs": float("inf")}, "epochs must be a positive number, got inf"),
-        ({"batch_size": -5}, "batch_size must be at least 1, got -5"),
+        ({"epochs": 0}, "epochs must be above 0 and at most 10000, got 0"),
+        ({"epochs": float("inf")}, "epochs must be above 0 and at most 10000, got inf"),
+        ({"epochs": 1e300}, "epochs must be above 0 and at most 10000, got 1e+300"),
+        ({"batch_size": -5}, "batch_size must be 1 to 1048576, got -5"),
+        ({"batch_size": 2**40}, f"batch_size must be 1 to 1048576, got {2**40}"),
         ({"max_train_images": 0}, "max_train_images must be at least 1, got 0"),
         ({"val_size": -1}, "val_size must be at least 0, got -1"),
         ({"translate": -2}, "translate must be at least 0, got -2"),

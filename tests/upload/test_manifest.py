@@ -119,7 +119,7 @@ def test_a_damaged_manifest_is_one_line(tmp_path):
         result = _encrypt(tmp_path / "photos", "--out", tmp_path / "up")
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.exit_code == ExitStatus.BAD_INPUT and len(lines) == 1, result.stderr
-        assert "unreadable upload manifest" in lines[0]
+        assert "keyless.json: not a keyless upload manifest (" in lines[0]
 
 
 def test_the_owner_resizes_before_encrypting(tmp_path):
@@ -144,3 +144,19 @@ def test_the_owner_resizes_before_encrypting(tmp_path):
     assert fit_image(read_image(tmp_path / "photos" / "b/same.png"), (32, 32)).shape == (32, 32, 3)
     bad = _encrypt(tmp_path / "photos", "--out", tmp_path / "x", "--size", "0x5")
     assert bad.exit_code == 2 and "sides must be 1 to" in bad.stderr
+
+
+def test_a_manifest_names_the_key_modes_encrypt_writes():
+    from typing import get_args
+
+    from keyless.keymodes import KEY_MODES_OF
+    from keyless.upload._manifest import UploadKeyMode
+
+    assert get_args(UploadKeyMode) == KEY_MODES_OF["encrypt"]
+
+
+def test_a_manifest_that_is_an_endless_file_is_one_line_at_once(tmp_path):
+    (tmp_path / "up").mkdir()
+    (tmp_path / "up" / MANIFEST).symlink_to("/dev/zero")
+    with pytest.raises(InputError, match=r"keyless\.json: not a keyless upload manifest \(over "):
+        Manifest.read(tmp_path / "up")
