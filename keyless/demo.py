@@ -10,10 +10,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image, PngImagePlugin
 
 from keyless._atomic import atomic_path
 from keyless.cipher import PixelCipher
 from keyless.data import find_dataset, read_image
+from keyless.errors import OutputError
 from keyless.invariant import sorted_fold
 from keyless.keys import KeySource
 from keyless.runs import TrainConfig
@@ -46,9 +48,26 @@ def encryption_grid(out: Path, source: KeySource | None = None, scale: int = 2) 
         ["plain", "encrypted, key 1", "encrypted, key 2", "left by every key (x2)"],
         scale=scale,
     )
+    if out.exists() and not _is_grid(out):
+        raise OutputError(f"{out}: already exists and is not a grid the demo drew; refusing to "
+                          "replace it (choose another --out)")  # fmt: skip
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", GRID_SOFTWARE)
     with atomic_path(out) as tmp:
-        grid.save(tmp, format="PNG")
+        grid.save(tmp, format="PNG", pnginfo=info)
     return out
+
+
+GRID_SOFTWARE = "keyless demo"  # the grid's PNG says it; the demo replaces only such a file
+
+
+def _is_grid(path: Path) -> bool:
+    """Whether ``path`` is a grid the demo drew (which it may draw again)."""
+    try:
+        with Image.open(path) as image:
+            return image.format == "PNG" and image.info.get("Software") == GRID_SOFTWARE
+    except (OSError, ValueError):  # not an image, not readable
+        return False
 
 
 @dataclass(frozen=True)

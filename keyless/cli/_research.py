@@ -57,11 +57,16 @@ def attack(data, keys, attack_names, victims, attacker_images, budget_minutes, s
     from keyless.attacks import list_attacks, run_attacks, write_report
     from keyless.data import find_dataset, load_splits
 
+    names = list_attacks() if attack_names == "all" else [a for a in attack_names.split(",") if a]
+    if not names:
+        raise click.BadParameter(f"names no attack: {attack_names!r}", param_hint="--attacks")
     splits = load_splits(find_dataset(data))
     if "train" not in splits or "test" not in splits:
         raise InputError(f"an attack needs train and test splits (the attacker's images and the "
                          f"victims), found {', '.join(splits)}")  # fmt: skip
-    names = list_attacks() if attack_names == "all" else [a for a in attack_names.split(",") if a]
+    if not all(len(splits[name]) for name in ("train", "test")):
+        counts = ", ".join(f"{len(splits[name])} {name}" for name in ("train", "test"))
+        raise InputError(f"{data}: an attack needs training and test images, found {counts}")
     report, columns = run_attacks(
         splits["train"].subset(slice(0, attacker_images)),
         splits["test"].subset(slice(0, victims)),
@@ -77,7 +82,7 @@ def attack(data, keys, attack_names, victims, attacker_images, budget_minutes, s
     default=Path("demo/encryption_grid.png"),
     show_default=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the grid PNG.",
+    help="Where to write the grid PNG (a file already there is replaced only if the demo drew it).",
 )
 @click.option(
     "--train",
