@@ -11,6 +11,7 @@ command-line examples check at the end).
 from __future__ import annotations
 
 import copy
+import io
 import json
 import shutil
 from pathlib import Path
@@ -145,23 +146,35 @@ def test_a_tampered_manifest_is_read_or_one_line(upload, data):
 
 
 def _record() -> dict[str, Any]:
-    return RunRecord(config=CONFIG, machine=machine(), test={"plain": 0.5, "fresh_key": 0.25},
-                     train_seconds=1.5, seed=0, git_commit="0123456789ab", precision="fp32",
-                     history=[{"epoch": 1, "loss": 1.0}], command="keyless train",
-                     data_source="plain images with sha256 00").to_dict()  # fmt: skip
+    upload = {"image_size": [16, 16], "keys": "independent", "classes": ["a", "b"]}
+    record = RunRecord(config=CONFIG, machine=machine(), test={"plain": 0.5, "fresh_key": 0.25},
+                       train_seconds=1.5, seed=0, git_commit="0123456789ab", precision="fp32",
+                       history=[{"epoch": 1, "loss": 1.0}], command="keyless train",
+                       data_source="plain images with sha256 00", upload=upload)  # fmt: skip
+    return record.to_dict()
+
+
+@pytest.fixture(scope="module")
+def older_checkpoint(checkpoint_state) -> bytes:
+    """A checkpoint of older keyless: no input size (its record's upload tells it)."""
+    buffer = io.BytesIO()
+    torch.save({k: v for k, v in checkpoint_state.items() if k != "input_size"}, buffer)
+    return buffer.getvalue()
 
 
 @FUZZ
 @given(data=st.data())
-def test_a_tampered_record_is_read_or_one_line(tmp_path_factory, data):
+def test_a_tampered_record_is_read_or_one_line(tmp_path_factory, older_checkpoint, data):
     valid = _record()
     folder = tmp_path_factory.mktemp("record")
     (folder / "run").mkdir()
     path = folder / "run" / "record.json"
     path.write_text(json.dumps(data.draw(tampered(valid))))
+    (folder / "run" / "checkpoint.pt").write_bytes(older_checkpoint)
     before = files_under(folder)
     try:
         RunRecord.read(path)
+        assert len(Run(folder / "run").load().input_size) == 2  # the record's upload's size
         for mean in (False, True):  # what report makes of it, alone and with a valid one
             (folder / "run2").mkdir(exist_ok=True)
             (folder / "run2" / "record.json").write_text(json.dumps(valid))

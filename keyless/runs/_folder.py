@@ -170,7 +170,7 @@ class Run:
         """The training images' (H, W) as the record has it (an upload's), else 32 x 32."""
         upload = self.read_record().upload if self.has_record() else None
         h, w = (upload or {}).get("image_size") or OLDER_INPUT_SIZE
-        return int(h), int(w)
+        return h, w
 
     def write_record(self, record: RunRecord) -> None:
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)

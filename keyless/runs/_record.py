@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import torch
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
 
 from keyless._atomic import write_bytes_atomic
 from keyless._schema import read_as
@@ -74,6 +75,18 @@ def _machine(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+class UploadSummary(TypedDict, total=False):
+    """The manifest of the upload a run trained on, as ``keyless.upload.Manifest.to_dict``
+    writes it (checked when it was read; kept as it is). Its image size is what an older
+    checkpoint, which holds none, was trained at."""
+
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+
+    image_size: (
+        Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=2, max_length=2)] | None
+    )
+
+
 class RunRecord(BaseModel):
     """A run's ``record.json``: what it trained (``config``, ``data_source``), what it scored
     (``test``: accuracy per test set, ``history``: per epoch), and where and how (``machine``,
@@ -97,7 +110,7 @@ class RunRecord(BaseModel):
     keys_note: str | None = None
     data: str | None = None  # in words: an owner's upload, or a simulated owner's plain images
     data_source: str | None = None  # the data's hash (runs of older keyless lack it)
-    upload: dict[str, Any] | None = None  # the manifest of the upload trained on
+    upload: UploadSummary | None = None  # the manifest of the upload trained on
     reused_from: str | None = None  # the run folder a reproduced table copied this run from
 
     @classmethod
