@@ -236,7 +236,11 @@ def _add_foreign_ciphertext(folder, other):
 
 BAD_UPLOADS = {  # how the upload is damaged, what --data is, and the words of the one line
     "missing manifest": (lambda up, _: (up / MANIFEST).unlink(), ".", "not an encrypted upload"),
-    "damaged manifest": (lambda up, _: (up / MANIFEST).write_text("{"), ".", "unreadable upload"),
+    "damaged manifest": (
+        lambda up, _: (up / MANIFEST).write_text("{"),
+        ".",
+        "not a keyless upload",
+    ),
     "edited hash": (
         lambda up, _: _edit_manifest(up, payload_sha256="0" * 64),
         ".",
