@@ -8,7 +8,16 @@ PACKAGE = Path(__file__).resolve().parents[1] / "keyless"
 # ARCHITECTURE.md's picture, bottom up; parts of one layer never import each other
 LAYERS = [
     {"errors", "_lazy", "_atomic"},
-    {"registry", "keymodes", "hardware", "_imagetypes", "invariant", "keys", "visualize"},
+    {
+        "registry",
+        "keymodes",
+        "hardware",
+        "_imagetypes",
+        "invariant",
+        "keys",
+        "visualize",
+        "_schema",
+    },
     {"cipher"},
     {"data", "models"},
     {"augment"},
