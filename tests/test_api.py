@@ -41,6 +41,7 @@ def test_every_public_name_is_its_subpackage_object():
         keyless.encrypt  # noqa: B018
 
 
+@pytest.mark.slow  # seconds: a child process or a real wait
 def test_import_keyless_is_light():
     """Neither torch nor numba nor the web service nor matplotlib until a name needs them."""
     code = ("import sys, keyless; print(sorted(m for m in ('torch', 'numba', 'fastapi', "

@@ -87,6 +87,7 @@ def test_an_interrupted_run_keeps_its_wall_time_and_a_finished_one_is_skipped(
     assert calls == ["r", "r"] and not (tmp_path / "q" / "r" / "wall_seconds.json").exists()
 
 
+@pytest.mark.slow  # seconds: a child process or a real wait
 def test_the_data_waits_for_every_webp_part_then_unpacks_once(tmp_path):
     save_quadrant_npz(tmp_path / "data.npz", n_train=100, n_test=50, size=32)
     tool = gpu.ROOT / "tools" / "webp_pack.py"

@@ -588,7 +588,8 @@ def _error_lines(text: str) -> list[str]:
 
 def _params() -> list[Any]:
     slow = [pytest.mark.slow]
-    here = [pytest.param(name, marks=slow if CASES[name].slow else ()) for name in CASES]
+    seconds = [n for n in CASES if CASES[n].slow or CASES[n].file_limit is not None]  # a child
+    here = [pytest.param(name, marks=slow if name in seconds else ()) for name in CASES]
     elsewhere = [pytest.param(name, marks=pytest.mark.skip(reason=f"tested in {where}"))
                  for name, where in ELSEWHERE.items()]  # fmt: skip
     return sorted(here + elsewhere, key=lambda param: param.values[0])

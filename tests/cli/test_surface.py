@@ -136,7 +136,14 @@ def _status_of(case, tmp_path):
     raise AssertionError(f"no case for {case!r}")
 
 
-@pytest.mark.parametrize("status", list(ExitStatus), ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "status",
+    [
+        pytest.param(s, marks=pytest.mark.slow) if s == ExitStatus.INTERRUPTED else s
+        for s in ExitStatus
+    ],
+    ids=lambda s: s.name,
+)  # INTERRUPTED waits seconds for a child process
 def test_each_exit_status_has_its_meaning(tmp_path, status):
     assert _status_of(status, tmp_path) == status
 

@@ -125,6 +125,7 @@ def test_a_malformed_answer_is_one_service_error_naming_the_endpoint_and_field(f
     assert CASES[case][2] in message, message
 
 
+@pytest.mark.slow  # seconds: a child process or a real wait
 @pytest.mark.parametrize("where", ["drip", "driphead"])
 def test_a_server_that_drips_its_answer_ends_the_request_at_its_deadline(fake, where):
     started = time.monotonic()

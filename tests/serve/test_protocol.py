@@ -4,6 +4,7 @@ import threading
 import time
 
 import httpx
+import pytest
 import uvicorn
 
 from keyless.serve._protocol import RequestLimit, deadline_protocol
@@ -34,6 +35,7 @@ def test_requests_beyond_the_limit_get_503_and_the_slot_frees_afterwards():
     assert done.status_code == 200 and again.status_code == 200
 
 
+@pytest.mark.slow  # seconds: a child process or a real wait
 def test_a_pipelined_request_received_whole_is_answered_however_long_it_takes():
     async def slow_app(scope, receive, send):  # each answer takes longer than the deadline
         if scope["type"] != "http":

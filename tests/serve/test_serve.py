@@ -138,6 +138,7 @@ def serving_ok(monkeypatch):
         thread.join(10)
 
 
+@pytest.mark.slow  # seconds: a child process or a real wait
 def test_one_client_holding_1100_sockets_does_not_keep_another_out(serving_ok):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # both ends of 1,100 sockets here
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))

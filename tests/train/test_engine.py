@@ -307,6 +307,7 @@ def test_paper_recipe_trains_its_model_with_its_sgd(tmp_path, model, convs):
     assert len(momentum) == len(trained) and all("momentum_buffer" in s for s in momentum)
 
 
+@pytest.mark.slow  # seconds: a child process or a real wait
 def test_compile_option_compiles_the_training_network_only():
     from keyless.cipher import create_cipher
     from keyless.train._engine import Processes, _learner
