@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 
@@ -58,3 +58,19 @@ def write_bytes_atomic(path: Path | str, data: bytes, mode: int | None = None) -
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path, mode) as tmp:
         tmp.write_bytes(data)
+
+
+def remove_leftovers(folder: Path | str, targets: Iterable[Path]) -> int:
+    """Delete the temporary files that :func:`atomic_path` left under ``folder`` for any of
+    ``targets`` (a process killed while writing them); returns how many. Temporary files of
+    other paths are left alone."""
+    wanted = {(Path(t).parent, Path(t).name) for t in targets}
+    removed = 0
+    for root, _, names in os.walk(folder):
+        for name in names:
+            target = name[1:].rsplit(".", 2)[0]  # ".<target>.<random>.tmp"
+            if name.startswith(".") and name.endswith(".tmp") and (Path(root), target) in wanted:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(Path(root) / name)
+                    removed += 1
+    return removed
