@@ -24,7 +24,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -36,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from keyless.runs import git_commit, machine
 
 TARGETS = {"photos_per_s_per_core": 100, "two_workers_speed_up": 1.7, "times_decode": 4.0}
 
@@ -122,14 +123,6 @@ def timed_run(args: argparse.Namespace, workers: int) -> dict:
             "load_before": load_before, "load_after": os.getloadavg()}  # fmt: skip
 
 
-def cpu_name() -> str:
-    try:
-        lines = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-        return next(line.split(":", 1)[1].strip() for line in lines if "Model name" in line)
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", type=Path, required=True)
@@ -166,17 +159,14 @@ def main() -> None:
         "times_pillow_decode": {w: s / decode["pillow"] for w, s in best.items()},
         "times_keyless_decode": {w: s / decode["keyless"] for w, s in best.items()},
     }
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()  # fmt: skip
-    machine = {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()}
     median = {w: statistics.median(r["seconds"] for r in runs if r["workers"] == w)
               for w in args.workers}  # fmt: skip
     record = {
         "what": "keyless encrypt of a photo folder into shards, independent keys",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "date": date.today().isoformat(),
-        "commit": commit,
-        "machine": machine,
+        "commit": git_commit(),
+        "machine": machine(),
         "shard_size": args.shard_size,
         "targets": TARGETS,
         "runs": runs,

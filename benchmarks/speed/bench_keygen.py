@@ -13,19 +13,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from datetime import date
 from functools import partial
 from pathlib import Path
 
-import torch
+import torch  # noqa: F401  (imported before the cold call: that row times the kernels)
 
 from keyless.cipher import PixelCipher
 from keyless.keys import SeedSource
+from keyless.runs import git_commit, machine
 
 SIZE = (224, 224)
 
@@ -62,12 +61,8 @@ def main() -> None:
         median = row.get("median_ms", row.get("ms"))
         print(f"| {name} | {median:.2f} | {row.get('min_ms', median):.2f} | {median / n:.2f} |")
     if args.json:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True).stdout.strip()  # fmt: skip
-        machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                   "threads": torch.get_num_threads()}  # fmt: skip
         record = {"command": " ".join(["python", *sys.argv]), "date": date.today().isoformat(),
-                  "commit": commit, "load_average": os.getloadavg(), "machine": machine,
+                  "commit": git_commit(), "load_average": os.getloadavg(), "machine": machine(),
                   "rows": rows}  # fmt: skip
         args.json.write_text(json.dumps(record, indent=2) + "\n")
 
