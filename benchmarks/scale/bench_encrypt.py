@@ -5,6 +5,10 @@ merely decoding the same files in Python.
     python benchmarks/scale/bench_encrypt.py --photos PHOTOS --scratch /tmp/scale-out \
         --workers 1 2 --record benchmarks/records/scale-cpu-amd-2026-12/encrypt.json
 
+``--shard-size 0`` times the layout of one PNG per photo instead; run with another keyless on
+``PYTHONPATH`` (one that predates shards and workers), it times that keyless (the record's
+commit is the one imported).
+
 Each timing runs in a fresh process after a warm-up encryption of 8 photos (which loads the
 numba kernels), so start-up is excluded; the photos are read once before (a warm page cache for
 every row). One worker is pinned to one core (its kernels could otherwise borrow the other);
@@ -69,8 +73,9 @@ def cpu_seconds() -> float:
 
 
 def encrypt_seconds(photos: Path, out: Path, workers: int, shard_size: int) -> dict[str, float]:
-    """Wall and CPU seconds of one :func:`encrypt_files` call into shards, after a warm-up
-    (this process; its worker processes have ended when it returns)."""
+    """Wall and CPU seconds of one :func:`encrypt_files` call into shards (one file per photo
+    for a ``shard_size`` of 0), after a warm-up (this process; its worker processes have ended
+    when it returns)."""
     from keyless.cipher import create_cipher
     from keyless.upload import encrypt_files
 
@@ -80,8 +85,10 @@ def encrypt_seconds(photos: Path, out: Path, workers: int, shard_size: int) -> d
     encrypt_files(photo_files(photos)[:8], warm, create_cipher())
     shutil.rmtree(warm)
     start, cpu = time.perf_counter(), cpu_seconds()
-    summary = encrypt_files([photos], out, create_cipher(), shard_size=shard_size,
-                            workers=workers)  # fmt: skip
+    # keyless before shards and workers took neither option
+    layout = {"shard_size": shard_size} if shard_size else {}
+    summary = encrypt_files([photos], out, create_cipher(), **layout,
+                            **({"workers": workers} if workers > 1 else {}))  # fmt: skip
     seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     if summary.errors or summary.skipped:
         raise SystemExit(f"unexpected: {summary}")
@@ -128,7 +135,7 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, required=True)
     parser.add_argument("--scratch", type=Path, required=True, help="output folder (removed)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--shard-size", type=int, default=1000)
+    parser.add_argument("--shard-size", type=int, default=1000, help="0: one file per photo")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--record", type=Path, help="write the results here (JSON)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a timed child process
@@ -162,7 +169,9 @@ def main() -> None:
     median = {w: statistics.median(r["seconds"] for r in runs if r["workers"] == w)
               for w in args.workers}  # fmt: skip
     record = {
-        "what": "keyless encrypt of a photo folder into shards, independent keys",
+        "what": "keyless encrypt of a photo folder into "
+        + ("shards" if args.shard_size else "one PNG per photo")
+        + ", independent keys",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "date": date.today().isoformat(),
         "commit": git_commit(),
