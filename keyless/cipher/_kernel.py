@@ -16,24 +16,29 @@ import numpy as np
 from keyless._lazy import torch
 
 _CHUNK = 1 << 16  # pixels per parallel work item
-_forked = False
+# Below this many pixels (about 1.3 ms of serial work), waking numba's thread pool can cost more
+# than it saves: on a loaded machine a parallel call waits for a descheduled thread (4-8 ms
+# measured on 2 shared cores for 2 to 16 keys of 224 x 224), whatever its size.
+_PARALLEL_MIN = 16 * _CHUNK
+_serial = False
 
 
-def _in_forked_child() -> None:
-    global _forked
-    _forked = True
+def use_serial_kernels() -> None:
+    """Run every kernel of this process on its own thread (same chunks, same results): for
+    worker processes that already keep one core each busy, and for forked children."""
+    global _serial
+    _serial = True
 
 
 # numba's OpenMP threading layer (GNU libgomp) kills a forked child that runs a parallel kernel,
-# e.g. a DataLoader worker forked after the parent encrypted: forked children run the serial
-# kernels (same chunks, same results).
-os.register_at_fork(after_in_child=_in_forked_child)
+# e.g. a DataLoader worker forked after the parent encrypted: forked children run serially.
+os.register_at_fork(after_in_child=use_serial_kernels)
 
 
 def _parallel(n: int) -> bool:
-    """Whether ``n`` pixels go through numba's thread pool: not in a forked child, and more than
-    one chunk (a single chunk gains nothing from threads and pays for waking them)."""
-    return n > _CHUNK and not _forked
+    """Whether ``n`` pixels go through numba's thread pool: not in a serial process, and enough
+    of them to pay for waking the threads."""
+    return n >= _PARALLEL_MIN and not _serial
 
 
 @numba.njit(cache=True, boundscheck=False)

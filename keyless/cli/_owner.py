@@ -54,20 +54,38 @@ def _report(summary, verb: str, out: Path) -> None:
     help="Scale and centre-crop every image to this size before encrypting (resizing a "
     "ciphertext later would mix pixels encrypted under different keys).",
 )
+@click.option(
+    "--shard-size",
+    type=click.IntRange(min=1),
+    help="Write shards of this many images each (uncompressed arrays with labels and image "
+    "ids, each shard's SHA-256 in keyless.json) instead of one file per image: for large "
+    "uploads. All images take one size (--size, or the first image's).",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Processes encrypting at once (one per core); with --keys seed or master-key the "
+    "outputs are the same whatever their number.",
+)
 @max_pixels_option
 @cipher_options
-def encrypt(inputs, out, keys, key_file, seed, size, max_pixels, cipher) -> None:
+def encrypt(inputs, out, keys, key_file, seed, size, shard_size, workers, max_pixels,
+            cipher) -> None:  # fmt: skip
     """Encrypt image files, folders or npz datasets into OUT (PNG or npz, lossless).
 
     By default every image gets its own key from the OS CSPRNG, and the key is thrown away:
     nobody, you included, can decrypt. Use --keys master-key (keyless keygen) to keep the
     ability to decrypt without storing per-image keys. OUT/keyless.json describes the upload
-    (cipher, key mode, sizes, classes, counts, payload hash; never a key).
+    (cipher, key mode, sizes, classes, counts, payload hash; never a key). A re-run into OUT
+    writes only what is missing (with --shard-size: the missing shards).
     """
     from keyless.upload import encrypt_files
 
     summary = encrypt_files(inputs, out, cipher, keys=keys, key_file=key_file, seed=seed,
-                            size=size, max_pixels=max_pixels)  # fmt: skip
+                            size=size, max_pixels=max_pixels, shard_size=shard_size,
+                            workers=workers)  # fmt: skip
     _report(summary, "encrypt", out)
 
 

@@ -137,7 +137,11 @@ def _wider_than_8_bits(img: Image.Image) -> bool:
     return False
 
 
-def write_png(path: Path | str, image: np.ndarray, mode: int | None = None) -> None:
-    """Write an (H, W, 3) uint8 array as a lossless PNG, atomically (permissions ``mode``)."""
+def write_png(
+    path: Path | str, image: np.ndarray, mode: int | None = None, compress_level: int = 6
+) -> None:
+    """Write an (H, W, 3) uint8 array as a lossless PNG at zlib ``compress_level`` (0 to 9),
+    atomically (permissions ``mode``)."""
     with atomic_path(path, mode) as tmp:
-        Image.fromarray(np.ascontiguousarray(image), "RGB").save(tmp, format="PNG")
+        image = Image.fromarray(np.ascontiguousarray(image), "RGB")
+        image.save(tmp, format="PNG", compress_level=compress_level)

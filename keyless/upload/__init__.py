@@ -1,7 +1,8 @@
 """The owner's upload: the manifest that describes it (never a key), the key plan and the batch
 calls that encrypt, decrypt or fold many files into a folder (:func:`encrypt_files`,
-:func:`decrypt_files`, :func:`fold_files`, each returning a :class:`BatchSummary`), and the
-simulated owner that encrypts a training set once for a run."""
+:func:`decrypt_files`, :func:`fold_files`, each returning a :class:`BatchSummary`), the reader
+of sharded uploads (:func:`read_shards`), and the simulated owner that encrypts a training set
+once for a run."""
 
 from keyless.upload._batch import (
     BatchSummary,
@@ -28,6 +29,7 @@ from keyless.upload._manifest import (
     describe,
     load_received,
     open_upload,
+    read_shards,
     upload_root,
 )
 from keyless.upload._owner import (
@@ -70,6 +72,7 @@ __all__ = [
     "owner_key",
     "plan_jobs",
     "prepare_upload",
+    "read_shards",
     "receive_upload",
     "run_batch",
     "run_jobs",

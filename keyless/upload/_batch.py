@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -26,9 +27,9 @@ from keyless.invariant import fold
 from keyless.keymodes import KeyMode
 from keyless.keys import MasterKeySource
 from keyless.upload._jobs import (
-    Job,
     KeyPlan,
     check_written,
+    first_size,
     output_path,
     plan_jobs,
     run_jobs,
@@ -41,6 +42,8 @@ from keyless.upload._manifest import (
     describe,
     upload_root,
 )
+from keyless.upload._sharded import ShardWriter, plan_shards, write_shards
+from keyless.upload._shards import shards_hash
 
 ImagesFn = Callable[[torch.Tensor, list[str]], torch.Tensor]
 
@@ -70,9 +73,12 @@ def run_batch(
     decrypting: bool = False,
     size: tuple[int, int] | None = None,
     check: ImagesFn | None = None,
+    workers: int = 1,
+    compress_level: int = 6,
 ) -> BatchSummary:
     """Write ``fn(images, ids)`` of every image file or npz under ``inputs`` into ``out``
-    (outputs already there are skipped; ``desc`` labels the progress bar).
+    (outputs already there are skipped; ``desc`` labels the progress bar), over ``workers``
+    processes (``fn`` must then pickle), PNG outputs at zlib ``compress_level``.
 
     ``decrypting`` names images as :func:`encrypt_files` did (relative to their upload) and
     writes plain outputs, the owner's only (see the module). ``size`` (H, W) scales and
@@ -92,11 +98,9 @@ def run_batch(
     if decrypting:
         make_folders(out, 0o700)
         mode = 0o600
-
-    def write(job: Job, target: Path) -> None:
-        transform_file(job, target, fn, max_pixels, mode, size)
-
-    written, skipped, failed = run_jobs(jobs, out, write, desc)
+    write = partial(transform_file, fn=fn, max_pixels=max_pixels, mode=mode, size=size,
+                    compress_level=compress_level)  # fmt: skip
+    written, skipped, failed = run_jobs(jobs, out, write, desc, workers)
     return BatchSummary(out, written, skipped, errors + failed)
 
 
@@ -121,6 +125,23 @@ def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
+@dataclass(frozen=True)
+class _Encrypt:
+    """``fn(images, ids)`` of ``keyless encrypt``: the owner's noise (``obscure``), then the
+    cipher under the plan's keys; a picklable task for worker processes."""
+
+    cipher: Cipher
+    plan: KeyPlan
+    obscure: bool = True
+
+    def __call__(self, images: torch.Tensor, ids: list[str]) -> torch.Tensor:
+        plain = self.cipher.obscure(images) if self.obscure else images
+        return self.cipher.encrypt(plain, self.plan.keys(images, ids))
+
+
+CIPHERTEXT_PNG_LEVEL = 1  # zlib's fastest: ciphertexts are near noise (see docs/deployment.md)
+
+
 def encrypt_files(
     inputs: Iterable[Path | str],
     out: Path | str,
@@ -130,6 +151,8 @@ def encrypt_files(
     key_file: Path | str | None = None,
     size: tuple[int, int] | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    shard_size: int | None = None,
+    workers: int = 1,
 ) -> BatchSummary:
     """Encrypt image files, folders or npz datasets into ``out`` (PNG or npz, lossless), then
     describe what ``out`` holds in its manifest (``keyless.json``: cipher, key mode, sizes,
@@ -138,34 +161,83 @@ def encrypt_files(
     ``keys`` is the key mode (:meth:`KeyPlan.for_mode`): ``independent`` (a CSPRNG key per
     image, thrown away: nobody can decrypt), ``seed`` (with ``seed``), ``master-key`` (with
     ``key_file``, a master secret) or ``common`` (with ``key_file``, created if missing).
-    ``size`` (H, W) scales and centre-crops every image file before it is encrypted. Encrypting
-    into ``out`` again resumes: the cipher, key mode and key must be the first call's.
+    ``size`` (H, W) scales and centre-crops every image file before it is encrypted. With
+    ``shard_size``, image files go into shards of that many images each (one size for all:
+    ``size``, or the first image's), their hashes in the manifest (:mod:`keyless.upload._shards`)
+    rather than one file per image. ``workers`` processes encrypt at once; keys that follow
+    image ids (``seed``, ``master-key``) make the same outputs whatever their number. Encrypting
+    into ``out`` again resumes: the cipher, key mode, key and layout must be the first call's.
     """
     out = Path(out)
     plan = KeyPlan.for_mode(cipher, keys, seed, key_file)
-    check_resume(out, plan.planned())
+    check_resume(out, replace(plan.planned(), shard_size=shard_size))
     replay = replace(plan, create=False)  # the resume check makes no key file
     # fresh keys, or fresh noise, cannot be replayed to check a resume
     replayable = plan.mode != "independent" and not cipher.settings().get("noise")
-    summary = run_batch(
-        inputs,
-        out,
-        lambda x, ids: cipher.encrypt(cipher.obscure(x), plan.keys(x, ids)),
-        "encrypt",
-        max_pixels,
-        size=size,
-        check=(lambda x, ids: cipher.encrypt(x, replay.keys(x, ids))) if replayable else None,
-    )
+    check = _Encrypt(cipher, replay, obscure=False) if replayable else None
+    if shard_size:
+        return _encrypt_shards(inputs, out, plan, check, size, max_pixels, shard_size, workers)
+    if workers > 1 and plan.mode == "common":  # one common key for every worker
+        jobs, _ = plan_jobs(inputs)
+        image_size = first_size(jobs, max_pixels, size)
+        if image_size is not None:
+            plan.prepare(image_size)
+    summary = run_batch(inputs, out, _Encrypt(cipher, plan), "encrypt", max_pixels, size=size,
+                        check=check, workers=workers,
+                        compress_level=CIPHERTEXT_PNG_LEVEL)  # fmt: skip
+    _describe_into(summary, out, plan)
+    return summary
+
+
+def _describe_into(summary: BatchSummary, out: Path, plan: KeyPlan) -> None:
+    """Write ``out``'s manifest (a new common key file exists now); a call that wrote nothing
+    writes none. A file that cannot be described, or a manifest that cannot be written (a full
+    disk), is one more error in ``summary``, which still tells what was written."""
     try:
-        manifest = describe(out, plan.planned())  # a new common key file exists now
-        if manifest.counts:  # a call that wrote nothing writes no manifest
+        manifest = describe(out, plan.planned())
+        if manifest.counts:
             manifest.write(out)
-    except KeylessError as exc:  # a payload file that cannot be described: the summary says so
+    except KeylessError as exc:
         summary.errors.append(exc)
-    except OSError as exc:  # a full disk: the summary still tells what was written
+    except OSError as exc:
         where = exc.filename or out / MANIFEST
         summary.errors.append(OutputError(f"{where}: cannot write ({exc.strerror or exc})"))
-    return summary
+
+
+def _encrypt_shards(
+    inputs: list[Path],
+    out: Path,
+    plan: KeyPlan,
+    check: ImagesFn | None,
+    size: tuple[int, int] | None,
+    max_pixels: int,
+    shard_size: int,
+    workers: int,
+) -> BatchSummary:
+    """:func:`encrypt_files` into shards: plan them, write the missing ones, describe them."""
+    _check_folders(inputs, out, decrypting=False)
+    jobs, errors = plan_jobs(inputs)
+    plans, classes, unsharded = plan_shards(jobs, shard_size)
+    errors += unsharded
+    placed = [job for shard in plans for job in shard.jobs]
+    image_size = first_size(placed, max_pixels, size)
+    if image_size is not None:
+        plan.prepare(image_size)
+    else:  # nothing reads: each image's error comes from its shard
+        image_size = (0, 0)
+    remove_leftovers(out, [out / shard.file for shard in plans] + [out / MANIFEST])
+    writer = ShardWriter(out, _Encrypt(plan.cipher, plan), image_size, size is not None,
+                         max_pixels)  # fmt: skip
+    done = write_shards(plans, writer, check, workers)
+    if done.shards:  # a call that wrote nothing writes no manifest
+        counts: dict[str, int] = {}
+        for shard in done.shards:
+            counts[shard["split"]] = counts.get(shard["split"], 0) + shard["images"]
+        manifest = replace(plan.planned(), image_size=list(image_size), classes=classes,
+                           counts=counts, payload_sha256=shards_hash(done.shards),
+                           shard_size=shard_size, shards=done.shards)  # fmt: skip
+        manifest.write(out)
+    return BatchSummary(out, done.written, done.skipped, errors + done.errors)
 
 
 def decrypt_files(

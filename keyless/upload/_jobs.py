@@ -8,11 +8,11 @@ import os
 import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from keyless.cipher import Cipher, Key
 from keyless.data import (
@@ -30,6 +30,9 @@ from keyless.errors import ConfigError, InputError, KeylessError, KeyMaterialErr
 from keyless.keymodes import KeyMode, key_mode
 from keyless.keys import CsprngSource, KeySource, MasterKeySource, SeedSource, check_value
 from keyless.upload._manifest import Manifest, upload_root
+from keyless.upload._pool import run_tasks
+
+_FILES_PER_TASK = 16  # files a worker process takes at a time
 
 
 @dataclass(frozen=True)
@@ -99,14 +102,27 @@ def run_jobs(
     out_dir: Path,
     process: Callable[[Job, Path], None],
     desc: str,
+    workers: int = 1,
 ) -> tuple[int, int, list[KeylessError]]:
-    """Run ``process(job, output_path)`` for each job whose output does not exist yet.
+    """Run ``process(job, output_path)`` for each job whose output does not exist yet, over
+    ``workers`` processes (``process`` must then pickle: see :func:`run_tasks`).
 
     Outputs are ``.npz`` for ``.npz`` inputs and ``.png`` otherwise. Returns the number written,
-    the number skipped and the errors; one failing input never stops the others.
+    the number skipped and the errors, in the jobs' order; one failing input never stops the
+    others.
     """
+    chunks = [jobs[i : i + _FILES_PER_TASK] for i in range(0, len(jobs), _FILES_PER_TASK)]
+    done = run_tasks(chunks, partial(_run_chunk, out_dir=out_dir, process=process), workers,
+                     desc, weight=len)  # fmt: skip
+    errors = [error for _, _, chunk_errors in done for error in chunk_errors]
+    return sum(d[0] for d in done), sum(d[1] for d in done), errors
+
+
+def _run_chunk(
+    jobs: list[Job], out_dir: Path, process: Callable[[Job, Path], None]
+) -> tuple[int, int, list[KeylessError]]:
     written, skipped, errors = 0, 0, []
-    for job in tqdm(jobs, desc=desc, unit="file", disable=len(jobs) < 2):
+    for job in jobs:
         target = output_path(job, out_dir)
         if target.exists():
             skipped += 1
@@ -115,13 +131,17 @@ def run_jobs(
             process(job, target)
             written += 1
         except KeylessError as exc:
-            named = str(job.source) in str(exc)  # name the file the error came from, once
-            errors.append(exc if named else type(exc)(f"{job.source}: {exc}"))
+            errors.append(named(exc, job.source))
         except OSError as exc:  # writing the output or its folder, or another file (a new key)
             other = exc.filename is not None and Path(exc.filename) not in (target, *target.parents)
             where = exc.filename if other else target
             errors.append(OutputError(f"{where}: cannot write ({exc.strerror or exc})"))
     return written, skipped, errors
+
+
+def named(error: KeylessError, source: Path) -> KeylessError:
+    """``error``, its message starting with the file it came from unless it names it already."""
+    return error if str(source) in str(error) else type(error)(f"{source}: {error}")
 
 
 def output_path(job: Job, out_dir: Path) -> Path:
@@ -139,19 +159,21 @@ def transform_file(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     mode: int | None = None,
     size: tuple[int, int] | None = None,
+    compress_level: int = 6,
 ) -> None:
     """Apply ``fn(images, ids)`` to an image file (one image) or an npz (every split).
 
     Image ids are ``<job id>`` for a file and ``<job id>/<split>/<index>`` inside an npz. The
-    output is written atomically in the input's format (PNG or npz), with permissions ``mode``
-    (default: a new file's usual ones; 0o600 for outputs that hold plain images). With ``size``
-    (H, W), each image file is first scaled and centre-cropped to it (:func:`fit_image`).
+    output is written atomically in the input's format (PNG at zlib ``compress_level``, or npz),
+    with permissions ``mode`` (default: a new file's usual ones; 0o600 for outputs that hold
+    plain images). With ``size`` (H, W), each image file is first scaled and centre-cropped to
+    it (:func:`fit_image`).
     """
     made = _transformed(job, fn, max_pixels, size)
     if isinstance(made, dict):
         save_npz(target, made, mode)
     else:
-        write_png(target, made, mode)
+        write_png(target, made, mode, compress_level)
 
 
 def _transformed(
@@ -169,6 +191,22 @@ def _transformed(
     image = read_image(job.source, max_pixels)
     image = torch.from_numpy(fit_image(image, size) if size else image)[None]
     return fn(image, [job.image_id])[0].numpy()
+
+
+def first_size(
+    jobs: list[Job], max_pixels: int, size: tuple[int, int] | None
+) -> tuple[int, int] | None:
+    """(H, W) of the first input that reads (``size`` when given); ``None`` if none does."""
+    if size is not None:
+        return size
+    for job in jobs:
+        try:
+            made = _transformed(job, lambda images, ids: images, max_pixels, None)
+        except KeylessError:
+            continue  # its error comes when it is written
+        images = next(iter(made.values())).images if isinstance(made, dict) else made
+        return tuple(images.shape[-3:-1])
+    return None
 
 
 def check_written(
@@ -276,13 +314,21 @@ class KeyPlan:
             return self.cipher.keygen(
                 n, (h, w), self.source, ids if self.source.reproducible else None
             )
+        return self.prepare((h, w))
+
+    def prepare(self, size: tuple[int, int]) -> Key | None:
+        """The common key, loaded, or drawn for (H, W) ``size`` images and saved when its file
+        does not exist yet (before worker processes start, so that they share it); ``None`` in
+        the other key modes."""
+        if self.common_path is None:
+            return None
         if self._common is None:
             if self.common_path.exists() or not self.create:
                 self._common = self.cipher.load_key(self.common_path)
             else:
-                self._common = self.cipher.keygen(1, (h, w))
+                self._common = self.cipher.keygen(1, size)
                 self._common.save(self.common_path)
-        self._check_common((h, w))
+        self._check_common(size)
         return self._common
 
     def _check_common(self, size: tuple[int, int]) -> None:

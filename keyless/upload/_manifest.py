@@ -2,7 +2,8 @@
 
 ``keyless.json`` next to the ciphertexts says which cipher (name and options) and which key mode
 made them, the image size, class names and counts, a hash of the payload and, for a master key,
-its public check value (HKDF of the secret, never the secret). The cloud reads it to know what it
+its public check value (HKDF of the secret, never the secret); a sharded upload's manifest also
+lists every shard with its hash (:mod:`keyless.upload._shards`). The cloud reads it to know what it
 holds; ``decrypt`` reads it to refuse a wrong key mode, cipher or master key; ``encrypt`` into the
 same folder again (a resume) must use the same cipher, key mode and master key.
 """
@@ -13,10 +14,12 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -34,9 +37,10 @@ from keyless.data import (
     split_classes,
 )
 from keyless.errors import ConfigError, InputError, KeyMaterialError
+from keyless.upload._shards import iter_shards, load_shards, shards_hash
 
 MANIFEST = "keyless.json"
-FORMAT, VERSION = "keyless-upload", 2  # 2: a common key's check value
+FORMAT, VERSION = "keyless-upload", 3  # 2: a common key's check value; 3: shards
 MAX_MANIFEST_BYTES = 64 * 2**20  # a manifest is read whole; a larger file is not one
 
 # the schema of a manifest's fields (a manifest is read back checked against them: Manifest.read)
@@ -62,6 +66,9 @@ class Manifest:
         payload_sha256: hash over every payload file's relative path and contents.
         common_key_check: the common key's public check value, for ``common`` (absent from
             manifests of older keyless, whose common keys go unchecked).
+        shard_size: images per shard of a sharded upload; ``None`` for one file per image.
+        shards: a sharded upload's shards in order, each ``{"file", "split", "images",
+            "sha256"}``; the payload hash is then :func:`shards_hash` of them.
     """
 
     cipher: NamedCipher
@@ -72,6 +79,8 @@ class Manifest:
     counts: dict[str, Annotated[int, Field(ge=0)]] = field(default_factory=dict)
     payload_sha256: Sha256 = ""
     common_key_check: CheckValue | None = None
+    shard_size: Side | None = None
+    shards: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able, the cipher as its ``settings()``: what :meth:`write` writes and a run's
@@ -80,10 +89,13 @@ class Manifest:
         return {**data, "cipher": self.cipher.settings()}
 
     def write(self, folder: Path) -> None:
-        """Version 1 without a common key's check value (what older keyless reads), else 2."""
-        data = {"format": FORMAT, "version": 2 if self.common_key_check else 1, **self.to_dict()}
-        if not self.common_key_check:
-            del data["common_key_check"]
+        """The oldest version that holds what this manifest says (what older keyless reads): 3
+        for shards, else 2 for a common key's check value, else 1."""
+        version = 3 if self.shard_size else 2 if self.common_key_check else 1
+        data = {"format": FORMAT, "version": version, **self.to_dict()}
+        for name in ("common_key_check", "shard_size", "shards"):
+            if not data[name]:
+                del data[name]
         write_bytes_atomic(folder / MANIFEST, (json.dumps(data, indent=2) + "\n").encode())
 
     @classmethod
@@ -135,7 +147,7 @@ def describe(folder: Path, planned: Manifest) -> Manifest:
                 sizes.add(tuple(data.images.shape[1:3]))
                 npz_classes = max(npz_classes, list(data.classes), key=len)
         else:
-            group, label = _split_and_class(relative.split("/"), splits_layout)
+            group, label = split_and_class(relative.split("/"), splits_layout)
             counts[group] = counts.get(group, 0) + 1
             folder_classes |= {label} if label else set()
             sizes.add(_image_size(path))
@@ -157,7 +169,7 @@ def _image_size(path: Path) -> tuple[int, int]:
         raise InputError(f"{path}: not an image keyless can describe ({exc})") from None
 
 
-def _split_and_class(parts: list[str], splits_layout: bool) -> tuple[str, str | None]:
+def split_and_class(parts: list[str], splits_layout: bool) -> tuple[str, str | None]:
     """Which split and class an image file at ``parts`` (relative to the upload) belongs to,
     as :func:`load_splits` reads the folder: ``<split>/<class>/...`` when it has ``train/``,
     else ``<class>/...`` (all training images); files above any class folder have none."""
@@ -182,13 +194,34 @@ def payload_hash(folder: Path) -> str:
 
 
 def verify_payload(folder: Path, manifest: Manifest) -> None:
-    """Refuse an upload whose files are not the ones its manifest describes (one line)."""
+    """Refuse an upload whose files are not the ones its manifest describes (one line). The
+    shards of a sharded upload are checked as they are read (:func:`verify_shard_list` here)."""
+    if manifest.shard_size:
+        verify_shard_list(folder, manifest)
+        return
     found = payload_hash(folder)  # the hash only: the images are read once, by the loader
     if found != manifest.payload_sha256:
         raise InputError(
             f"{folder}: the files do not match {MANIFEST} (payload hash {found[:12]}"
             f"..., recorded {manifest.payload_sha256[:12]}...): files were added, changed or lost"
         )
+
+
+def verify_shard_list(folder: Path, manifest: Manifest) -> None:
+    """Refuse a sharded upload whose shard list was edited, whose listed shards are not all
+    there, or which holds payload files it does not list (one line naming the file)."""
+    if shards_hash(manifest.shards) != manifest.payload_sha256:
+        raise InputError(f"{folder / MANIFEST}: its shard list does not match its payload hash "
+                         "(the manifest was edited)")  # fmt: skip
+    found = {path.relative_to(folder).as_posix() for path in _payload(folder)}
+    listed = [shard["file"] for shard in manifest.shards]
+    missing = [name for name in listed if name not in found]
+    if missing:
+        raise InputError(f"{folder / missing[0]}: missing (the upload's manifest lists this shard)")
+    extra = sorted(found - set(listed))
+    if extra:
+        raise InputError(f"{folder / extra[0]}: not one of the upload's shards (its manifest "
+                         "does not list it)")  # fmt: skip
 
 
 def open_upload(data: Path, required: bool = False) -> Manifest | None:
@@ -238,10 +271,29 @@ def load_received(
     """What the cloud was given: (its manifest, or ``None`` for plain data, and its splits),
     the upload checked against its manifest (:func:`open_upload`, :func:`check_splits`)."""
     manifest = open_upload(data, require_upload)
-    splits = load_splits(data)
+    if manifest is not None and manifest.shard_size:
+        splits = load_shards(Path(data), manifest.shards, manifest.classes, manifest.image_size)
+    else:
+        splits = load_splits(data)
     if manifest is not None:
         splits = check_splits(data, manifest, splits)
     return manifest, splits
+
+
+def read_shards(data: Path | str) -> Iterator[tuple[str, np.ndarray, np.ndarray, list[str]]]:
+    """A sharded upload as the cloud streams it: ``(split, images, labels, ids)`` per shard,
+    in the manifest's order, one shard in memory at a time, each checked against its hash as it
+    is read (a damaged, missing or foreign shard: a one-line :class:`InputError` naming it).
+    ``images`` are (N, H, W, 3) uint8 ciphertexts, ``labels`` (N,) int64 into the manifest's
+    classes."""
+    data = Path(data)
+    manifest = open_upload(data, required=True)
+    if not manifest.shard_size:
+        raise InputError(f"{data}: holds one file per image, not shards")
+    size = manifest.image_size
+    for shard, images, labels, ids in iter_shards(data, manifest.shards, len(manifest.classes),
+                                                  size):  # fmt: skip
+        yield shard["split"], images, labels, ids
 
 
 def upload_root(path: Path | str) -> Path | None:
@@ -281,10 +333,19 @@ def check_same_encryption(existing: Manifest, planned: Manifest, where: str) -> 
 
 
 def check_resume(folder: Path, planned: Manifest) -> None:
-    """Refuse to add ciphertexts made another way to an upload folder (one-line error)."""
+    """Refuse to add ciphertexts made another way, or laid out another way (one file per image,
+    shards of another size), to an upload folder (one-line error)."""
     existing = Manifest.read(folder)
-    if existing is not None:
-        check_same_encryption(existing, planned, f"{folder}: holds images")
+    if existing is None:
+        return
+    check_same_encryption(existing, planned, f"{folder}: holds images")
+    if existing.shard_size != planned.shard_size:
+        raise ConfigError(f"{folder}: holds {_layout(existing.shard_size)}, not "
+                          f"{_layout(planned.shard_size)}; write into a new --out")  # fmt: skip
+
+
+def _layout(shard_size: int | None) -> str:
+    return f"shards of {shard_size} images" if shard_size else "one file per image"
 
 
 def check_decryption(path: Path, planned: Manifest) -> None:
@@ -301,3 +362,6 @@ def check_decryption(path: Path, planned: Manifest) -> None:
             "nobody can decrypt it"
         )
     check_same_encryption(existing, planned, f"{path}:")
+    if existing.shard_size:
+        raise InputError(f"{path}: part of a sharded upload, which decrypt does not read "
+                         "(keyless.upload.read_shards does)")  # fmt: skip

@@ -1,3 +1,4 @@
+import hashlib
 import math
 
 import numpy as np
@@ -7,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
 
-from keyless.cipher import NUM_CODES, PERMUTATIONS, PixelCipher, PixelKey, create_cipher
+from keyless.cipher import NUM_CODES, PERMUTATIONS, PixelCipher, PixelKey, _kernel, create_cipher
 from keyless.cipher._kernel import _apply_torch
 from keyless.cipher._pe import DECRYPT_TABLE, ENCRYPT_TABLE
 from keyless.errors import KeyMaterialError, UnknownNameError
@@ -142,6 +143,30 @@ def test_numba_kernel_agrees_with_torch_reference():
 
         reference = _apply_torch(x.view(-1, 3), key.codes.view(-1), torch.from_numpy(table))
         assert torch.equal(apply_transforms(x, key.codes, table), reference.view(x.shape))
+
+
+def _digest(key: PixelKey) -> str:
+    return hashlib.sha256(key.codes.numpy().tobytes()).hexdigest()
+
+
+def test_seeded_keys_stay_bit_identical_across_versions():
+    """Uploads made with --keys seed or master-key decrypt only if keys never change: digests
+    of keys drawn by an earlier keyless (one per image id; 24 photos in one parallel draw)."""
+    one = PixelCipher().keygen(1, (224, 224), SeedSource(7), ["photos/cat/1"])
+    many = PixelCipher().keygen(24, (224, 224), SeedSource(7))
+    assert _digest(one) == "43c6f5ebbf68e6c9822877e89c279d65133faa0e4dda2451ab76b352f4ca3b00"
+    assert _digest(many) == "dadd1334d02cd3f3789b013be3a094a167c5f265d951fc1945a05fc1abbce98f"
+
+
+def test_serial_and_parallel_kernels_draw_the_same_keys(monkeypatch):
+    def draw():
+        return PixelCipher().keygen(24, (224, 224), SeedSource(3)).codes
+
+    assert _kernel._parallel(24 * 224 * 224)
+    parallel = draw()
+    monkeypatch.setattr(_kernel, "_serial", True)  # as in an encryption worker process
+    assert not _kernel._parallel(24 * 224 * 224)
+    assert torch.equal(draw(), parallel)
 
 
 def test_independent_keys_differ():  # seeds and ids: test_block.py, for every cipher

@@ -232,6 +232,24 @@ def test_common_key_is_created_once_and_reused(tmp_path, photos):
     assert not (tmp_path / "w").exists()
 
 
+def test_shards_from_two_workers_share_one_new_common_key(tmp_path, photos):
+    from keyless.cipher import create_cipher
+    from keyless.upload import read_shards
+
+    args = ("encrypt", photos, "--out", tmp_path / "up", "--shard-size", "2", "--workers", "2",
+            "--keys", "common", "--key-file", tmp_path / "common.key")  # fmt: skip
+    out, _ = run(*args)
+    assert "3 written, 0 already done, 0 failed" in out
+    key = create_cipher().load_key(tmp_path / "common.key")
+    shards = list(read_shards(tmp_path / "up"))
+    assert [len(ids) for _, _, _, ids in shards] == [2, 1]
+    for _, images, _, ids in shards:
+        for image, image_id in zip(create_cipher().decrypt(images, key), ids, strict=True):
+            assert np.array_equal(image, read_image(photos / f"{image_id}.png"))
+    out, _ = run(*args)
+    assert "0 written, 3 already done, 0 failed" in out
+
+
 def test_a_decryption_rerun_under_another_seed_does_not_keep_the_first_ones_noise(tmp_path, photos):
     run("encrypt", photos, "--out", tmp_path / "s", "--keys", "seed", "--seed", 4)
     run(
