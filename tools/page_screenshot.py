@@ -31,7 +31,7 @@ FINISHED = '.card[data-status="done"], .card[data-status="error"]'
 
 
 def missing() -> list[str]:
-    """What a headless browser session lacks here: the binaries and selenium, by name."""
+    """What a headless browser lacks on this machine: the binaries and selenium, by name."""
     absent = [name for name in BINARIES if shutil.which(name) is None]
     return absent + ([] if importlib.util.find_spec("selenium") else ["selenium"])
 

@@ -12,6 +12,11 @@ from keyless.errors import ExitStatus
 NAMES = ["cat/a.png", "cat/b.png", "dog/c.png"]
 
 
+def seed(n):
+    """The options of the seed key mode with seed ``n``."""
+    return ("--keys", "seed", "--seed", n)
+
+
 def run(*args, code=0):
     """Invoke the CLI, assert its exit status, return (stdout, stderr)."""
     result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
@@ -76,17 +81,7 @@ def test_master_key_round_trip_restores_every_file(tmp_path, photos):
     part = pixels(tmp_path / "part")
     assert sorted(part) == ["cat/a.png", "dog/c.png"]
     assert all(np.array_equal(part[name], read_image(photos / name)) for name in part)
-    _, err = run(
-        "decrypt",
-        tmp_path / "enc" / "dog",
-        "--out",
-        tmp_path / "w",
-        "--keys",
-        "seed",
-        "--seed",
-        0,
-        code=2,
-    )
+    _, err = run("decrypt", tmp_path / "enc" / "dog", "--out", tmp_path / "w", *seed(0), code=2)
     assert "encrypted with master-key keys, not seed ones" in err and err.count("\n") == 1
     _, err = run("decrypt", tmp_path / "enc", "--out", tmp_path / "w", "--cipher", "le",
                  "--block-size", "1", *key, code=2)  # fmt: skip
@@ -117,25 +112,25 @@ def test_truncated_or_foreign_master_key_files_are_refused(tmp_path, photos):
 
 
 def test_seed_reproducible_decrypts_exactly_and_rerun_skips(tmp_path, photos):
-    for name, seed in (("s1", 4), ("s2", 4), ("s5", 5)):
-        out, _ = run("encrypt", photos, "--out", tmp_path / name, "--keys", "seed", "--seed", seed)
+    for name, number in (("s1", 4), ("s2", 4), ("s5", 5)):
+        out, _ = run("encrypt", photos, "--out", tmp_path / name, *seed(number))
         assert "3 written" in out
     assert sorted(pixels(tmp_path / "s1")) == NAMES
     assert all(same_pixels(tmp_path / "s1", tmp_path / "s2"))
     assert not any(same_pixels(tmp_path / "s1", tmp_path / "s5"))
     assert not any(same_pixels(photos, tmp_path / "s1"))
-    out, _ = run("encrypt", photos, "--out", tmp_path / "s1", "--keys", "seed", "--seed", 4)
+    out, _ = run("encrypt", photos, "--out", tmp_path / "s1", *seed(4))
     assert "0 written, 3 already done, 0 failed" in out
-    run("decrypt", tmp_path / "s1", "--out", tmp_path / "d4", "--keys", "seed", "--seed", 4)
+    run("decrypt", tmp_path / "s1", "--out", tmp_path / "d4", *seed(4))
     assert all(same_pixels(photos, tmp_path / "d4"))
-    run("decrypt", tmp_path / "s1", "--out", tmp_path / "d5", "--keys", "seed", "--seed", 5)
+    run("decrypt", tmp_path / "s1", "--out", tmp_path / "d5", *seed(5))
     assert not any(same_pixels(photos, tmp_path / "d5"))
 
 
 def test_the_resume_check_reads_under_the_given_pixel_limit(tmp_path, photos):
     """The check re-encrypts the first output's source under --max-pixels, not the default
     (which refused images a user had allowed above it)."""
-    seeded = ("encrypt", photos, "--out", tmp_path / "s", "--keys", "seed", "--seed", 4)
+    seeded = ("encrypt", photos, "--out", tmp_path / "s", *seed(4))
     run(*seeded)
     out, _ = run(*seeded, "--max-pixels", 63)
     assert "0 written, 3 already done, 0 failed" in out  # 7x9 images: exactly at the limit
@@ -145,23 +140,13 @@ def test_the_resume_check_reads_under_the_given_pixel_limit(tmp_path, photos):
 
 def test_resuming_under_another_seed_or_key_file_is_refused_before_writing(tmp_path, photos):
     """The manifest holds no seed and is written last; the outputs already there say it."""
-    run("encrypt", photos, "--out", tmp_path / "s", "--keys", "seed", "--seed", 4)
+    run("encrypt", photos, "--out", tmp_path / "s", *seed(4))
     (tmp_path / "s" / "keyless.json").unlink()  # as after an interrupted call
     (tmp_path / "s" / "dog" / "c.png").unlink()
-    _, err = run(
-        "encrypt",
-        photos,
-        "--out",
-        tmp_path / "s",
-        "--keys",
-        "seed",
-        "--seed",
-        5,
-        code=ExitStatus.BAD_KEY,
-    )
+    _, err = run("encrypt", photos, "--out", tmp_path / "s", *seed(5), code=ExitStatus.BAD_KEY)
     assert "a.png: already written from " in err and "but not as this call writes it" in err
     assert err.count("\n") == 1 and not (tmp_path / "s" / "dog" / "c.png").exists()
-    out, _ = run("encrypt", photos, "--out", tmp_path / "s", "--keys", "seed", "--seed", 4)
+    out, _ = run("encrypt", photos, "--out", tmp_path / "s", *seed(4))
     assert "1 written, 2 already done, 0 failed" in out
     run(
         "encrypt",
@@ -188,18 +173,10 @@ def test_resuming_under_another_seed_or_key_file_is_refused_before_writing(tmp_p
     assert not (tmp_path / "c" / "new.png").exists() and not (tmp_path / "k3").exists()
     np.savez(tmp_path / "d.npz", x_train=np.zeros((2, 4, 4, 3), np.uint8), y_train=[0, 1],
              x_test=np.zeros((1, 4, 4, 3), np.uint8), y_test=[1])  # fmt: skip
-    run("encrypt", tmp_path / "d.npz", "--out", tmp_path / "n", "--keys", "seed", "--seed", 1)
-    run("encrypt", tmp_path / "d.npz", "--out", tmp_path / "n", "--keys", "seed", "--seed", 1)
+    run("encrypt", tmp_path / "d.npz", "--out", tmp_path / "n", *seed(1))
+    run("encrypt", tmp_path / "d.npz", "--out", tmp_path / "n", *seed(1))
     _, err = run(
-        "encrypt",
-        tmp_path / "d.npz",
-        "--out",
-        tmp_path / "n",
-        "--keys",
-        "seed",
-        "--seed",
-        2,
-        code=ExitStatus.BAD_KEY,
+        "encrypt", tmp_path / "d.npz", "--out", tmp_path / "n", *seed(2), code=ExitStatus.BAD_KEY
     )
     assert "d.npz: already written from " in err
 
@@ -251,25 +228,15 @@ def test_shards_from_two_workers_share_one_new_common_key(tmp_path, photos):
 
 
 def test_a_decryption_rerun_under_another_seed_does_not_keep_the_first_ones_noise(tmp_path, photos):
-    run("encrypt", photos, "--out", tmp_path / "s", "--keys", "seed", "--seed", 4)
-    run(
-        "decrypt", tmp_path / "s", "--out", tmp_path / "d", "--keys", "seed", "--seed", 5
-    )  # noise, undetectable
+    run("encrypt", photos, "--out", tmp_path / "s", *seed(4))
+    run("decrypt", tmp_path / "s", "--out", tmp_path / "d", *seed(5))  # noise, undetectable
     (tmp_path / "d" / "dog" / "c.png").unlink()
     _, err = run(
-        "decrypt",
-        tmp_path / "s",
-        "--out",
-        tmp_path / "d",
-        "--keys",
-        "seed",
-        "--seed",
-        4,
-        code=ExitStatus.BAD_KEY,
+        "decrypt", tmp_path / "s", "--out", tmp_path / "d", *seed(4), code=ExitStatus.BAD_KEY
     )
     assert "a.png: already written from " in err and "write into a new --out" in err
     assert not (tmp_path / "d" / "dog" / "c.png").exists()
-    run("decrypt", tmp_path / "s", "--out", tmp_path / "right", "--keys", "seed", "--seed", 4)
+    run("decrypt", tmp_path / "s", "--out", tmp_path / "right", *seed(4))
     assert all(same_pixels(photos, tmp_path / "right"))
 
 
@@ -300,10 +267,7 @@ def test_independent_keys_differ_and_cannot_be_decrypted(tmp_path, photos):
         tmp_path / "a" / "cat",
         "--out",
         tmp_path / "d",
-        "--keys",
-        "seed",
-        "--seed",
-        0,
+        *seed(0),
         code=ExitStatus.BAD_KEY,
     )
     assert "independent keys, thrown away" in err and not (tmp_path / "d").exists()
@@ -432,7 +396,7 @@ def test_greyscale_and_palette_are_converted(tmp_path):
     Image.new("L", (4, 4), 90).save(tmp_path / "grey.png")
     Image.new("RGB", (4, 4), (10, 20, 30)).convert("P").save(tmp_path / "pal.png")
     inputs = (tmp_path / "grey.png", tmp_path / "pal.png")
-    out, _ = run("encrypt", *inputs, "--out", tmp_path / "o", "--keys", "seed", "--seed", 1)
+    out, _ = run("encrypt", *inputs, "--out", tmp_path / "o", *seed(1))
     assert "2 written" in out
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
         "grey.png",
@@ -441,7 +405,7 @@ def test_greyscale_and_palette_are_converted(tmp_path):
     ]
     assert read_image(tmp_path / "o" / "grey.png").shape == (4, 4, 3)
     assert not (read_image(tmp_path / "o" / "grey.png") == 90).all()
-    run("decrypt", tmp_path / "o", "--out", tmp_path / "d", "--keys", "seed", "--seed", 1)
+    run("decrypt", tmp_path / "o", "--out", tmp_path / "d", *seed(1))
     grey = read_image(tmp_path / "d" / "grey.png")
     assert grey.shape == (4, 4, 3) and (grey == 90).all()
     palette_rgb = np.asarray(Image.open(tmp_path / "pal.png").convert("RGB"))
