@@ -44,6 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--note", default="", help="what else ran meanwhile (kept in the JSON)")
     args = parser.parse_args()
     cipher, seeded = PixelCipher(), SeedSource(0)
     start = time.perf_counter()
@@ -63,7 +64,7 @@ def main() -> None:
     if args.json:
         record = {"command": " ".join(["python", *sys.argv]), "date": date.today().isoformat(),
                   "commit": git_commit(), "load_average": os.getloadavg(), "machine": machine(),
-                  "rows": rows}  # fmt: skip
+                  "note": args.note, "rows": rows}  # fmt: skip
         args.json.write_text(json.dumps(record, indent=2) + "\n")
 
 
