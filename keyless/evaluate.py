@@ -8,6 +8,8 @@ others no TTA figure is reported, on any test set, so that every column compares
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -115,11 +117,32 @@ def evaluate(
     """Accuracy on every test set of the protocol: ``{set}`` and, with ``tta`` where the cipher
     commutes with moving pixels, ``{set}_tta``; with ``progress``, a bar per test set.
     ``ciphertexts``: ``test`` is an upload's test split (see :func:`test_sets`)."""
+    return evaluate_parts(model, [(test, source)], cipher, common_key, tta, device, precision,
+                          progress, ciphertexts)  # fmt: skip
+
+
+def evaluate_parts(
+    model: nn.Module,
+    parts: Iterable[tuple[ImageSet, KeySource]],
+    cipher: Cipher,
+    common_key: Key | None = None,
+    tta: bool = True,
+    device: torch.device | str = "cpu",
+    precision: str = "bf16",
+    progress: bool = False,
+    ciphertexts: bool = False,
+) -> dict[str, float]:
+    """:func:`evaluate` over a test set given in parts, each with its own source of fresh keys
+    (a test set streamed shard by shard): only the parts' logits are kept."""
     tta = tta and cipher.commutes_with_moves
-    results = {}
-    for name, images in test_sets(test, cipher, source, common_key, ciphertexts).items():
-        desc = f"test {name}" if progress else None
-        views = _predict(model, images, tta, eval_batch_size(device), device, precision, desc)
-        for suffix, logits in zip(("", "_tta"), views, strict=False):
-            results[name + suffix] = accuracy(logits, test.labels)
-    return results
+    logits: dict[str, list[torch.Tensor]] = {}
+    labels = []
+    for test, source in parts:
+        for name, images in test_sets(test, cipher, source, common_key, ciphertexts).items():
+            desc = f"test {name}" if progress else None
+            views = _predict(model, images, tta, eval_batch_size(device), device, precision, desc)
+            for suffix, view in zip(("", "_tta"), views, strict=False):
+                logits.setdefault(name + suffix, []).append(view)
+        labels.append(test.labels)
+    every = torch.cat(labels)
+    return {name: accuracy(torch.cat(views), every) for name, views in logits.items()}

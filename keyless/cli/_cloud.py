@@ -137,15 +137,33 @@ MODEL_OPTIONS = ("widths", "whiten_width", "attention_layers")  # the backbone's
     is_flag=True,
     help="torch.compile the network for training (worth it on a GPU; slow to start).",
 )
+@click.option(
+    "--in-memory",
+    is_flag=True,
+    help="Read a sharded upload whole into memory (faster when it fits) instead of streaming "
+    "its shards from disk.",
+)
+@click.option(
+    "--readers",
+    type=click.IntRange(min=0, max=64),
+    default=1,
+    show_default=True,
+    help="Processes that read and check a sharded upload's shards ahead of training "
+    "(0: the training process reads them).",
+)
 @upload_flag
 @cipher_options
 def train(data, recipe_name, milestones, out, resume, checkpoint_minutes, device, compile_model,
-          require_upload, cipher, **options):  # fmt: skip
+          in_memory, readers, require_upload, cipher, **options):  # fmt: skip
     """Train a classifier on encrypted CIFAR-10 (or any dataset) and evaluate it.
 
     The owner's training images are encrypted once (``--keys``); the engine then only holds
     ciphertexts and augments them in the encrypted domain. The record reports accuracy on plain
     test images, on test images encrypted with fresh keys, and on the common-key test set.
+
+    A sharded upload (``keyless encrypt --shard-size``) is streamed from disk with bounded
+    memory: the shard order is shuffled every epoch and images are shuffled within pools of
+    at least 4,096; under torchrun each process reads its own shards.
     """
     from keyless.data import find_dataset
     from keyless.train import recipe, train_run
@@ -167,6 +185,8 @@ def train(data, recipe_name, milestones, out, resume, checkpoint_minutes, device
         given=given,
         checkpoint_minutes=checkpoint_minutes,
         compile_model=compile_model,
+        in_memory=in_memory,
+        readers=readers,
         device=device,
         command=" ".join(["keyless", *sys.argv[1:]]),
         require_upload=require_upload,

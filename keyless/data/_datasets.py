@@ -11,7 +11,7 @@ import stat
 import tarfile
 import zipfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +42,17 @@ class ImageSet:
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(H, W) of the images."""
+        return self.images.shape[1], self.images.shape[2]
+
     def subset(self, index: torch.Tensor | slice) -> ImageSet:
         return ImageSet(self.images[index], self.labels[index], self.classes)
+
+    def head(self, n: int) -> ImageSet:
+        """The first ``n`` images."""
+        return self.subset(slice(0, n))
 
 
 def fingerprint(splits: dict[str, ImageSet]) -> str:
@@ -178,7 +187,7 @@ def adopt_classes(
     recorded = tuple(recorded)
     found = split_classes(splits) if splits else recorded
     if found == recorded or _older_name_of(found, recorded) or _older_name_of(recorded, found):
-        return {name: ImageSet(s.images, s.labels, recorded) for name, s in splits.items()}
+        return {name: replace(s, classes=recorded) for name, s in splits.items()}
     return None
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from keyless.evaluate import evaluate
+from keyless.evaluate import evaluate_parts
 from keyless.hardware import resolve_device, resolve_precision
 from keyless.runs._folder import load_run
-from keyless.upload import PLAIN_SOURCE, derived_source, load_received, owner_key, split_data
+from keyless.upload import PLAIN_SOURCE, load_received, owner_key, split_data, test_parts
 
 
 def evaluate_run(
@@ -21,10 +21,13 @@ def evaluate_run(
     tta: bool = True,
     device: str | None = None,
     require_upload: bool = False,
+    readers: int = 1,
 ) -> dict[str, float]:
     """Re-run the evaluation protocol on a finished run (common key rebuilt from its seed); on
-    an owner's upload (a folder with a manifest), its test split as encrypted and re-keyed."""
-    manifest, splits = load_received(Path(data), require_upload)
+    an owner's upload (a folder with a manifest), its test split as encrypted and re-keyed (a
+    sharded upload's streamed shard by shard, as training scored it, read by ``readers``
+    processes)."""
+    manifest, splits = load_received(Path(data), require_upload, stream=True)
     dev = resolve_device(device)
     model, checkpoint = load_run(run, str(dev))
     splits = checkpoint.adopt_classes(splits, f"evaluating {run}")
@@ -34,8 +37,7 @@ def evaluate_run(
     common_key = None  # rebuilt for a simulated owner's run only: an upload's key is the owner's
     simulated = checkpoint.data is None or checkpoint.data.startswith(PLAIN_SOURCE)
     if config.keys == "common" and manifest is None and simulated:
-        common_key = owner_key(config, cipher, 1, tuple(train_set.images.shape[1:3]), seed)
+        common_key = owner_key(config, cipher, 1, train_set.image_size, seed)
     precision = resolve_precision(config.precision, dev)
-    source = derived_source(seed, "test")
-    return evaluate(model, test, cipher, source, common_key, tta, dev, precision, progress=True,
-                    ciphertexts=manifest is not None)  # fmt: skip
+    return evaluate_parts(model, test_parts(test, seed, readers), cipher, common_key, tta, dev,
+                          precision, progress=True, ciphertexts=manifest is not None)  # fmt: skip

@@ -56,7 +56,8 @@ class Checkpoint:
     ``input_size`` is the (H, W) of the images the model was trained on, which it is served at.
     ``partial`` holds the interrupted epoch's step, running totals and the random state of its
     generator; the optimizer and lookahead states are ``None`` for a model saved for inference.
-    ``data`` is what the run trained on (:func:`data_source`; ``None`` in older checkpoints).
+    ``data`` is what the run trained on (:func:`data_source`; ``None`` in older checkpoints),
+    ``batch_order`` how its batches were drawn (in memory or streamed from shards).
 
     Checkpoints of older keyless do not hold the input size (a field older keyless ignores, so
     the version stays): :meth:`Run.load` then takes the training data's size where the run's
@@ -76,6 +77,7 @@ class Checkpoint:
     train_seconds: Annotated[float, Field(ge=0)] = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
     data: str | None = None
+    batch_order: str | None = None
 
     def to_state(self) -> dict[str, Any]:
         """Plain containers and tensors only (what ``weights_only`` loading accepts)."""

@@ -111,6 +111,7 @@ class RunRecord(BaseModel):
     data: str | None = None  # in words: an owner's upload, or a simulated owner's plain images
     data_source: str | None = None  # the data's hash (runs of older keyless lack it)
     upload: UploadSummary | None = None  # the manifest of the upload trained on
+    batch_order: str | None = None  # in memory, or streamed from shards (and how shuffled)
     reused_from: str | None = None  # the run folder a reproduced table copied this run from
 
     @classmethod

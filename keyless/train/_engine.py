@@ -26,13 +26,15 @@ from tqdm import tqdm
 
 from keyless.data import ImageSet
 from keyless.errors import InputError
-from keyless.evaluate import accuracy, evaluate, predict
+from keyless.evaluate import accuracy, evaluate_parts, predict
 from keyless.hardware import resolve_device, resolve_precision
 from keyless.runs import Checkpoint, Run, RunRecord, TrainConfig, build_model, git_commit, machine
 from keyless.runs._folder import one_line
 from keyless.train import recipes
+from keyless.train._feed import MemoryFeed, ShardFeed
 from keyless.upload import (
     Manifest,
+    ShardSet,
     Upload,
     data_source,
     derived_source,
@@ -40,6 +42,7 @@ from keyless.upload import (
     prepare_upload,
     receive_upload,
     split_data,
+    test_parts,
     upload_config,
 )
 
@@ -106,6 +109,7 @@ class Trainer:
     precision: str
     progress: bool
     checkpoint_minutes: float
+    feed: MemoryFeed | ShardFeed  # where the batches come from (:mod:`keyless.train._feed`)
     data: str | None = None  # what the run trains on (:func:`data_source`)
     epoch: int = 0
     train_seconds: float = 0.0
@@ -116,10 +120,7 @@ class Trainer:
         client = self.upload.client
         if client is not None:  # the owner's keys go where its augmented batches are encrypted
             client.key = client.key.to(self.procs.device)
-        source = client.images if client else self.upload.train.images
-        self.images = source.to(self.procs.device)
-        self.labels = self.upload.train.labels.to(self.procs.device)
-        n = len(self.images)
+        n = len(self.feed)
         self.first_flips = torch.rand(n, generator=torch.Generator().manual_seed(self.seed)) < 0.5
 
     @property
@@ -133,7 +134,7 @@ class Trainer:
             seed=self.seed,
             classes=list(self.upload.train.classes),
             model=self.learner.model.state_dict(),
-            input_size=(self.images.shape[1], self.images.shape[2]),
+            input_size=self.feed.image_size,
             optimizer=self.learner.optimizer.state_dict(),
             lookahead=lookahead.ema if lookahead is not None else None,
             epoch=self.epoch,
@@ -141,56 +142,45 @@ class Trainer:
             train_seconds=self.train_seconds,
             history=self.history,
             data=self.data,
+            batch_order=self.feed.order,
         )
 
     def save(self, partial: EpochTotals | None = None) -> None:
         if self.procs.rank == 0:
             self.run.save(self.checkpoint(partial))
 
-    def epoch_data(
-        self, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """This epoch's images (re-keyed with ``rekey``), their order and which are mirrored."""
-        images = self.images
-        if self.config.rekey and self.config.keys != "plain":
-            source = derived_source(self.seed, f"rekey/{self.epoch}")
-            images = self.config.cipher.rekey(images, source)[0]
-        order = torch.randperm(len(images), generator=generator).to(images.device)
-        flips = recipes.epoch_flips(self.first_flips, self.epoch, self.config, generator)
-        return images, order, flips.to(images.device)
-
     def batch(
-        self,
-        images: torch.Tensor,
-        index: torch.Tensor,
-        flips: torch.Tensor,
+        self, images: torch.Tensor, index: torch.Tensor, flips: torch.Tensor,
         generator: torch.Generator,
-    ) -> torch.Tensor:
-        """The augmented batch at ``index`` (the owner encrypts it under client augmentation)."""
-        x = recipes.augment(images[index], flips[index], self.config, generator)
+    ) -> torch.Tensor:  # fmt: skip
+        """The augmented batch of the images at ``index`` (the owner encrypts it under client
+        augmentation)."""
+        x = recipes.augment(images, flips[index], self.config, generator)
         client = self.upload.client
         return client.encrypt(self.config.cipher, x, index) if client is not None else x
 
     def run_epoch(self) -> None:
         """Train one epoch (or its rest, after a mid-epoch resume) and checkpoint it."""
         generator = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
-        images, order, flips = self.epoch_data(generator)
+        self.feed.start_epoch(self.epoch, generator)
+        flips = recipes.epoch_flips(self.first_flips, self.epoch, self.config, generator)
+        flips = flips.to(self.procs.device)
         totals, self.resume_totals = self.resume_totals or EpochTotals(), None
         if totals.rng is not None:
             generator.set_state(totals.rng)
         learner, size = self.learner, self.config.batch_size
         first_step = self.epoch * learner.steps_per_epoch
         steps = min(learner.steps_per_epoch, learner.total_steps - first_step)
+        batches = self.feed.batches(totals.step, steps, size)
         start = last_save = time.perf_counter()
         earlier = totals.seconds
         bar = tqdm(range(totals.step, steps), initial=totals.step, total=steps, leave=False,
                    desc=f"epoch {self.epoch + 1}", mininterval=2,
                    disable=not self.progress or self.procs.rank != 0)  # fmt: skip
         self.learner.model.train()
-        for i in bar:
-            index = self.procs.share(order[i * size : (i + 1) * size])
+        for i, (images, labels, index) in zip(bar, batches, strict=True):
             x = self.batch(images, index, flips, generator)
-            loss, correct = learner.step(x, self.labels[index], first_step + i)
+            loss, correct = learner.step(x, labels, first_step + i)
             totals.step, totals.seen = i + 1, totals.seen + len(index)
             totals.loss_sum, totals.correct = totals.loss_sum + loss, totals.correct + correct
             totals.seconds = earlier + time.perf_counter() - start
@@ -227,6 +217,7 @@ class Trainer:
 def _learner(
     config: TrainConfig,
     upload: Upload,
+    feed: MemoryFeed | ShardFeed,
     seed: int,
     procs: Processes,
     precision: str,
@@ -236,10 +227,12 @@ def _learner(
     ``compile_model`` runs the training forward and backward through ``torch.compile``."""
     torch.manual_seed(seed)
     model = build_model(config, len(upload.train.classes))
-    model.init_from_data(recipes.whitening_sample(upload.train.images, seed))
+    train = upload.train  # ciphertexts, also when the owner keeps plain images to augment
+    if isinstance(train, ShardSet):  # whole shards drawn at random, enough for the sample
+        train = train.sample(recipes.WHITEN_SAMPLES, seed)
+    model.init_from_data(recipes.whitening_sample(train.images, seed))
     model.to(procs.device)
-    n = len(upload.train)
-    steps_per_epoch = n // config.batch_size if n >= config.batch_size else 1
+    steps_per_epoch = feed.steps_per_epoch(config.batch_size)
     net = procs.wrap(model)
     return recipes.Learner(
         model=model,
@@ -254,6 +247,25 @@ def _learner(
         else nullcontext(),
         world=procs.world,
     )
+
+
+def _feed(
+    config: TrainConfig, upload: Upload, seed: int, procs: Processes, readers: int
+) -> MemoryFeed | ShardFeed:
+    """Where the run's batches come from: the upload's shards streamed from disk, or the
+    training images (the owner's plain ones under client augmentation) on the device."""
+
+    def rekey(images: torch.Tensor, purpose: str) -> torch.Tensor:
+        """The cloud's re-keying (``--rekey``), one fresh key source per purpose."""
+        if not config.rekey or config.keys == "plain":
+            return images
+        return config.cipher.rekey(images, derived_source(seed, f"rekey/{purpose}"))[0]
+
+    train, rank, world = upload.train, procs.rank, procs.world
+    if isinstance(train, ShardSet):
+        return ShardFeed(train, procs.device, seed, rekey, rank, world, readers)
+    images = upload.client.images if upload.client is not None else train.images
+    return MemoryFeed(images.to(procs.device), train.labels.to(procs.device), rekey, rank, world)
 
 
 def _restore(trainer: Trainer, checkpoint: Checkpoint) -> None:
@@ -277,6 +289,11 @@ def _restore(trainer: Trainer, checkpoint: Checkpoint) -> None:
     trainer.epoch, trainer.train_seconds = checkpoint.epoch, checkpoint.train_seconds
     trainer.history = checkpoint.history
     if checkpoint.partial is not None:
+        order = trainer.feed.order
+        if checkpoint.batch_order not in (None, order):  # its next batches would be others
+            raise InputError(f"{where}: stopped within an epoch whose batches were drawn "
+                             f"{checkpoint.batch_order}; this call draws them {order} (resume "
+                             "it as it ran: with or without --in-memory)")  # fmt: skip
         trainer.resume_totals = EpochTotals(**checkpoint.partial)
 
 
@@ -292,6 +309,8 @@ def train(
     compile_model: bool = False,
     require_upload: bool = False,
     given: Collection[str] | None = None,
+    in_memory: bool = False,
+    readers: int = 1,
 ) -> dict[str, Any]:
     """Train and evaluate one configuration; writes the run folder ``out`` (:mod:`keyless.runs`).
 
@@ -311,6 +330,11 @@ def train(
             setting: no plain image may be trained on by mistake).
         given: on ``resume``, the values of ``config`` the caller set, which must agree with
             the run's (the CLI: the options on its command line); ``None``: every field.
+        in_memory: read a sharded upload whole into memory (on the device) instead of
+            streaming its shards (:mod:`keyless.train._feed`); uploads of one file per image
+            and plain datasets are always read whole.
+        readers: processes that read and check shards ahead of training (0: the training
+            process reads them); when streaming.
 
     Returns:
         The run record as JSON-shaped data (:meth:`keyless.runs.RunRecord.to_dict`; also
@@ -320,7 +344,9 @@ def train(
     commit = git_commit()  # the code that trains, whatever is committed while it runs
     checkpoint = run.load() if resume and run.has_checkpoint() else None
     manifest, splits = (
-        (None, data) if isinstance(data, dict) else load_received(Path(data), require_upload)
+        (None, data)
+        if isinstance(data, dict)
+        else load_received(Path(data), require_upload, stream=not in_memory)
     )
     source = data_source(manifest, splits)
     config = upload_config(config, manifest) if manifest is not None else config
@@ -346,17 +372,18 @@ def train(
         upload = prepare_upload(train_plain, config, config.cipher, seed)
     del train_plain, splits
     precision = resolve_precision(config.precision, procs.device)
-    learner = _learner(config, upload, seed, procs, precision, compile_model)
+    feed = _feed(config, upload, seed, procs, readers)
+    learner = _learner(config, upload, feed, seed, procs, precision, compile_model)
     trainer = Trainer(config, seed, upload, learner, run, procs, precision,
-                      progress, checkpoint_minutes, source)  # fmt: skip
+                      progress, checkpoint_minutes, feed, source)  # fmt: skip
     if checkpoint is not None:
         _restore(trainer, checkpoint)
     while trainer.epoch < trainer.epochs:
         trainer.run_epoch()
-    metrics = evaluate(learner.model, test, config.cipher, derived_source(seed, "test"),
-                       upload.common_key, device=procs.device, precision=precision,
-                       progress=progress and procs.rank == 0,
-                       ciphertexts=manifest is not None)  # fmt: skip
+    metrics = evaluate_parts(learner.model, test_parts(test, seed, readers), config.cipher,
+                             upload.common_key, device=procs.device, precision=precision,
+                             progress=progress and procs.rank == 0,
+                             ciphertexts=manifest is not None)  # fmt: skip
     record = RunRecord(
         command=command,
         config=config,
@@ -373,6 +400,7 @@ def train(
         keys_note=_keys_note(config, seed, manifest),
         data="ciphertexts: an owner's upload" if manifest else "plain images (simulated owner)",
         data_source=source,
+        batch_order=trainer.feed.order,
         **({"upload": manifest.to_dict()} if manifest else {}),
     )
     if procs.rank == 0:

@@ -1,8 +1,8 @@
 """The owner's upload: the manifest that describes it (never a key), the key plan and the batch
 calls that encrypt, decrypt or fold many files into a folder (:func:`encrypt_files`,
-:func:`decrypt_files`, :func:`fold_files`, each returning a :class:`BatchSummary`), the reader
-of sharded uploads (:func:`read_shards`), and the simulated owner that encrypts a training set
-once for a run."""
+:func:`decrypt_files`, :func:`fold_files`, each returning a :class:`BatchSummary`), the readers
+of sharded uploads (:func:`read_shards`, :class:`ShardSet`), and the simulated owner that
+encrypts a training set once for a run."""
 
 from keyless.upload._batch import (
     BatchSummary,
@@ -45,6 +45,8 @@ from keyless.upload._owner import (
     split_data,
     upload_config,
 )
+from keyless.upload._shards import ShardSet
+from keyless.upload._stream import read_ahead, read_parts, test_parts
 
 __all__ = [
     "MANIFEST",
@@ -54,6 +56,7 @@ __all__ = [
     "Job",
     "KeyPlan",
     "Manifest",
+    "ShardSet",
     "Upload",
     "check_decryption",
     "check_resume",
@@ -72,11 +75,14 @@ __all__ = [
     "owner_key",
     "plan_jobs",
     "prepare_upload",
+    "read_ahead",
+    "read_parts",
     "read_shards",
     "receive_upload",
     "run_batch",
     "run_jobs",
     "split_data",
+    "test_parts",
     "transform_file",
     "upload_config",
     "upload_root",

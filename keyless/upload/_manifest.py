@@ -37,7 +37,7 @@ from keyless.data import (
     split_classes,
 )
 from keyless.errors import ConfigError, InputError, KeyMaterialError
-from keyless.upload._shards import iter_shards, load_shards, shards_hash
+from keyless.upload._shards import ShardSet, iter_shards, shard_sets, shards_hash
 
 MANIFEST = "keyless.json"
 FORMAT, VERSION = "keyless-upload", 3  # 2: a common key's check value; 3: shards
@@ -266,18 +266,24 @@ def check_splits(
 
 
 def load_received(
-    data: Path, require_upload: bool = False
-) -> tuple[Manifest | None, dict[str, ImageSet]]:
+    data: Path, require_upload: bool = False, stream: bool = False
+) -> tuple[Manifest | None, dict[str, ImageSet | ShardSet]]:
     """What the cloud was given: (its manifest, or ``None`` for plain data, and its splits),
-    the upload checked against its manifest (:func:`open_upload`, :func:`check_splits`)."""
+    the upload checked against its manifest (:func:`open_upload`, :func:`check_splits`). With
+    ``stream``, a sharded upload's splits stay on disk (:class:`ShardSet`: each shard is checked
+    as it is read); otherwise they are read whole."""
     manifest = open_upload(data, require_upload)
-    if manifest is not None and manifest.shard_size:
-        splits = load_shards(Path(data), manifest.shards, manifest.classes, manifest.image_size)
-    else:
+    if manifest is None or not manifest.shard_size:
         splits = load_splits(data)
-    if manifest is not None:
-        splits = check_splits(data, manifest, splits)
-    return manifest, splits
+        return manifest, splits if manifest is None else check_splits(data, manifest, splits)
+    sets = shard_sets(Path(data), manifest.shards, manifest.classes, manifest.image_size)
+    if stream:
+        counts = {name: len(split) for name, split in sets.items()}
+        if counts != manifest.counts:
+            raise InputError(f"{data / MANIFEST}: does not describe its shards (counts "
+                             f"{counts}, recorded {manifest.counts})")  # fmt: skip
+        return manifest, dict(sets)
+    return manifest, check_splits(data, manifest, {k: v.load() for k, v in sets.items()})
 
 
 def read_shards(data: Path | str) -> Iterator[tuple[str, np.ndarray, np.ndarray, list[str]]]:

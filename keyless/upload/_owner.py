@@ -20,6 +20,7 @@ from keyless.errors import ConfigError, InputError
 from keyless.keys import SeedSource
 from keyless.runs import TrainConfig, adapter_block_size
 from keyless.upload._manifest import Manifest, cipher_text
+from keyless.upload._shards import ShardSet
 
 PLAIN_SOURCE = "plain images (a simulated owner)"
 
@@ -29,12 +30,15 @@ def derived_source(seed: int, purpose: str) -> SeedSource:
     return SeedSource(int.from_bytes(hashlib.sha256(f"{seed}/{purpose}".encode()).digest()[:8]))
 
 
-def split_data(splits: dict[str, ImageSet], config: TrainConfig) -> tuple[ImageSet, ImageSet]:
-    """(train, test): the owner's training images (optionally the first N) and the test split."""
+def split_data(
+    splits: dict[str, ImageSet | ShardSet], config: TrainConfig
+) -> tuple[ImageSet | ShardSet, ImageSet | ShardSet]:
+    """(train, test): the owner's training images (optionally the first N) and the test split,
+    in memory or left on disk as they were given."""
     if "train" not in splits or "test" not in splits:
         raise InputError(f"a run needs train and test splits, found {', '.join(splits)}")
     train = splits["train"]
-    h, w = train.images.shape[1:3]
+    h, w = train.image_size
     if config.cutout > min(h, w):
         raise ConfigError(f"a cutout of {config.cutout} pixels does not fit {h}x{w} images")
     block = adapter_block_size(config)
@@ -42,7 +46,7 @@ def split_data(splits: dict[str, ImageSet], config: TrainConfig) -> tuple[ImageS
         raise ConfigError(f"--adapt block works on {block}x{block} blocks: {h}x{w} images "
                           "do not divide into them")  # fmt: skip
     if config.max_train_images is not None:
-        train = train.subset(slice(0, config.max_train_images))
+        train = train.head(config.max_train_images)
     return train, splits["test"]
 
 
@@ -81,7 +85,7 @@ class Upload:
     """What the cloud trains on: ``train`` (ciphertexts, plain for ``keys=plain``), a validation
     split carved from it, and the common key for the common-key test set (the ICIP setting)."""
 
-    train: ImageSet
+    train: ImageSet | ShardSet
     val: ImageSet | None
     common_key: Key | None
     client: ClientAugment | None
@@ -115,9 +119,15 @@ def upload_config(config: TrainConfig, manifest: Manifest) -> TrainConfig:
     return config
 
 
-def receive_upload(train: ImageSet, config: TrainConfig, seed: int) -> Upload:
+def receive_upload(train: ImageSet | ShardSet, config: TrainConfig, seed: int) -> Upload:
     """An owner's upload as the cloud gets it: ciphertexts already, under keys it never sees;
-    only the validation split is carved."""
+    only the validation split is carved (from an upload left on disk: whole shards, read into
+    memory)."""
+    if isinstance(train, ShardSet):
+        if not config.val_size:
+            return Upload(train=train, val=None, common_key=None, client=None)
+        rest, val = train.hold_out(config.val_size, seed)
+        return Upload(train=rest, val=val.load(), common_key=None, client=None)
     keep, val_index = hold_out(len(train), config.val_size, seed)
     val = train.subset(val_index) if config.val_size else None
     return Upload(train=train.subset(keep), val=val, common_key=None, client=None)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 
 from keyless.data import ImageSet
-from keyless.errors import InputError
+from keyless.errors import ConfigError, InputError
 
 MEMBERS = ("images", "labels", "ids")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can say: no clock in the bytes
@@ -114,18 +115,95 @@ def iter_shards(
         yield shard, *read_shard(folder, shard, classes, size)
 
 
-def load_shards(
-    folder: Path, entries: list[dict[str, Any]], classes: list[str], size: list[int] | None
-) -> dict[str, ImageSet]:
-    """Every listed shard, checked, as in-memory splits (for data that fits)."""
-    parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for shard, images, labels, _ in iter_shards(folder, entries, len(classes), size):
-        parts.setdefault(shard["split"], []).append((images, labels))
-    return {
-        split: ImageSet(
-            torch.from_numpy(np.concatenate([images for images, _ in chunks])),
-            torch.from_numpy(np.concatenate([labels for _, labels in chunks])),
-            tuple(classes),
-        )
-        for split, chunks in parts.items()
-    }
+def shard_sets(
+    folder: Path, entries: list[dict[str, Any]], classes: list[str], size: list[int]
+) -> dict[str, ShardSet]:
+    """The listed shards as splits left on disk (:class:`ShardSet`), in the manifest's order."""
+    splits: dict[str, list[dict[str, Any]]] = {}
+    for shard in entries:
+        splits.setdefault(shard["split"], []).append(shard)
+    return {split: ShardSet.of(folder, shards, classes, size) for split, shards in splits.items()}
+
+
+@dataclass(frozen=True)
+class ShardSet:
+    """A split of a sharded upload left on disk, read one checked shard at a time when used:
+    what training and evaluation stream from, whatever the upload's size.
+
+    ``counts[i]`` images of ``shards[i]`` belong to the set (all of them, but where
+    :meth:`head` cut); image ``offsets[i] + j`` is the ``j``-th of shard ``i``.
+    """
+
+    folder: Path
+    shards: tuple[dict[str, Any], ...]
+    classes: tuple[str, ...]
+    image_size: tuple[int, int]
+    counts: tuple[int, ...]
+
+    @classmethod
+    def of(
+        cls, folder: Path, entries: Sequence[dict[str, Any]], classes: Sequence[str],
+        image_size: Sequence[int],
+    ) -> ShardSet:  # fmt: skip
+        """Every image of the listed shards."""
+        h, w = image_size
+        return cls(folder, tuple(entries), tuple(classes), (h, w),
+                   tuple(shard["images"] for shard in entries))  # fmt: skip
+
+    def __len__(self) -> int:
+        return sum(self.counts)
+
+    @property
+    def offsets(self) -> list[int]:
+        """The index of each shard's first image in the set."""
+        return np.cumsum((0, *self.counts[:-1])).tolist()
+
+    def head(self, n: int) -> ShardSet:
+        """The first ``n`` images."""
+        ends = np.cumsum(self.counts)
+        last = int(np.searchsorted(ends, n)) + 1  # shards needed for n images
+        counts = [min(c, max(n - int(e - c), 0)) for c, e in zip(self.counts, ends, strict=True)]
+        return ShardSet(self.folder, self.shards[:last], self.classes, self.image_size,
+                        tuple(counts[:last]))  # fmt: skip
+
+    def select(self, index: Sequence[int]) -> ShardSet:
+        """The shards at ``index``, in that order."""
+        return ShardSet(self.folder, tuple(self.shards[i] for i in index), self.classes,
+                        self.image_size, tuple(self.counts[i] for i in index))  # fmt: skip
+
+    def shard_order(self, seed: int) -> list[int]:
+        """A seeded random order of the shards."""
+        generator = torch.Generator().manual_seed(seed)
+        return torch.randperm(len(self.shards), generator=generator).tolist()
+
+    def _drawn(self, n: int, seed: int) -> tuple[list[int], int]:
+        """A seeded random shard order, and how many of its first shards hold ``n`` images."""
+        order = self.shard_order(seed)
+        return order, int(np.searchsorted(np.cumsum([self.counts[i] for i in order]), n)) + 1
+
+    def hold_out(self, size: int, seed: int) -> tuple[ShardSet, ShardSet]:
+        """(train, validation): whole shards, drawn at random, kept aside until they hold at
+        least ``size`` images (a shard is read whole or not at all)."""
+        order, taken = self._drawn(size, seed)
+        if taken >= len(order):
+            raise ConfigError(f"val_size {size} takes every one of the {len(order)} training "
+                              "shards; none is left to train on")  # fmt: skip
+        return self.select(sorted(order[taken:])), self.select(sorted(order[:taken]))
+
+    def read(self, i: int) -> ImageSet:
+        """Shard ``i``'s images of the set, read and checked (:func:`read_shard`)."""
+        images, labels, _ = read_shard(self.folder, self.shards[i], len(self.classes),
+                                       list(self.image_size))  # fmt: skip
+        n = self.counts[i]
+        return ImageSet(torch.from_numpy(images[:n]), torch.from_numpy(labels[:n]), self.classes)
+
+    def load(self) -> ImageSet:
+        """Every image, in memory (for sets that fit)."""
+        parts = [self.read(i) for i in range(len(self.shards))]
+        return ImageSet(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
+                        self.classes)  # fmt: skip
+
+    def sample(self, n: int, seed: int) -> ImageSet:
+        """Whole shards, drawn at random, until they hold at least ``n`` images (or all)."""
+        order, taken = self._drawn(n, seed)
+        return self.select(sorted(order[:taken])).load()

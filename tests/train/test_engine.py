@@ -310,16 +310,17 @@ def test_paper_recipe_trains_its_model_with_its_sgd(tmp_path, model, convs):
 @pytest.mark.slow  # seconds: a child process or a real wait
 def test_compile_option_compiles_the_training_network_only():
     from keyless.cipher import create_cipher
-    from keyless.train._engine import Processes, _learner
+    from keyless.train._engine import Processes, _feed, _learner
     from keyless.upload import split_data
 
     config = recipe("fast", keys="independent", epochs=1, **TINY)
     train_set, _ = split_data(quadrant_splits(n_train=64, n_test=8), config)
     upload = prepare_upload(train_set, config, create_cipher(), seed=0)
     procs = Processes.start("cpu")
-    learner = _learner(config, upload, 0, procs, "fp32", compile_model=True)
+    feed = _feed(config, upload, 0, procs, readers=0)
+    learner = _learner(config, upload, feed, 0, procs, "fp32", compile_model=True)
     assert learner.net is not learner.model and learner.net._orig_mod is learner.model
-    plain = _learner(config, upload, 0, procs, "fp32")
+    plain = _learner(config, upload, feed, 0, procs, "fp32")
     assert plain.net is plain.model
 
 
