@@ -17,6 +17,14 @@ max_pixels_option = click.option(
     type=click.IntRange(min=1),
     help="Refuse images with more pixels (decompression bombs).",
 )
+
+
+def workers_option(help: str):
+    """``--workers N``: processes at once, one by default."""
+    return click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+                        help=help)  # fmt: skip
+
+
 key_file_option = click.option(
     "--key-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -61,14 +69,8 @@ def _report(summary, verb: str, out: Path) -> None:
     "ids, each shard's SHA-256 in keyless.json) instead of one file per image: for large "
     "uploads. All images take one size (--size, or the first image's).",
 )
-@click.option(
-    "--workers",
-    default=1,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Processes encrypting at once (one per core); with --keys seed or master-key the "
-    "outputs are the same whatever their number.",
-)
+@workers_option("Processes encrypting at once (one per core); with --keys seed or master-key "
+                "the outputs are the same whatever their number.")  # fmt: skip
 @max_pixels_option
 @cipher_options
 def encrypt(inputs, out, keys, key_file, seed, size, shard_size, workers, max_pixels,
@@ -100,23 +102,27 @@ def encrypt(inputs, out, keys, key_file, seed, size, shard_size, workers, max_pi
 )
 @key_file_option
 @seed_option("seed key mode: the seed the images were encrypted with.")
+@workers_option("Processes decrypting at once (one per core).")
 @max_pixels_option
 @cipher_options
-def decrypt(inputs, out, keys, key_file, seed, max_pixels, cipher) -> None:
+def decrypt(inputs, out, keys, key_file, seed, workers, max_pixels, cipher) -> None:
     """Decrypt images encrypted with a master key, a common key or a seed.
 
     Each image's key follows its name as `keyless encrypt` gave it: its path inside the
     upload (the folder holding keyless.json), so pass the upload, a sub-folder or files of it,
-    unrenamed. The manifest refuses a wrong key mode, cipher, master key or common key (a wrong
-    --seed cannot be told: its outputs are noise); files moved out of their upload are named
-    relative to the folder given (or by file name) and not checked. A re-run into the same OUT
-    must decrypt as the first did. Plain outputs are the owner's only (a folder keyless
-    creates: 0700, files 0600).
+    unrenamed. A sharded upload (--shard-size), or shard files of it, given alone, comes back
+    as one PNG per image at OUT/<path inside the photo folder>, each shard checked against its
+    SHA-256 (a damaged, missing or foreign shard is one error; the others are decrypted). The
+    manifest refuses a wrong key mode, cipher, master key or common key (a wrong --seed cannot
+    be told: its outputs are noise); files moved out of their upload are named relative to the
+    folder given (or by file name) and not checked. A re-run into the same OUT writes only what
+    is missing and must decrypt as the first did. Plain outputs are the owner's only (a folder
+    keyless creates: 0700, files 0600).
     """
     from keyless.upload import decrypt_files
 
     summary = decrypt_files(inputs, out, cipher, keys=keys, key_file=key_file, seed=seed,
-                            max_pixels=max_pixels)  # fmt: skip
+                            max_pixels=max_pixels, workers=workers)  # fmt: skip
     _report(summary, "decrypt", out)
 
 

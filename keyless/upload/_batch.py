@@ -37,13 +37,16 @@ from keyless.upload._jobs import (
 )
 from keyless.upload._manifest import (
     MANIFEST,
+    Manifest,
     check_decryption,
     check_resume,
     describe,
     upload_root,
 )
+from keyless.upload._pool import run_tasks
 from keyless.upload._sharded import ShardWriter, plan_shards, write_shards
 from keyless.upload._shards import shards_hash
+from keyless.upload._unshard import ShardDecrypter, select_shards, sharded_upload
 
 ImagesFn = Callable[[torch.Tensor, list[str]], torch.Tensor]
 
@@ -240,6 +243,18 @@ def _encrypt_shards(
     return BatchSummary(out, done.written, done.skipped, errors + done.errors)
 
 
+@dataclass(frozen=True)
+class _Decrypt:
+    """``fn(images, ids)`` of ``keyless decrypt``: the cipher undone under the plan's keys; a
+    picklable task for worker processes."""
+
+    cipher: Cipher
+    plan: KeyPlan
+
+    def __call__(self, images: torch.Tensor, ids: list[str]) -> torch.Tensor:
+        return self.cipher.decrypt(images, self.plan.keys(images, ids))
+
+
 def decrypt_files(
     inputs: Iterable[Path | str],
     out: Path | str,
@@ -248,29 +263,54 @@ def decrypt_files(
     seed: int | None = None,
     key_file: Path | str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    workers: int = 1,
 ) -> BatchSummary:
     """Decrypt files, folders or npz datasets encrypted by :func:`encrypt_files` with ``keys``
     ``seed``, ``master-key`` or ``common`` (and its ``seed`` or ``key_file``) into ``out``, the
-    owner's only (see the module).
+    owner's only (see the module), over ``workers`` processes.
 
     Each image's key follows its name as :func:`encrypt_files` gave it, relative to its upload,
-    so pass the upload, a sub-folder or files of it, unrenamed. The upload's manifest refuses a
-    wrong key mode, cipher, master key or common key (a wrong seed cannot be told: its outputs
-    are noise); files moved out of their upload are named relative to the folder given (or by
-    file name) and not checked. Decrypting into ``out`` again must decrypt as the first did.
+    so pass the upload, a sub-folder or files of it, unrenamed. A sharded upload (or shards of
+    it, passed alone) comes back as one PNG per image at ``out/<image id>.png``, the photo
+    folder's layout, each shard checked against its SHA-256 as it is read. The upload's manifest
+    refuses a wrong key mode, cipher, master key or common key (a wrong seed cannot be told: its
+    outputs are noise); files moved out of their upload are named relative to the folder given
+    (or by file name) and not checked. Decrypting into ``out`` again must decrypt as the first
+    did.
     """
     plan = KeyPlan.for_mode(cipher, keys, seed, key_file, decrypting=True)
     planned = plan.planned()
     inputs = list(inputs)
     for raw in inputs:
         check_decryption(Path(raw), planned)
+    decrypt = _Decrypt(cipher, plan)
+    upload = sharded_upload([Path(raw) for raw in inputs])
+    if upload is not None:
+        return _decrypt_shards(inputs, Path(out), *upload, decrypt, max_pixels, workers)
+    return run_batch(inputs, out, decrypt, "decrypt", max_pixels, decrypting=True, check=decrypt,
+                     workers=workers)  # fmt: skip
 
-    def decrypt_images(x: torch.Tensor, ids: list[str]) -> torch.Tensor:
-        return cipher.decrypt(x, plan.keys(x, ids))
 
-    return run_batch(
-        inputs, out, decrypt_images, "decrypt", max_pixels, decrypting=True, check=decrypt_images
-    )
+def _decrypt_shards(
+    inputs: list[Path | str],
+    out: Path,
+    root: Path,
+    manifest: Manifest,
+    decrypt: _Decrypt,
+    max_pixels: int,
+    workers: int,
+) -> BatchSummary:
+    """:func:`decrypt_files` of the sharded upload ``root``: one task per shard
+    (:class:`~keyless.upload._unshard.ShardDecrypter`)."""
+    _check_folders([Path(raw) for raw in inputs], out, decrypting=True)
+    shards, errors = select_shards(inputs, root, manifest)
+    decrypter = ShardDecrypter(root, out, decrypt, len(manifest.classes), manifest.image_size)
+    decrypter.check_written(shards, max_pixels)
+    make_folders(out, 0o700)
+    done = run_tasks(shards, decrypter, workers, "decrypt", weight=lambda shard: shard["images"])
+    for _, _, failed in done:
+        errors += failed
+    return BatchSummary(out, sum(d[0] for d in done), sum(d[1] for d in done), errors)
 
 
 def fold_files(

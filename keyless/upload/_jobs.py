@@ -132,11 +132,17 @@ def _run_chunk(
             written += 1
         except KeylessError as exc:
             errors.append(named(exc, job.source))
-        except OSError as exc:  # writing the output or its folder, or another file (a new key)
-            other = exc.filename is not None and Path(exc.filename) not in (target, *target.parents)
-            where = exc.filename if other else target
-            errors.append(OutputError(f"{where}: cannot write ({exc.strerror or exc})"))
+        except OSError as exc:
+            errors.append(write_error(exc, target))
     return written, skipped, errors
+
+
+def write_error(exc: OSError, target: Path) -> OutputError:
+    """The one-line error of writing ``target``: its own file or folder, named as ``target``,
+    or another file (a new key file), named as itself."""
+    other = exc.filename is not None and Path(exc.filename) not in (target, *target.parents)
+    where = exc.filename if other else target
+    return OutputError(f"{where}: cannot write ({exc.strerror or exc})")
 
 
 def named(error: KeylessError, source: Path) -> KeylessError:

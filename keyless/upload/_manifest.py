@@ -210,18 +210,29 @@ def verify_payload(folder: Path, manifest: Manifest) -> None:
 def verify_shard_list(folder: Path, manifest: Manifest) -> None:
     """Refuse a sharded upload whose shard list was edited, whose listed shards are not all
     there, or which holds payload files it does not list (one line naming the file)."""
+    check_shard_list(folder, manifest)
+    found = {path.relative_to(folder).as_posix() for path in _payload(folder)}
+    missing = [shard["file"] for shard in manifest.shards if shard["file"] not in found]
+    if missing:
+        raise InputError(f"{folder / missing[0]}: missing (the upload's manifest lists this shard)")
+    extra = unlisted_shards(folder, manifest)
+    if extra:
+        raise extra[0]
+
+
+def check_shard_list(folder: Path, manifest: Manifest) -> None:
+    """Refuse a sharded upload whose shard list does not match its payload hash (one line)."""
     if shards_hash(manifest.shards) != manifest.payload_sha256:
         raise InputError(f"{folder / MANIFEST}: its shard list does not match its payload hash "
                          "(the manifest was edited)")  # fmt: skip
-    found = {path.relative_to(folder).as_posix() for path in _payload(folder)}
-    listed = [shard["file"] for shard in manifest.shards]
-    missing = [name for name in listed if name not in found]
-    if missing:
-        raise InputError(f"{folder / missing[0]}: missing (the upload's manifest lists this shard)")
-    extra = sorted(found - set(listed))
-    if extra:
-        raise InputError(f"{folder / extra[0]}: not one of the upload's shards (its manifest "
-                         "does not list it)")  # fmt: skip
+
+
+def unlisted_shards(folder: Path, manifest: Manifest) -> list[InputError]:
+    """One error per payload file in a sharded upload that its manifest does not list, sorted."""
+    listed = {shard["file"] for shard in manifest.shards}
+    found = sorted(path.relative_to(folder).as_posix() for path in _payload(folder))
+    return [InputError(f"{folder / name}: not one of the upload's shards (its manifest does "
+                       "not list it)") for name in found if name not in listed]  # fmt: skip
 
 
 def open_upload(data: Path, required: bool = False) -> Manifest | None:
@@ -368,6 +379,3 @@ def check_decryption(path: Path, planned: Manifest) -> None:
             "nobody can decrypt it"
         )
     check_same_encryption(existing, planned, f"{path}:")
-    if existing.shard_size:
-        raise InputError(f"{path}: part of a sharded upload, which decrypt does not read "
-                         "(keyless.upload.read_shards does)")  # fmt: skip

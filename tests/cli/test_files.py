@@ -225,6 +225,26 @@ def test_shards_from_two_workers_share_one_new_common_key(tmp_path, photos):
             assert np.array_equal(image, read_image(photos / f"{image_id}.png"))
     out, _ = run(*args)
     assert "0 written, 3 already done, 0 failed" in out
+    run("decrypt", tmp_path / "up", "--out", tmp_path / "back", *args[-4:])
+    assert all(same_pixels(photos, tmp_path / "back"))
+
+
+def test_a_sharded_upload_decrypts_into_the_photo_folders_layout(tmp_path, photos):
+    run("encrypt", photos, "--out", tmp_path / "up", "--shard-size", "2", *seed(4))
+    out, _ = run("decrypt", tmp_path / "up", "--out", tmp_path / "back", "--workers", "2", *seed(4))
+    assert "decrypt: 3 written, 0 already done, 0 failed" in out
+    assert sorted(pixels(tmp_path / "back")) == NAMES
+    assert all(same_pixels(photos, tmp_path / "back"))
+    shard = tmp_path / "up" / "train-000000.npz"  # cat/a and cat/b
+    shard.write_bytes(shard.read_bytes()[:-1])
+    out, err = run("decrypt", tmp_path / "up", "--out", tmp_path / "cut", *seed(4),
+                   code=ExitStatus.BAD_INPUT)  # fmt: skip
+    assert [line for line in err.splitlines() if "error" in line] == [
+        f"keyless: error: {shard}: does not match its SHA-256 in the upload's manifest (a "
+        "damaged shard, or one from another upload)"
+    ]
+    assert "1 written, 0 already done, 1 failed" in out
+    assert sorted(pixels(tmp_path / "cut")) == ["dog/c.png"]
 
 
 def test_a_decryption_rerun_under_another_seed_does_not_keep_the_first_ones_noise(tmp_path, photos):

@@ -20,7 +20,6 @@ from keyless.keys import MasterKeySource, SeedSource
 from keyless.upload import (
     MANIFEST,
     Manifest,
-    decrypt_files,
     encrypt_files,
     load_received,
     read_shards,
@@ -229,12 +228,6 @@ def test_images_of_another_size_need_size_and_files_that_cannot_go_into_a_shard_
     assert "5x9, but the upload's images are 8x6" in messages[1] and "--size" in messages[1]
     fitted = encrypt_files([photos], tmp_path / "fit", PE, shard_size=3, size=(4, 4), **SEED)
     assert fitted.written == 11 and Manifest.read(tmp_path / "fit").image_size == [4, 4]
-
-
-def test_decrypt_refuses_a_sharded_upload_in_one_line(tmp_path, photos):
-    encrypt_files([photos], tmp_path / "up", PE, shard_size=3, **SEED)
-    with pytest.raises(InputError, match="part of a sharded upload"):
-        decrypt_files([tmp_path / "up"], tmp_path / "plain", PE, **SEED)
 
 
 @pytest.mark.slow
