@@ -19,7 +19,7 @@ from keyless.cli._options import (
     upload_flag,
 )
 
-MODEL_OPTIONS = ("widths", "whiten_width", "attention_layers")  # the backbone's own options
+MODEL_OPTIONS = ("widths", "width", "whiten_width", "attention_layers")  # the backbone's own options
 
 
 @click.command("train")
@@ -91,6 +91,11 @@ MODEL_OPTIONS = ("widths", "whiten_width", "attention_layers")  # the backbone's
     "--widths",
     callback=integers,
     help="fastnet: widths of its three blocks, e.g. 32,64,128 for a CPU-sized fastnet.",
+)
+@click.option(
+    "--width",
+    type=click.IntRange(min=1, max=4096),
+    help="resnet18, resnet18-imagenet: channels of the first stage (64 is ResNet-18's).",
 )
 @click.option(
     "--whiten-width",

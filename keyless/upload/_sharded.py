@@ -1,6 +1,7 @@
 """Encrypting image files into shards (the format: :mod:`keyless.upload._shards`): the images
-cut into fixed-size shards per split, in input order, each shard written atomically by a worker
-process, and a re-run that writes only the shards still missing.
+cut into fixed-size shards per split, in an order fixed by their ids that mixes the classes,
+each shard written atomically by a worker process, and a re-run that writes only the shards
+still missing.
 
 A shard is all or nothing: an image that cannot be read (or has another size) is reported and
 its shard is not written, so that a re-run after the file is fixed writes exactly that shard.
@@ -8,6 +9,7 @@ its shard is not written, so that a re-run after the file is fixed writes exactl
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,9 +46,10 @@ class ShardPlan:
 def plan_shards(
     jobs: list[Job], shard_size: int
 ) -> tuple[list[ShardPlan], list[str], list[KeylessError]]:
-    """Cut ``jobs`` into shards of ``shard_size`` images per split, in order: (the shards, the
-    class names, one error per input that cannot go into a shard). Splits and classes are read
-    from the image ids as :func:`~keyless.data.load_splits` reads a folder."""
+    """Cut ``jobs`` into shards of ``shard_size`` images per split, the classes mixed
+    (:func:`_mixed`): (the shards, the class names, one error per input that cannot go into a
+    shard). Splits and classes are read from the image ids as :func:`~keyless.data.load_splits`
+    reads a folder."""
     parts = [job.image_id.split("/") for job in jobs]
     splits_layout = any(p[0] == "train" and len(p) > 1 for p in parts)
     placed, errors = [], []
@@ -63,7 +66,7 @@ def plan_shards(
     classes = sorted({label for _, label, _ in placed})
     number = {name: index for index, name in enumerate(classes)}
     members: dict[str, list[tuple[Job, int]]] = {}
-    for split, label, job in placed:
+    for split, label, job in sorted(placed, key=lambda placed: _mixed(placed[2].image_id)):
         members.setdefault(split, []).append((job, number[label]))
     plans = []
     for split in sorted(members):
@@ -71,6 +74,13 @@ def plan_shards(
             jobs_in, labels = zip(*members[split][start : start + shard_size], strict=True)
             plans.append(ShardPlan(shard_name(split, start // shard_size), split, jobs_in, labels))
     return plans, classes, errors
+
+
+def _mixed(image_id: str) -> bytes:
+    """Where an image goes in its split's shards: a hash of its id, so that shards mix the
+    classes (folders list one class after another; a shard of one class would make batches of
+    one class while training streams) and the same inputs are cut the same way on every run."""
+    return hashlib.sha256(image_id.encode()).digest()
 
 
 @dataclass(frozen=True)

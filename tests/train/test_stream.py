@@ -234,7 +234,9 @@ def test_torchrun_processes_read_disjoint_shards_of_a_sharded_upload(upload, tmp
     assert record["train_images"] == 320 and 0 <= record["test"]["upload"] <= 1
     assert all(entry["loss"] > 0 for entry in record["history"])
     reads = [json.loads((tmp_path / f"read{r}.json").read_text()) for r in (0, 1)]
-    training = [[f for f in files if f.startswith("train-")] for files in reads]
+    # each first reads every shard for the whitening sample (5,000 images: all 320 here)
+    assert all(files[:8] == [f"train-{i:06d}.npz" for i in range(8)] for files in reads)
+    training = [[f for f in files[8:] if f.startswith("train-")] for files in reads]
     for epoch in range(3):  # 4 shards each per epoch, none read by both
         mine = [set(files[4 * epoch : 4 * epoch + 4]) for files in training]
         assert len(mine[0]) == len(mine[1]) == 4 and not mine[0] & mine[1]

@@ -1,5 +1,6 @@
 """Sharded uploads: the format, resuming, worker processes, and the cloud's checked reads."""
 
+import hashlib
 import json
 import os
 import signal
@@ -67,8 +68,11 @@ def test_shards_hold_ciphertexts_labels_and_ids_listed_with_their_hashes(tmp_pat
     assert json.loads((tmp_path / "up" / MANIFEST).read_text())["version"] == 3
     read = list(read_shards(tmp_path / "up"))
     split, images, labels, ids = read[1]
-    assert split == "train" and ids == ["train/cat/00", "train/cat/01", "train/cat/02"]
-    assert labels.tolist() == [0, 0, 0] and read[3][2].tolist() == [1]
+    train_ids = [f"train/cat/{i:02d}" for i in range(4)] + [f"train/dog/{i:02d}" for i in range(3)]
+    mixed = sorted(train_ids, key=lambda i: hashlib.sha256(i.encode()).digest())
+    assert split == "train" and ids + read[2][3] + read[3][3] == mixed  # ordered by the hashes
+    assert {i.split("/")[1] for i in read[2][3]} == {"cat", "dog"}  # so classes mix
+    assert labels.tolist() == [int(i.startswith("train/dog")) for i in ids]
     keys = PE.keygen(3, (6, 8), SeedSource(5), ids)  # keys follow the image ids
     plain = PE.decrypt(torch.from_numpy(images), keys).numpy()
     for image, image_id in zip(plain, ids, strict=True):
@@ -88,9 +92,13 @@ def test_the_cloud_reads_shards_as_the_same_ciphertexts_as_files(tmp_path, photo
     sharded, from_shards = load_received(tmp_path / "shards", require_upload=True)
     _, from_files = load_received(tmp_path / "files", require_upload=True)
     assert sharded.shard_size == 4 and from_shards.keys() == from_files.keys()
-    for split in from_files:
-        assert torch.equal(from_shards[split].images, from_files[split].images)
-        assert torch.equal(from_shards[split].labels, from_files[split].labels)
+    ids: dict[str, list[str]] = {}
+    for split, _, _, shard_ids in read_shards(tmp_path / "shards"):
+        ids.setdefault(split, []).extend(shard_ids)
+    for split in from_files:  # files in folder order, shards in their mixed order
+        as_files = torch.tensor(np.argsort(ids[split]))
+        assert torch.equal(from_shards[split].images[as_files], from_files[split].images)
+        assert torch.equal(from_shards[split].labels[as_files], from_files[split].labels)
         assert from_shards[split].classes == from_files[split].classes
 
 
@@ -205,10 +213,10 @@ def test_a_resume_with_other_inputs_seed_or_layout_is_refused(tmp_path, photos):
 def test_a_shard_with_an_unreadable_image_waits_for_it_and_the_others_are_written(tmp_path, photos):
     (photos / "train" / "dog" / "01.png").write_bytes(b"not a png")
     summary = encrypt_files([photos], tmp_path / "up", PE, shard_size=3, **SEED)
-    assert summary.written == 7 and len(summary.errors) == 1  # train-000001 waits
+    assert summary.written == 7 and len(summary.errors) == 1  # train-000000 waits
     assert str(summary.errors[0]).startswith(str(photos / "train" / "dog" / "01.png"))
     manifest = Manifest.read(tmp_path / "up")
-    assert "train-000001.npz" not in [s["file"] for s in manifest.shards]
+    assert "train-000000.npz" not in [s["file"] for s in manifest.shards]
     load_received(tmp_path / "up")  # what is there is a consistent upload
     make_photos(photos, {"train/dog": 3})  # the owner fixes the file and runs again
     summary = encrypt_files([photos], tmp_path / "up", PE, shard_size=3, **SEED)
