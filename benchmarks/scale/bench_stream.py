@@ -27,6 +27,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from datetime import date
@@ -36,6 +37,7 @@ from keyless.runs import git_commit, machine
 
 TARGETS = {"peak_rss_gib_under": 4.0, "streamed_over_in_memory_at_least": 0.8}
 PAGE = os.sysconf("SC_PAGE_SIZE")
+KEYLESS = str(Path(sys.executable).with_name("keyless"))  # this environment's command
 
 
 def tree_rss(root: int) -> int:
@@ -62,7 +64,7 @@ def tree_rss(root: int) -> int:
 def timed_train(upload: Path, out: Path, width: int, extra: list[str]) -> dict[str, object]:
     """One ``keyless train`` run: its command, wall seconds, peak tree RSS and record figures."""
     shutil.rmtree(out, ignore_errors=True)
-    command = ["keyless", "train", "--data", str(upload), "--upload", "--recipe", "imagenet",
+    command = [KEYLESS, "train", "--data", str(upload), "--upload", "--recipe", "imagenet",
                "--model", "resnet18-imagenet", "--width", str(width), "--epochs", "1",
                "--seed", "0", "--device", "cpu", "--out", str(out), *extra]  # fmt: skip
     start = time.perf_counter()
@@ -87,7 +89,7 @@ def timed_train(upload: Path, out: Path, width: int, extra: list[str]) -> dict[s
     record = json.loads((out / "record.json").read_text())
     epoch = record["history"][0]
     return {
-        "command": " ".join(command),
+        "command": " ".join(["keyless", *command[1:]]),
         "wall_s": round(wall, 1),
         "peak_rss_gib": round(peak / 2**30, 3),
         "train_images": record["train_images"],
@@ -132,8 +134,9 @@ def main() -> None:
             print(name, run["images_per_s"], "images/s, peak", run["peak_rss_gib"], "GiB",
                   flush=True)  # fmt: skip
     rates = {name: statistics.mean(r["images_per_s"] for r in runs) for name, runs in small.items()}
+    ratio = round(rates["streamed"] / rates["in_memory"], 3)
     result["small"] = {"upload_bytes": upload_bytes(args.small), **small,
-                       "streamed_over_in_memory": round(rates["streamed"] / rates["in_memory"], 3)}  # fmt: skip
+                       "streamed_over_in_memory": ratio}  # fmt: skip
     result["load_average_after"] = os.getloadavg()
     args.record.parent.mkdir(parents=True, exist_ok=True)
     args.record.write_text(json.dumps(result, indent=1) + "\n")

@@ -94,7 +94,7 @@ MODEL_OPTIONS = ("widths", "width", "whiten_width", "attention_layers")  # the b
 )
 @click.option(
     "--width",
-    type=click.IntRange(min=1, max=4096),
+    type=click.IntRange(min=1, max=512),
     help="resnet18, resnet18-imagenet: channels of the first stage (64 is ResNet-18's).",
 )
 @click.option(

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from keyless.cipher import Cipher, PixelCipher
-from keyless.errors import InputError
+from keyless.errors import ConfigError, InputError
 from keyless.models._bagnet import BagNet
 from keyless.models._densenet import DenseNetBC
 from keyless.models._fastnet import FastNet
@@ -86,6 +86,21 @@ class Classifier(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.backbone(self.features_in(images))
+
+    @torch.no_grad()
+    def check_input_size(self, size: tuple[int, int], name: str) -> None:
+        """A one-line :class:`ConfigError` if images of ``size`` (H, W) are too small for this
+        model (its pooling leaves nothing): one forward pass of a grey image, before training."""
+        training = self.training
+        self.eval()
+        try:
+            self(torch.full((1, *size, 3), 128, dtype=torch.uint8))
+        except RuntimeError as exc:
+            reason = str(exc).strip().splitlines()[0]
+            raise ConfigError(f"{size[0]}x{size[1]} images are too small for {name} "
+                              f"({reason})") from None  # fmt: skip
+        finally:
+            self.train(training)
 
     @torch.no_grad()
     def init_from_data(self, images: torch.Tensor) -> None:

@@ -42,6 +42,9 @@ class DenseNetBC(nn.Module):
         self, num_classes: int = 10, in_channels: int = 3, depth: int = 100, growth: int = 12
     ) -> None:
         super().__init__()
+        if not (10 <= depth <= 1000 and 1 <= growth <= 256):
+            raise ValueError(f"DenseNet-BC takes depth 10 to 1000 and growth 1 to 256, got depth "
+                             f"{depth} and growth {growth}")  # fmt: skip
         per_block = (depth - 4) // 6
         width = 2 * growth
         layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, padding=1, bias=False)]

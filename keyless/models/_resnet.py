@@ -27,11 +27,16 @@ class BasicBlock(nn.Module):
         return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
+MAX_WIDTH = 512  # the first stage's channels; the last has 8x, and a 3x3 conv of 4096 is 0.6 GB
+
+
 class ResNet18(nn.Module):
     """``width``: the first stage's channels (the later stages' double at each); 64 is ResNet-18."""
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 64) -> None:
         super().__init__()
+        if not 1 <= width <= MAX_WIDTH:
+            raise ValueError(f"width: a ResNet's first stage takes 1 to {MAX_WIDTH}, got {width}")
         self.stem = self.make_stem(in_channels, width)
         blocks, previous = [], width
         for stage in range(4):

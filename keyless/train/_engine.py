@@ -227,6 +227,7 @@ def _learner(
     ``compile_model`` runs the training forward and backward through ``torch.compile``."""
     torch.manual_seed(seed)
     model = build_model(config, len(upload.train.classes))
+    model.check_input_size(feed.image_size, config.model)
     train = upload.train  # ciphertexts, also when the owner keeps plain images to augment
     if isinstance(train, ShardSet):  # whole shards drawn at random, enough for the sample
         train = train.sample(recipes.WHITEN_SAMPLES, seed)

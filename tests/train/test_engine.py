@@ -408,3 +408,25 @@ def test_train_resume_refuses_a_config_that_contradicts_the_run(tmp_path):
     with pytest.raises(InputError, match=r"already holds a run: --resume continues it"):
         train_run(config, quadrant_splits(), tmp_path, progress=False)  # a new run over it
     assert Run(tmp_path).load().epoch == 0 and not Run(tmp_path).has_record()
+
+
+def test_images_too_small_for_the_model_are_one_line_before_training(tmp_path):
+    save_quadrant_npz(tmp_path / "d.npz", n_train=8, n_test=4, size=8)
+    result = CliRunner().invoke(main, _cli_train(tmp_path / "d.npz", tmp_path / "run")[3:])
+    assert result.exit_code == ExitStatus.USAGE, result.output
+    line = result.stderr.strip()
+    assert line.startswith("keyless: error: 8x8 images are too small for fastnet (")
+    assert "\n" not in line and not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize(("model", "size", "fits"), [("fastnet", 8, False), ("fastnet", 16, True),
+                                                     ("resnet18-imagenet", 8, True)])  # fmt: skip
+def test_the_input_size_probe_passes_what_the_model_can_take(model, size, fits):
+    config = recipe("fast", model=model).with_model_options()
+    net = build_model(config, 4).train()
+    if fits:
+        net.check_input_size((size, size), model)
+    else:
+        with pytest.raises(ConfigError, match=f"{size}x{size} images are too small for {model}"):
+            net.check_input_size((size, size), model)
+    assert net.training  # left as it was
