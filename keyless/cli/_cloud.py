@@ -19,7 +19,8 @@ from keyless.cli._options import (
     upload_flag,
 )
 
-MODEL_OPTIONS = ("widths", "width", "whiten_width", "attention_layers")  # the backbone's own options
+# the backbone's own options
+MODEL_OPTIONS = ("widths", "width", "whiten_width", "attention_layers")
 
 
 @click.command("train")

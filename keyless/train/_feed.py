@@ -151,6 +151,7 @@ class ShardFeed:
                     yield (self.rekey(x, f"{self._epoch}/{self.rank}/{step}"),
                            labels[pick].to(self.device), index[pick].to(self.device))  # fmt: skip
                 step += 1
+            del images, labels, index, order  # before the next pool is gathered
 
     def _pools(self, per_rank: int) -> Iterator[tuple[torch.Tensor, ...]]:
         """Pools of at least ``buffer`` images with their shuffled order, of which the caller
@@ -168,3 +169,4 @@ class ShardFeed:
             yield images, labels, index, order
             rest = order[len(order) - len(order) % per_rank :]
             held = [(images[rest], labels[rest], index[rest])]
+            del images, labels, index, order  # the pool goes before the next is read
