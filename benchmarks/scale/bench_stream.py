@@ -12,12 +12,14 @@ images per second against the in-memory path on an upload that fits (same model,
 
 Each run is ``keyless train --upload`` in a fresh process, one epoch of the ``imagenet`` recipe
 on ``resnet18-imagenet`` (``--width``, default 16: a CPU-sized one) behind the key-invariant
-stem, then its evaluation. Its memory is sampled every 0.2 s over the whole process tree (the
-reader processes included): resident sizes summed (a page two processes share counts twice, so
-this is an upper bound, the figure held against the 4 GB target), proportional set sizes summed
-(shared pages split among their processes: the memory the run takes) and the training process's
-own; images per second are the record's training images over its epoch's seconds
-(start-up and evaluation excluded). On the small upload the streamed and in-memory runs
+stem, then its evaluation. Its memory is sampled over the whole process tree (the reader
+processes included): the peak resident sizes of the processes alive at once, summed (an upper
+bound: their peaks need not coincide, and a page two processes share counts in both; the figure
+held against the 4 GB target), the largest sum of proportional set sizes seen every 2 s (shared
+pages split among their processes: the memory the run takes), and the training process's own
+peak. Images per
+second are the record's training images over its epoch's seconds (start-up and evaluation
+excluded). On the small upload the streamed and in-memory runs
 alternate, ``--repeats`` times each, on a machine otherwise idle (say so if it was not).
 """
 
@@ -41,10 +43,8 @@ TARGETS = {"peak_rss_gib_under": 4.0, "streamed_over_in_memory_at_least": 0.8}
 KEYLESS = str(Path(sys.executable).with_name("keyless"))  # this environment's command
 
 
-def tree_memory(root: int) -> tuple[int, int, int]:
-    """Bytes now of process ``root`` and all its descendants: (their resident sizes summed,
-    their proportional set sizes summed, ``root``'s own resident size). A page two processes
-    share (a shard handed from a reader) counts twice in the first, once in the second."""
+def process_tree(root: int) -> set[int]:
+    """Process ``root`` and all its descendants now."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -57,16 +57,41 @@ def tree_memory(root: int) -> tuple[int, int, int]:
     while grew:
         children = {pid for pid, parent in parents.items() if parent in tree} - tree
         grew, tree = bool(children), tree | children
-    rss = pss = own = 0
-    for pid in tree:
-        try:
-            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
-        except OSError:
-            continue
-        sizes = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in rollup[1:]}
-        rss, pss = rss + sizes["Rss"], pss + sizes["Pss"]
-        own = sizes["Rss"] if pid == root else own
-    return rss, pss, own
+    return tree
+
+
+def kib(path: str, field: str) -> int:
+    """A ``field: N kB`` line of a /proc file, in bytes (0 if the process is gone)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) * 1024 for line in lines if line.startswith(field + ":")), 0)
+
+
+class MemorySampler(threading.Thread):
+    """Samples a process tree until stopped, every 0.5 s: the sum of the peak resident sizes of
+    the processes alive (each process's VmHWM, kept by the kernel, so no peak falls between
+    samples) and the training process's own; every 2 s, the tree's proportional set size
+    (shared pages split among their processes; costlier to read). Each figure: its largest."""
+
+    def __init__(self, root: int) -> None:
+        super().__init__()
+        self.root, self.done = root, threading.Event()
+        self.rss = self.own = self.pss = self.processes = 0
+
+    def run(self) -> None:
+        tick = 0
+        while not self.done.wait(0.5):
+            tree = process_tree(self.root)
+            peaks = {pid: kib(f"/proc/{pid}/status", "VmHWM") for pid in tree}
+            self.rss = max(self.rss, sum(peaks.values()))
+            self.own = max(self.own, peaks.get(self.root, 0))
+            self.processes = max(self.processes, len(tree))
+            if tick % 4 == 0:
+                pss = sum(kib(f"/proc/{pid}/smaps_rollup", "Pss") for pid in tree)
+                self.pss = max(self.pss, pss)
+            tick += 1
 
 
 def timed_train(upload: Path, out: Path, width: int, extra: list[str]) -> dict[str, object]:
@@ -77,18 +102,10 @@ def timed_train(upload: Path, out: Path, width: int, extra: list[str]) -> dict[s
                "--seed", "0", "--device", "cpu", "--out", str(out), *extra]  # fmt: skip
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = [0, 0, 0]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[:] = map(max, peak, tree_memory(process.pid))
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample)
+    sampler = MemorySampler(process.pid)
     sampler.start()
     _, stderr = process.communicate()
-    done.set()
+    sampler.done.set()
     sampler.join()
     wall = time.perf_counter() - start
     if process.returncode != 0:
@@ -98,9 +115,10 @@ def timed_train(upload: Path, out: Path, width: int, extra: list[str]) -> dict[s
     return {
         "command": " ".join(["keyless", *command[1:]]),
         "wall_s": round(wall, 1),
-        "peak_rss_gib": round(peak[0] / 2**30, 3),
-        "peak_pss_gib": round(peak[1] / 2**30, 3),
-        "peak_rss_training_process_gib": round(peak[2] / 2**30, 3),
+        "peak_rss_gib": round(sampler.rss / 2**30, 3),
+        "peak_pss_gib": round(sampler.pss / 2**30, 3),
+        "peak_rss_training_process_gib": round(sampler.own / 2**30, 3),
+        "most_processes_at_once": sampler.processes,
         "train_images": record["train_images"],
         "epoch_s": round(epoch["seconds"], 1),
         "images_per_s": round(record["train_images"] / epoch["seconds"], 1),

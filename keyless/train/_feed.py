@@ -9,7 +9,8 @@ it, so processes read disjoint shards; consecutive shards are pooled until they 
 ``buffer`` images, and the pool (with what the last one left over) is shuffled and cut into
 batches. Each image is seen at most once an epoch (what the last pool leaves, less than a batch,
 waits for the next epoch, as do the shards a deal among processes leaves over); peak memory is
-about two pools plus the shards being read ahead, whatever the upload's size.
+about one pool (batches are gathered from the shards' own tensors) plus the shards being read
+ahead, whatever the upload's size.
 """
 
 from __future__ import annotations
@@ -141,19 +142,19 @@ class ShardFeed:
         ``first`` are drawn and dropped, which resumes an interrupted epoch exactly)."""
         per_rank = self.per_rank(batch_size)
         step = 0
-        for images, labels, index, order in self._pools(per_rank):
+        for pool, order in self._pools(per_rank):
             for start in range(0, len(order) - per_rank + 1, per_rank):
                 if step >= steps:
                     return
                 if step >= first:
-                    pick = order[start : start + per_rank]
-                    x = images[pick].to(self.device, non_blocking=True)
+                    images, labels, index = pool.take(order[start : start + per_rank])
+                    x = images.to(self.device, non_blocking=True)
                     yield (self.rekey(x, f"{self._epoch}/{self.rank}/{step}"),
-                           labels[pick].to(self.device), index[pick].to(self.device))  # fmt: skip
+                           labels.to(self.device), index.to(self.device))  # fmt: skip
                 step += 1
-            del images, labels, index, order  # before the next pool is gathered
+            del pool, order  # before the next pool is read
 
-    def _pools(self, per_rank: int) -> Iterator[tuple[torch.Tensor, ...]]:
+    def _pools(self, per_rank: int) -> Iterator[tuple[_Pool, torch.Tensor]]:
         """Pools of at least ``buffer`` images with their shuffled order, of which the caller
         takes whole batches of ``per_rank``; the rest opens the next pool."""
         shuffle = torch.Generator().manual_seed(_seed(self.seed, "pool", self._epoch, self.rank))
@@ -163,10 +164,40 @@ class ShardFeed:
             held.append(part)
             if sum(len(p[2]) for p in held) < self.buffer and k + 1 < len(mine):
                 continue
-            images, labels, index = (torch.cat(column) for column in zip(*held, strict=True))
-            held = []  # the shards' own tensors go now: one copy of the pool at a time
-            order = torch.randperm(len(index), generator=shuffle)
-            yield images, labels, index, order
-            rest = order[len(order) - len(order) % per_rank :]
-            held = [(images[rest], labels[rest], index[rest])]
-            del images, labels, index, order  # the pool goes before the next is read
+            pool, held = _Pool.of(held), []
+            order = torch.randperm(len(pool), generator=shuffle)
+            yield pool, order
+            held = [pool.take(order[len(order) - len(order) % per_rank :])]
+            del pool, order
+
+
+@dataclass
+class _Pool:
+    """The images of several shards drawn from as one set, batch by batch, from the shards'
+    own tensors: never copied into one (a pool of 224 x 224 photos is most of the memory a
+    streamed run takes)."""
+
+    images: list[torch.Tensor]
+    starts: torch.Tensor  # each part's first row in the pool
+    labels: torch.Tensor
+    index: torch.Tensor
+
+    @classmethod
+    def of(cls, parts: list[Batch]) -> _Pool:
+        images, labels, index = zip(*parts, strict=True)
+        starts = torch.tensor([0, *(len(part) for part in images[:-1])]).cumsum(0)
+        return cls(list(images), starts, torch.cat(labels), torch.cat(index))
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def take(self, pick: torch.Tensor) -> Batch:
+        """The pool's rows ``pick``: (images, labels, indices)."""
+        part = torch.searchsorted(self.starts, pick, right=True) - 1
+        first = self.images[0]
+        out = first.new_empty((len(pick), *first.shape[1:]))
+        for k, images in enumerate(self.images):
+            rows = (part == k).nonzero().squeeze(1)
+            if len(rows):
+                out[rows] = images[pick[rows] - self.starts[k]]
+        return out, self.labels[pick], self.index[pick]

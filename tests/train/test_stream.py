@@ -79,9 +79,13 @@ def test_pools_mix_shards_and_stay_bounded(upload):
     feed = _feed(train_set, workers=0, buffer=100)
     feed.start_epoch(0, torch.Generator())
     pools = list(feed._pools(per_rank=64))
-    assert all(len(order) <= 100 + 40 + 64 for *_, order in pools)  # buffer, a shard, a rest
-    first_batch = pools[0][2][pools[0][3][:64]]
-    assert len({int(i) // 40 for i in first_batch}) > 1  # drawn from several shards
+    assert all(len(pool) <= 100 + 40 + 64 for pool, _ in pools)  # buffer, a shard, a rest
+    whole = train_set.load()
+    pool, order = pools[1]
+    images, labels, index = pool.take(order[:64])
+    assert torch.equal(images, whole.images[index]) and torch.equal(labels, whole.labels[index])
+    assert len({int(i) // 40 for i in index}) > 1  # drawn from several shards
+    assert len(pool.images) > 1  # the shards' own tensors, not one copy of them
 
 
 def test_a_resumed_epoch_gives_the_batches_it_had_left(upload):
