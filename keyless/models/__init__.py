@@ -102,10 +102,15 @@ class Classifier(nn.Module):
         finally:
             self.train(training)
 
+    @property
+    def inits_from_data(self) -> bool:
+        """Whether :meth:`init_from_data` uses its images (fastnet's whitening does)."""
+        return hasattr(self.backbone, "init_from_data")
+
     @torch.no_grad()
     def init_from_data(self, images: torch.Tensor) -> None:
         """Data-dependent initialisation (fastnet's whitening) from a sample of training images."""
-        if hasattr(self.backbone, "init_from_data"):
+        if self.inits_from_data:
             self.backbone.init_from_data(self.features_in(images))
 
 

@@ -229,9 +229,10 @@ def _learner(
     model = build_model(config, len(upload.train.classes))
     model.check_input_size(feed.image_size, config.model)
     train = upload.train  # ciphertexts, also when the owner keeps plain images to augment
-    if isinstance(train, ShardSet):  # whole shards drawn at random, enough for the sample
-        train = train.sample(recipes.WHITEN_SAMPLES, seed)
-    model.init_from_data(recipes.whitening_sample(train.images, seed))
+    if model.inits_from_data:
+        if isinstance(train, ShardSet):  # whole shards drawn at random, enough for the sample
+            train = train.sample(recipes.WHITEN_SAMPLES, seed)
+        model.init_from_data(recipes.whitening_sample(train.images, seed))
     model.to(procs.device)
     steps_per_epoch = feed.steps_per_epoch(config.batch_size)
     net = procs.wrap(model)

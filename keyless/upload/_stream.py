@@ -3,6 +3,7 @@ ahead (:func:`read_ahead`), for training (:mod:`keyless.train`) and evaluation."
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Iterator
 
 import torch
@@ -38,11 +39,21 @@ class _ShardReader(Dataset):
         return part.images, part.labels, torch.arange(len(part)) + self.offsets[i]
 
 
+def _start_method() -> str | None:
+    """How reader processes start: from a small fork server where there is one (a reader forked
+    from a training process would share, and be counted with, all of its memory)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return None
+    multiprocessing.set_forkserver_preload([__name__])  # torch loaded once, in the server
+    return "forkserver"
+
+
 def read_ahead(shards: ShardSet, order: list[int], workers: int) -> Iterator[Part]:
     """The shards at ``order``, in that order, read by ``workers`` processes (0: this one)
     while the caller works on the previous ones; a refused shard is raised here."""
     loader = DataLoader(_ShardReader(shards, order), batch_size=None, num_workers=workers,
-                        prefetch_factor=2 if workers else None)  # fmt: skip
+                        prefetch_factor=2 if workers else None,
+                        multiprocessing_context=_start_method() if workers else None)  # fmt: skip
     for part in loader:
         if isinstance(part, KeylessError):
             raise part
