@@ -12,7 +12,7 @@ from pathlib import Path
 from keyless.evaluate import evaluate_parts
 from keyless.hardware import resolve_device, resolve_precision
 from keyless.runs._folder import load_run
-from keyless.upload import PLAIN_SOURCE, load_received, owner_key, split_data, test_parts
+from keyless.upload import PLAIN_SOURCE, load_received, owner_key, scored_parts, split_data
 
 
 def evaluate_run(
@@ -39,5 +39,5 @@ def evaluate_run(
     if config.keys == "common" and manifest is None and simulated:
         common_key = owner_key(config, cipher, 1, train_set.image_size, seed)
     precision = resolve_precision(config.precision, dev)
-    return evaluate_parts(model, test_parts(test, seed, readers), cipher, common_key, tta, dev,
+    return evaluate_parts(model, scored_parts(test, seed, readers), cipher, common_key, tta, dev,
                           precision, progress=True, ciphertexts=manifest is not None)  # fmt: skip

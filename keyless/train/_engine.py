@@ -41,8 +41,8 @@ from keyless.upload import (
     load_received,
     prepare_upload,
     receive_upload,
+    scored_parts,
     split_data,
-    test_parts,
     upload_config,
 )
 
@@ -382,7 +382,7 @@ def train(
         _restore(trainer, checkpoint)
     while trainer.epoch < trainer.epochs:
         trainer.run_epoch()
-    metrics = evaluate_parts(learner.model, test_parts(test, seed, readers), config.cipher,
+    metrics = evaluate_parts(learner.model, scored_parts(test, seed, readers), config.cipher,
                              upload.common_key, device=procs.device, precision=precision,
                              progress=progress and procs.rank == 0,
                              ciphertexts=manifest is not None)  # fmt: skip

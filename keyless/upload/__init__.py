@@ -46,7 +46,7 @@ from keyless.upload._owner import (
     upload_config,
 )
 from keyless.upload._shards import ShardSet
-from keyless.upload._stream import read_ahead, read_parts, test_parts
+from keyless.upload._stream import read_ahead, read_parts, scored_parts
 
 __all__ = [
     "MANIFEST",
@@ -81,8 +81,8 @@ __all__ = [
     "receive_upload",
     "run_batch",
     "run_jobs",
+    "scored_parts",
     "split_data",
-    "test_parts",
     "transform_file",
     "upload_config",
     "upload_root",

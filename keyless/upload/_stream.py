@@ -67,7 +67,7 @@ def read_parts(shards: ShardSet, workers: int) -> Iterator[tuple[str, ImageSet]]
         yield shards.shards[i]["file"], ImageSet(images, labels, shards.classes)
 
 
-def test_parts(
+def scored_parts(
     test: ImageSet | ShardSet, seed: int, readers: int = 1
 ) -> Iterator[tuple[ImageSet, KeySource]]:
     """A run's test set with its source of fresh test keys: whole (in memory), or shard by shard
