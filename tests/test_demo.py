@@ -82,7 +82,7 @@ def test_a_finished_demo_run_is_read_back_not_trained_again(tmp_path, monkeypatc
     def refuse(*args, **kwargs):
         raise AssertionError("a finished run was encrypted, trained or evaluated again")
 
-    for name in ("prepare_upload", "evaluate", "Trainer.run_epoch"):
+    for name in ("prepare_upload", "evaluate_parts", "Trainer.run_epoch"):
         monkeypatch.setattr(f"keyless.train._engine.{name}", refuse)
     data = ["--data", str(tmp_path / "d.npz")]
     result = CliRunner().invoke(main, ["demo", *data, "--out", str(grid), "--train", str(run)])
