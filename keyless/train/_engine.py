@@ -270,6 +270,18 @@ def _feed(
     return MemoryFeed(images.to(procs.device), train.labels.to(procs.device), rekey, rank, world)
 
 
+def _check_optimizer_state(optimizer: Any) -> None:
+    """A ``ValueError`` naming the first tensor of a loaded optimizer state whose shape is not
+    its parameter's: torch loads them unchecked, and the first step would fail mid-run."""
+    for part in getattr(optimizer, "optimizers", (optimizer,)):
+        for param, state in part.state.items():
+            for name, value in state.items():
+                if isinstance(value, torch.Tensor) and value.ndim and value.shape != param.shape:
+                    raise ValueError(f"its optimizer state's {name} of shape "
+                                     f"{tuple(value.shape)} is not of its parameter's "
+                                     f"{tuple(param.shape)}")  # fmt: skip
+
+
 def _restore(trainer: Trainer, checkpoint: Checkpoint) -> None:
     """Continue from ``checkpoint``: weights, optimizer, lookahead, history, epoch position; a
     checkpoint whose states do not fit its config is one line naming it."""
@@ -280,9 +292,11 @@ def _restore(trainer: Trainer, checkpoint: Checkpoint) -> None:
     try:
         learner.model.load_state_dict(checkpoint.model)
         learner.optimizer.load_state_dict(checkpoint.optimizer)
+        _check_optimizer_state(learner.optimizer)
         if learner.lookahead is not None:
             ema = checkpoint.lookahead or {}
-            if ema.keys() != learner.lookahead.ema.keys():
+            shapes = {k: v.shape for k, v in learner.lookahead.ema.items()}
+            if {k: v.shape for k, v in ema.items()} != shapes:
                 raise ValueError("its lookahead state is not of this model")
             device = next(learner.model.parameters()).device  # the checkpoint loads on the CPU
             learner.lookahead.ema = {k: v.to(device) for k, v in ema.items()}

@@ -430,3 +430,29 @@ def test_the_input_size_probe_passes_what_the_model_can_take(model, size, fits):
         with pytest.raises(ConfigError, match=f"{size}x{size} images are too small for {model}"):
             net.check_input_size((size, size), model)
     assert net.training  # left as it was
+
+
+@pytest.mark.slow
+def test_a_checkpoint_with_misshapen_optimizer_or_lookahead_tensors_is_one_line(tmp_path):
+    config = recipe("fast", keys="independent", epochs=1, **TINY)
+    train(config, quadrant_splits(64, 8), tmp_path, progress=False, device="cpu")
+    run = Run(tmp_path)
+    good = run.load()
+    (tmp_path / "record.json").unlink()  # unfinished: a resume restores the states
+    state = good.optimizer["state"]
+    first = next(iter(state))
+    for harm, says in [
+        (lambda c: c.optimizer["state"][first].update(momentum_buffer=torch.zeros(3)),
+         "its optimizer state's momentum_buffer of shape (3,) is not of its parameter's"),
+        (lambda c: c.lookahead.update({next(iter(c.lookahead)): torch.zeros(3)}),
+         "its lookahead state is not of this model"),
+    ]:  # fmt: skip
+        checkpoint = run.load()
+        harm(checkpoint)
+        run.save(checkpoint)
+        with pytest.raises(InputError) as caught:
+            train(config, quadrant_splits(64, 8), tmp_path, resume=True, progress=False,
+                  device="cpu")  # fmt: skip
+        assert str(caught.value).startswith(f"{run.checkpoint_path}: does not fit its config (")
+        assert says in str(caught.value) and "\n" not in str(caught.value)
+        run.save(good)
