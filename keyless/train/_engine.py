@@ -70,11 +70,6 @@ class Processes:
     def wrap(self, model: nn.Module) -> nn.Module:
         return nn.parallel.DistributedDataParallel(model) if self.world > 1 else model
 
-    def share(self, index: torch.Tensor) -> torch.Tensor:
-        """This process's slice of a global batch."""
-        per_rank = len(index) // self.world
-        return index[self.rank * per_rank : (self.rank + 1) * per_rank]
-
     def finish(self) -> None:
         if self.world > 1:
             dist.barrier()

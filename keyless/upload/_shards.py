@@ -160,11 +160,14 @@ class ShardSet:
 
     def head(self, n: int) -> ShardSet:
         """The first ``n`` images."""
-        ends = np.cumsum(self.counts)
-        last = int(np.searchsorted(ends, n)) + 1  # shards needed for n images
-        counts = [min(c, max(n - int(e - c), 0)) for c, e in zip(self.counts, ends, strict=True)]
-        return ShardSet(self.folder, self.shards[:last], self.classes, self.image_size,
-                        tuple(counts[:last]))  # fmt: skip
+        counts = []
+        for count in self.counts:
+            if n <= 0:
+                break
+            counts.append(min(count, n))
+            n -= count
+        return ShardSet(self.folder, self.shards[: len(counts)], self.classes, self.image_size,
+                        tuple(counts))  # fmt: skip
 
     def select(self, index: Sequence[int]) -> ShardSet:
         """The shards at ``index``, in that order."""
