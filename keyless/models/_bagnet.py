@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from keyless.models._fastnet import ConvGroup
+from keyless.models._fastnet import MAX_WIDTH, ConvGroup
 
 
 class BagNet(nn.Module):
@@ -39,6 +39,13 @@ class BagNet(nn.Module):
         heads: int = 4,
     ) -> None:
         super().__init__()
+        if not (1 <= len(widths) <= 8 and all(1 <= w <= MAX_WIDTH for w in widths)):
+            raise ValueError(f"widths: bagnet takes 1 to 8, each 1 to {MAX_WIDTH}, got {widths}")
+        if not 0 <= attention_layers <= 64:
+            raise ValueError(f"attention_layers: 0 to 64, got {attention_layers}")
+        if attention_layers and widths[-1] % heads:
+            raise ValueError(f"widths: attention with {heads} heads needs a last width divisible "
+                             f"by {heads}, got {widths[-1]}")  # fmt: skip
         self.block_size = block_size
         groups, width, side = [], in_channels, block_size
         for w in widths:

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -232,3 +234,27 @@ def test_residual_fastnet_adds_each_groups_input_back_before_its_last_activation
         assert torch.allclose(group(x), nn.functional.gelu(down))
     images = torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8)
     assert model(images).shape == (2, 10)
+
+
+@pytest.mark.parametrize(
+    ("recipe_name", "options", "says"),
+    [
+        ("paper", {"width": 513}, "width: a ResNet's first stage takes 1 to 512, got 513"),
+        ("imagenet", {"width": 0}, "width: a ResNet's first stage takes 1 to 512, got 0"),
+        ("bag", {"widths": [16, 5000]}, "widths: bagnet takes 1 to 8, each 1 to 4096"),
+        ("bag", {"widths": [16, 30], "attention_layers": 1}, "divisible by 4, got 30"),
+        ("bag", {"attention_layers": 65}, "attention_layers: 0 to 64, got 65"),
+    ],
+)
+def test_model_sizes_out_of_bounds_are_one_line_before_any_allocation(recipe_name, options, says):
+    from keyless.errors import ConfigError
+    from keyless.runs import build_model
+    from keyless.train import recipe
+
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        build_model(recipe(recipe_name).with_model_options(**options), 10)
+
+
+def test_densenet_depth_and_growth_are_bounded():
+    with pytest.raises(ValueError, match="depth 10 to 1000 and growth 1 to 256, got depth 10000"):
+        create_model("densenet", depth=10000)
