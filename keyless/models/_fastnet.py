@@ -87,6 +87,8 @@ class FastNet(nn.Module):
         # 24 maps whatever the input width (1 input channel has only 4 patch directions: 8 maps)
         if len(widths) != 3 or not all(1 <= w <= MAX_WIDTH for w in widths):
             raise ValueError(f"widths: fastnet takes three, each 1 to {MAX_WIDTH}, got {widths}")
+        if not 1 <= whiten_kernel <= 8:
+            raise ValueError(f"whiten_kernel: 1 to 8 pixels, got {whiten_kernel}")
         directions = in_channels * whiten_kernel**2
         whiten_width = whiten_width or min(24, 2 * directions)
         if whiten_width % 2 or not 0 < whiten_width <= 2 * directions:

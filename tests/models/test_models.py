@@ -244,6 +244,7 @@ def test_residual_fastnet_adds_each_groups_input_back_before_its_last_activation
         ("bag", {"widths": [16, 5000]}, "widths: bagnet takes 1 to 8, each 1 to 4096"),
         ("bag", {"widths": [16, 30], "attention_layers": 1}, "divisible by 4, got 30"),
         ("bag", {"attention_layers": 65}, "attention_layers: 0 to 64, got 65"),
+        ("fast", {"whiten_kernel": 10**6}, "whiten_kernel: 1 to 8 pixels, got 1000000"),
     ],
 )
 def test_model_sizes_out_of_bounds_are_one_line_before_any_allocation(recipe_name, options, says):
