@@ -12,7 +12,7 @@ mode (a shared folder such as ``/tmp`` is never changed).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -27,6 +27,7 @@ from keyless.invariant import fold
 from keyless.keymodes import KeyMode
 from keyless.keys import MasterKeySource
 from keyless.upload._jobs import (
+    ImageFn,
     KeyPlan,
     check_written,
     first_size,
@@ -48,8 +49,6 @@ from keyless.upload._sharded import ShardWriter, plan_shards, write_shards
 from keyless.upload._shards import shards_hash
 from keyless.upload._unshard import ShardDecrypter, select_shards, sharded_upload
 
-ImagesFn = Callable[[torch.Tensor, list[str]], torch.Tensor]
-
 
 @dataclass
 class BatchSummary:
@@ -70,12 +69,12 @@ class BatchSummary:
 def run_batch(
     inputs: Iterable[Path | str],
     out: Path | str,
-    fn: ImagesFn,
+    fn: ImageFn,
     desc: str,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     decrypting: bool = False,
     size: tuple[int, int] | None = None,
-    check: ImagesFn | None = None,
+    check: ImageFn | None = None,
     workers: int = 1,
     compress_level: int = 6,
 ) -> BatchSummary:
@@ -211,7 +210,7 @@ def _encrypt_shards(
     inputs: list[Path],
     out: Path,
     plan: KeyPlan,
-    check: ImagesFn | None,
+    check: ImageFn | None,
     size: tuple[int, int] | None,
     max_pixels: int,
     shard_size: int,

@@ -10,7 +10,6 @@ its shard is not written, so that a re-run after the file is fixed writes exactl
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,10 @@ import torch
 from keyless._atomic import write_bytes_atomic
 from keyless.data import fit_image, read_image
 from keyless.errors import InputError, KeylessError, KeyMaterialError, OutputError
-from keyless.upload._jobs import Job, named
+from keyless.upload._jobs import ImageFn, Job, named
 from keyless.upload._manifest import split_and_class
 from keyless.upload._pool import run_tasks
 from keyless.upload._shards import entry, parse_shard, shard_bytes, shard_name
-
-ImagesFn = Callable[[torch.Tensor, list[str]], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -90,7 +87,7 @@ class ShardWriter:
     ``encrypt(images, ids)``, the shard written atomically into ``out``."""
 
     out: Path
-    encrypt: ImagesFn
+    encrypt: ImageFn
     size: tuple[int, int]
     fit: bool
     max_pixels: int
@@ -139,7 +136,7 @@ class Sharded:
 def write_shards(
     plans: list[ShardPlan],
     writer: ShardWriter,
-    check: ImagesFn | None,
+    check: ImageFn | None,
     workers: int,
 ) -> Sharded:
     """Write every planned shard missing from ``writer.out`` over ``workers`` processes.
@@ -173,7 +170,7 @@ def write_shards(
 
 
 def _written_shard(
-    path: Path, plan: ShardPlan, writer: ShardWriter, check: ImagesFn | None
+    path: Path, plan: ShardPlan, writer: ShardWriter, check: ImageFn | None
 ) -> dict[str, Any]:
     """The manifest entry of a shard already written, refused unless it holds what ``plan``
     puts there (and, with ``check``, as this call encrypts it)."""

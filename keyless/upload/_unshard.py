@@ -9,7 +9,6 @@ A damaged, missing or foreign shard is one error naming it; the other shards are
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,9 @@ import torch
 from keyless._atomic import remove_leftovers
 from keyless.data import read_image, write_png
 from keyless.errors import ConfigError, InputError, KeylessError, KeyMaterialError
-from keyless.upload._jobs import named, write_error
+from keyless.upload._jobs import ImageFn, named, write_error
 from keyless.upload._manifest import Manifest, check_shard_list, unlisted_shards, upload_root
 from keyless.upload._shards import read_shard
-
-ImagesFn = Callable[[torch.Tensor, list[str]], torch.Tensor]
 
 
 def sharded_upload(inputs: list[Path]) -> tuple[Path, Manifest] | None:
@@ -75,7 +72,7 @@ class ShardDecrypter:
 
     root: Path
     out: Path
-    decrypt: ImagesFn
+    decrypt: ImageFn
     classes: int
     size: list[int] | None
 
